@@ -1,0 +1,505 @@
+"""``python -m benchmarks.compare``: the project's Tune runner against its peers, side by side.
+
+One invocation, one Ray start, one split, one grid (default: experiments/rf.yaml). Each
+approach runs ``--repeats`` times, rounds interleaved so machine noise hits all alike, and
+the medians are reported:
+
+- ``sequential``       the project's baseline runner (tuning.runners.sequential), n_jobs=1
+- ``loop_all_cores``   the same loop, the estimator's n_jobs = all cores
+- ``gridsearchcv``     GridSearchCV(n_jobs=all cores) with a PredefinedSplit: the same split
+- ``ray_core``         Ray Core tasks + ray.put, the tutorial's parallel method
+- ``plain_tune``       Ray Tune as a user writes it: function trainable, tune.report,
+                       TuneConfig defaults (reuse_actors off, grid order as listed)
+- ``project_tune``     this project's runner (tuning.runners.tune.run_tune) with the
+                       file's settings plus ``--project-set`` (default: largest_first, auto CPUs)
+
+Fixed costs are measured once and apart: starting Ray (``ray.init``) and loading the split
+through Ray Data. Trial-phase wall time excludes both (the Ray approaches all use the one
+Ray started here). Ideal = sum of the sequential trials' own times / cores; efficiency =
+ideal / wall; speedup = sequential wall / wall. Peak RSS is sampled every 50 ms: the driver
+(this process) and the largest process that ran a trial (Ray worker, joblib worker).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+try:
+    import psutil
+except ImportError:  # Ray ships its own copy, importable once Ray is
+    importlib.import_module("ray")
+    psutil = importlib.import_module("psutil")
+
+ROOT = Path(__file__).resolve().parent.parent
+APPROACHES = ("sequential", "loop_all_cores", "gridsearchcv", "ray_core", "plain_tune", "project_tune")
+RAY_APPROACHES = ("ray_core", "plain_tune", "project_tune")
+PROJECT_SET = ("search.order=largest_first", "resources.num_cpus=auto")
+MARK = "<!-- benchmark:{} -->"
+
+
+@dataclass
+class Outcome:
+    """One run of one approach."""
+
+    wall_s: float
+    best_mse: float
+    trial_times: list[float] = field(default_factory=list)
+    pids: set[int] = field(default_factory=set)
+    driver_rss: int = 0
+    worker_rss: int | None = None
+
+
+class RssSampler:
+    """Peak RSS of this process and of each descendant, sampled in a thread."""
+
+    def __init__(self, every_s: float = 0.05):
+        self.every_s, self.me = every_s, psutil.Process()
+        self.driver, self.children = 0, {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.driver = max(self.driver, self.me.memory_info().rss)
+                for child in self.me.children(recursive=True):
+                    try:
+                        rss = child.memory_info().rss
+                    except psutil.Error:
+                        continue
+                    self.children[child.pid] = max(self.children.get(child.pid, 0), rss)
+            except psutil.Error:
+                pass
+            self._stop.wait(self.every_s)
+
+    def __enter__(self) -> RssSampler:
+        self.before = {p.pid for p in self.me.children(recursive=True)}
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def worker_peak(self, pids: set[int]) -> int | None:
+        """The largest trial-running process: ``pids`` if known, else those started meanwhile."""
+        chosen = pids - {self.me.pid} if pids else set(self.children) - self.before
+        peaks = [self.children[p] for p in chosen if p in self.children]
+        return max(peaks) if peaks else None
+
+
+# --------------------------------------------------------------------------- approaches
+
+
+class Bench:
+    """The shared inputs: experiment, split, configurations, cores, a scratch directory."""
+
+    def __init__(self, experiment, split, configs, cores: int, tmp: Path, path: str, overrides: list[str]):
+        self.experiment, self.split, self.configs = experiment, split, configs
+        self.cores, self.tmp = cores, tmp
+        self.path, self.overrides = path, overrides
+        self.project_set: list[str] = list(PROJECT_SET)
+        self.project_cpus: float | None = None
+        self.count = 0
+
+    def run_dir(self, name: str) -> Path:
+        self.count += 1
+        return self.tmp / f"{name}_{self.count}"
+
+    def spec(self, n_jobs: int):
+        from tuning.run import with_cpus
+        from tuning.trial import TrialSpec
+
+        return TrialSpec.from_experiment(with_cpus(self.experiment, n_jobs))
+
+    @staticmethod
+    def from_trials(wall: float, trials) -> Outcome:
+        ok = [t for t in trials if t.ok]
+        if len(ok) != len(trials):
+            raise RuntimeError(
+                f"{len(trials) - len(ok)} trials failed: {[t.error for t in trials if not t.ok][:2]}"
+            )
+        return Outcome(
+            wall,
+            min(t.metrics["mse"] for t in ok),
+            [t.duration_s for t in ok],
+            {t.metrics["pid"] for t in ok},
+        )
+
+    def sequential(self) -> Outcome:
+        from tuning.progress import Progress
+        from tuning.runners.sequential import run_sequential
+
+        progress = Progress("sequential", len(self.configs), "mse", "min", _quiet)
+        result = run_sequential(self.configs, self.split, self.spec(1), self.run_dir("seq"), 1, progress)
+        return self.from_trials(result.wall_s, result.trials)
+
+    def loop_all_cores(self) -> Outcome:
+        from tuning.runners.common import TrialResult
+        from tuning.trial import run_trial
+
+        spec = self.spec(self.cores)
+        start = time.perf_counter()
+        trials = [TrialResult(str(i), c, run_trial(c, self.split, spec)) for i, c in enumerate(self.configs)]
+        return self.from_trials(time.perf_counter() - start, trials)
+
+    def gridsearchcv(self) -> Outcome:
+        import numpy as np
+        from sklearn.model_selection import GridSearchCV, PredefinedSplit
+
+        from tuning.estimator import resolve_estimator
+
+        spec, s = self.spec(1), self.split
+        X = np.concatenate([s.X_train, s.X_test])
+        y = np.concatenate([s.y_train, s.y_test])
+        fold = PredefinedSplit(np.r_[np.full(len(s.y_train), -1), np.zeros(len(s.y_test), dtype=int)])
+        grid = [{k: [v] for k, v in c.items()} for c in self.configs]  # exactly these configurations
+        search = GridSearchCV(
+            resolve_estimator(spec.estimator)(**spec.params),
+            grid,
+            cv=fold,
+            scoring="neg_mean_squared_error",
+            n_jobs=self.cores,
+            refit=False,
+        )
+        start = time.perf_counter()
+        search.fit(X, y)
+        wall = time.perf_counter() - start
+        return Outcome(wall, float(-search.cv_results_["mean_test_score"].max()))
+
+    def ray_core(self) -> Outcome:
+        import ray
+
+        from tuning.runners.common import TrialResult
+
+        spec, task = self.spec(1), ray.remote(num_cpus=1)(_core_trial)
+        start = time.perf_counter()
+        split_ref = ray.put(self.split)
+        futures = [task.remote(c, split_ref, spec) for c in self.configs]
+        metrics = ray.get(futures)
+        wall = time.perf_counter() - start
+        return self.from_trials(
+            wall,
+            [TrialResult(str(i), c, m) for i, (c, m) in enumerate(zip(self.configs, metrics, strict=True))],
+        )
+
+    def plain_tune(self) -> Outcome:
+        from ray import tune
+
+        from tuning.runners.common import TrialResult
+        from tuning.space import to_tune
+
+        run_dir = self.run_dir("plain")
+        tuner = tune.Tuner(
+            tune.with_parameters(_tune_trial, split=self.split, spec=self.spec(1)),
+            param_space=to_tune(self.experiment.space),
+            tune_config=tune.TuneConfig(metric="mse", mode="min"),
+            run_config=tune.RunConfig(name=run_dir.name, storage_path=str(run_dir.parent), verbose=0),
+        )
+        start = time.perf_counter()
+        grid = tuner.fit()
+        wall = time.perf_counter() - start
+        trials = [TrialResult(str(i), r.config, dict(r.metrics or {})) for i, r in enumerate(grid)]
+        return self.from_trials(wall, trials)
+
+    def settings(self) -> list[str]:
+        """The project runner's overrides; ``largest_first`` only where there is a size to order by."""
+        size = self.experiment.space.get(self.experiment.search.size_param, {}).get("grid")
+        ordered_by_size = size and all(isinstance(v, (int, float)) for v in size)
+        return [o for o in self.project_set if ordered_by_size or o != "search.order=largest_first"]
+
+    def project_tune(self) -> Outcome:
+        from tuning.config import load_experiment
+        from tuning.progress import Progress
+        from tuning.run import with_cpus
+        from tuning.runners.tune import run_tune
+        from tuning.space import auto_cpus, expand, ordered
+        from tuning.trial import TrialSpec
+
+        experiment = load_experiment(self.path, [*self.overrides, *self.settings()])
+        search = experiment.search
+        configs = expand(
+            ordered(experiment.space, search.order, search.size_param), search.num_samples, experiment.seed
+        )
+        if experiment.resources.num_cpus == "auto":
+            experiment = with_cpus(experiment, auto_cpus(configs, self.cores, search.size_param, self.cores))
+        progress = Progress("tune", len(configs), "mse", "min", _quiet)
+        result = run_tune(
+            experiment,
+            self.split,
+            TrialSpec.from_experiment(experiment),
+            self.run_dir("project"),
+            self.cores,
+            progress,
+        )
+        self.project_cpus = experiment.resources.num_cpus
+        return self.from_trials(result.wall_s, result.trials)
+
+
+def _quiet(_: str) -> None:
+    """Progress lines are not printed while timing."""
+
+
+def _tune_trial(config: dict, split, spec) -> None:
+    """A user's Tune trainable: the same trial function, one report."""
+    from ray import tune
+
+    from tuning.trial import run_trial
+
+    tune.report(run_trial(config, split, spec))
+
+
+def _core_trial(config: dict, split, spec) -> dict:
+    """The tutorial's Ray Core task body: the same trial function, its metrics returned."""
+    from tuning.trial import run_trial
+
+    return run_trial(config, split, spec)
+
+
+# --------------------------------------------------------------------------- measuring
+
+
+def measure(
+    bench: Bench, names: list[str], repeats: int, echo: Callable[[str], None]
+) -> dict[str, list[Outcome]]:
+    runs: dict[str, list[Outcome]] = {n: [] for n in names}
+    for repeat in range(repeats):
+        for name in names:
+            with RssSampler() as rss:
+                outcome = getattr(bench, name)()
+            outcome.driver_rss, outcome.worker_rss = rss.driver, rss.worker_peak(outcome.pids)
+            runs[name].append(outcome)
+            echo(
+                f"  round {repeat + 1}/{repeats}  {name:15s} {outcome.wall_s:7.2f} s  "
+                f"best mse {outcome.best_mse:.6f}"
+            )
+    return runs
+
+
+def summarise(runs: dict[str, list[Outcome]], cores: int, fixed: dict[str, float]) -> dict[str, Any]:
+    seq = runs.get("sequential")
+    work = statistics.median(sum(o.trial_times) for o in seq) if seq else None
+    ideal = work / cores if work else None
+    seq_wall = statistics.median(o.wall_s for o in seq) if seq else None
+    out = {}
+    for name, outcomes in runs.items():
+        wall = statistics.median(o.wall_s for o in outcomes)
+        workers = [o.worker_rss for o in outcomes if o.worker_rss]
+        out[name] = {
+            "trial_phase_s": wall,
+            "trial_phase_all_s": [o.wall_s for o in outcomes],
+            "fixed_s": fixed["ray_start_s"] if name in RAY_APPROACHES else 0.0,
+            "efficiency": ideal / wall if ideal and wall else None,
+            "speedup": seq_wall / wall if seq_wall and wall else None,
+            "vs_ideal": wall / ideal if ideal else None,
+            "driver_peak_rss_mb": max(o.driver_rss for o in outcomes) / 2**20,
+            "worker_peak_rss_mb": max(workers) / 2**20 if workers else None,
+            "best_mse": outcomes[0].best_mse,
+        }
+    return {"ideal_s": ideal, "sequential_work_s": work, "approaches": out}
+
+
+def check_agree(outcomes: dict[str, list[Outcome]]) -> bool:
+    """Every run of every approach found the same best MSE (to rounding)."""
+    values = [o.best_mse for runs in outcomes.values() for o in runs]
+    return max(values) - min(values) <= 1e-9 * max(abs(v) for v in values)
+
+
+def machine(load: float | None) -> dict[str, Any]:
+    model = platform.processor() or ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "nproc": os.cpu_count(),
+        "physical_cores": psutil.cpu_count(logical=False),
+        "cpu_model": model,
+        "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+        "load_avg_1m_at_start": load,
+        "python": platform.python_version(),
+    }
+
+
+def table(report: dict[str, Any]) -> str:
+    """The markdown table of the medians."""
+    head = (
+        "| approach | trial phase s (median) | + fixed s | vs ideal | efficiency | speedup "
+        "| driver RSS MB | worker RSS MB | best MSE |"
+    )
+    rows = [head, "|" + "---|" * 9]
+    for name, a in report["approaches"].items():
+        rows.append(
+            f"| {name} | {a['trial_phase_s']:.2f} | {a['fixed_s']:.1f} | "
+            + (f"{a['vs_ideal']:.2f}x" if a["vs_ideal"] else "-")
+            + " | "
+            + (f"{a['efficiency']:.0%}" if a["efficiency"] else "-")
+            + " | "
+            + (f"{a['speedup']:.2f}x" if a["speedup"] else "-")
+            + f" | {a['driver_peak_rss_mb']:.0f} | "
+            + (f"{a['worker_peak_rss_mb']:.0f}" if a["worker_peak_rss_mb"] else "-")
+            + f" | {a['best_mse']:.6f} |"
+        )
+    return "\n".join(rows)
+
+
+def markdown(report: dict[str, Any]) -> str:
+    m, f = report["machine"], report["fixed"]
+    ideal = f"{report['ideal_s']:.2f} s" if report["ideal_s"] else "n/a"
+    label = (
+        ""
+        if not report["logical_cpus_override"]
+        else (
+            f" — **local Ray told it has {report['cores']:g} logical CPUs on {m['nproc']} real ones: "
+            "this shows scheduling overhead only, not real speedup**"
+        )
+    )
+    return "\n".join(
+        [
+            f"### {report['experiment']}: {report['trials']} trials, {report['cores']:g} CPUs{label}",
+            "",
+            f"`{report['command']}` — {report['created']}, {report['repeats']} repeats (medians), "
+            f"{m['nproc']} CPUs ({m['physical_cores']} physical), {m['cpu_model']}, "
+            f"load average {m['load_avg_1m_at_start']:.2f} at start.",
+            f"Fixed costs, once per invocation: Ray start {f['ray_start_s']:.1f} s (Ray approaches only), "
+            f"data load {f['data_load_s']:.1f} s (all). "
+            f"Ideal {ideal} = sum of sequential trial times / {report['cores']:g} cores. "
+            f"Project runner: {report['project_settings']}. Best MSE agrees: **{report['best_mse_agree']}**. "
+            f"Shortest trial phase: **{report['fastest']}**.",
+            "",
+            table(report),
+        ]
+    )
+
+
+def update_markdown(path: Path, key: str, text: str) -> None:
+    """Replace the block between this benchmark's markers in ``path`` (appended if missing)."""
+    start, end = MARK.format(f"{key}:start"), MARK.format(f"{key}:end")
+    block = f"{start}\n{text}\n{end}"
+    old = path.read_text() if path.exists() else "# Benchmarks\n"
+    if start in old and end in old:
+        new = old[: old.index(start)] + block + old[old.index(end) + len(end) :]
+    else:
+        new = old.rstrip("\n") + "\n\n" + block + "\n"
+    path.write_text(new)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.compare", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--experiment", default=str(ROOT / "experiments" / "rf.yaml"), help="default: experiments/rf.yaml"
+    )
+    parser.add_argument("--repeats", type=int, default=3, help="runs of each approach (medians reported)")
+    parser.add_argument("--num-cpus", type=int, help="logical CPUs of the local Ray (default: all)")
+    parser.add_argument(
+        "--set", dest="overrides", action="append", default=[], help="override the experiment"
+    )
+    parser.add_argument(
+        "--project-set",
+        action="append",
+        help=f"the project runner's settings (default: {' '.join(PROJECT_SET)})",
+    )
+    parser.add_argument("--only", nargs="+", choices=APPROACHES, help="run only these approaches")
+    parser.add_argument("--out", help="JSON file (default: results/benchmarks/<experiment>-<time>.json)")
+    parser.add_argument(
+        "--markdown", default=str(ROOT / "BENCHMARKS.md"), help="update this file's table ('' : no)"
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    shared = ROOT.parent / "shared" / "scikit_learn_data"  # the development machines' cache
+    if shared.is_dir():
+        os.environ.setdefault("SCIKIT_LEARN_DATA", str(shared))
+    from tuning.cluster import connect
+    from tuning.config import SPLIT_SEED, load_experiment
+    from tuning.data import load_split
+    from tuning.space import expand
+
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None  # others' work skews timings
+    experiment = load_experiment(args.experiment, args.overrides)
+    names = list(args.only or APPROACHES)
+    if SPLIT_SEED in experiment.space and "gridsearchcv" in names:
+        names.remove("gridsearchcv")  # one PredefinedSplit cannot give each trial its own split
+    started = time.perf_counter()
+    cluster = connect(num_cpus=args.num_cpus or os.cpu_count() or 1, num_gpus=0)
+    ray_start_s = time.perf_counter() - started
+    cores = int(cluster.cpus)  # a Ray already running here (a test's) keeps its own size
+    started = time.perf_counter()
+    split = load_split(experiment.data, experiment.split, experiment.split_seed)
+    data_load_s = time.perf_counter() - started
+    configs = expand(experiment.space, experiment.search.num_samples, experiment.seed)
+    project_set = list(args.project_set or PROJECT_SET)
+    command = "python -m benchmarks.compare " + " ".join(sys.argv[1:] if argv is None else argv)
+    print(f"{experiment.name}: {len(configs)} trials, {cores} CPUs, {args.repeats} repeats; {command}")
+    print(f"fixed: Ray start {ray_start_s:.1f} s, data load {data_load_s:.1f} s")
+    import ray
+
+    try:
+        with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+            bench = Bench(experiment, split, configs, cores, Path(tmp), args.experiment, args.overrides)
+            bench.project_set = project_set
+            runs = measure(bench, names, args.repeats, print)
+            project_cpus = bench.project_cpus
+    finally:
+        if cluster.started_here:
+            ray.shutdown()
+    fixed = {"ray_start_s": ray_start_s, "data_load_s": data_load_s}
+    report = {
+        "experiment": experiment.name,
+        "trials": len(configs),
+        "cores": cores,
+        "logical_cpus_override": cores != os.cpu_count(),
+        "repeats": args.repeats,
+        "command": command,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "machine": machine(load),
+        "fixed": fixed,
+        "project_settings": ", ".join(bench.settings())
+        + (f" (num_cpus resolved to {project_cpus:g})" if project_cpus else ""),
+        **summarise(runs, cores, fixed),
+    }
+    report["best_mse_agree"] = check_agree(runs)
+    report["fastest"] = min(report["approaches"], key=lambda n: report["approaches"][n]["trial_phase_s"])
+    print()
+    print(table(report))
+    print(f"shortest trial phase: {report['fastest']}")
+    if not report["best_mse_agree"]:
+        print("ERROR: the approaches' best MSE differ", file=sys.stderr)
+    out = (
+        Path(args.out)
+        if args.out
+        else ROOT
+        / "results"
+        / "benchmarks"
+        / f"{experiment.name}-{cores}cpu-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"JSON: {out}")
+    if args.markdown:
+        update_markdown(Path(args.markdown), f"{experiment.name}-{cores}cpu", markdown(report))
+        print(f"Markdown: {args.markdown}")
+    return 0 if report["best_mse_agree"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

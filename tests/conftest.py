@@ -1,0 +1,46 @@
+"""Shared fixtures: the data cache, one Ray session for every slow test, small experiments."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED_DATA = ROOT.parent / "shared" / "scikit_learn_data"
+if "SCIKIT_LEARN_DATA" not in os.environ and SHARED_DATA.is_dir():
+    os.environ["SCIKIT_LEARN_DATA"] = str(SHARED_DATA)
+
+
+@pytest.fixture(scope="session")
+def ray_session():
+    """One local Ray for the whole run: 4 logical CPUs and 1 logical GPU (CI has none)."""
+    import ray
+
+    ray.init(num_cpus=4, num_gpus=1, include_dashboard=False, logging_level="WARNING")
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def housing_split(ray_session):
+    """The tutorial's split of California housing, read through Ray Data once."""
+    from tuning.config import DataConfig, SplitConfig
+    from tuning.data import load_split
+
+    return load_split(DataConfig(), SplitConfig(test_size=0.2), seed=201)
+
+
+def experiment_dict(tmp_path: Path, **changes) -> dict:
+    """A small valid experiment as a mapping; ``changes`` replace top-level keys."""
+    raw = {
+        "name": "small",
+        "seed": 201,
+        "estimator": {"class": "sklearn.ensemble.RandomForestRegressor", "params": {"max_depth": 6}},
+        "space": {"n_estimators": [4, 8, 12]},
+        "resources": {"num_cpus": 1},
+        "storage_path": str(tmp_path / "results"),
+    }
+    raw.update(changes)
+    return raw

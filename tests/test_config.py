@@ -1,0 +1,197 @@
+"""The experiment schema: good files load, bad ones name the file, line and key."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import ROOT, experiment_dict
+from tuning.config import load_experiment, validate
+from tuning.errors import ExperimentError
+
+
+def write(tmp_path: Path, raw: dict | str) -> Path:
+    path = tmp_path / "exp.yaml"
+    path.write_text(raw if isinstance(raw, str) else yaml.safe_dump(raw, sort_keys=False))
+    return path
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "experiments").glob("*.yaml")), ids=lambda p: p.name)
+def test_shipped_experiments_are_valid(path):
+    experiment = load_experiment(path)
+    assert experiment.space
+
+
+def test_tutorial_experiment_is_the_tutorials_grid():
+    experiment = load_experiment(ROOT / "experiments" / "rf.yaml")
+    assert experiment.space == {"n_estimators": {"grid": list(range(8, 88, 4))}}
+    assert len(experiment.space["n_estimators"]["grid"]) == 20
+    assert (experiment.split.test_size, experiment.split_seed, experiment.seed) == (0.2, 201, 201)
+    assert experiment.resources.num_cpus == 1
+    assert experiment.estimator.class_path == "sklearn.ensemble.RandomForestRegressor"
+
+
+def test_defaults_are_filled_and_saved(tmp_path):
+    experiment = validate(experiment_dict(tmp_path, metric="r2"))
+    assert experiment.mode == "max"
+    resolved = experiment.resolved()
+    assert resolved["estimator"]["class"] == "sklearn.ensemble.RandomForestRegressor"
+    assert resolved["split"] == {"test_size": 0.2, "seed": 201, "cv": None}
+    assert validate(resolved) == experiment
+
+
+@pytest.mark.parametrize(
+    ("spec", "values"),
+    [
+        ([3, 1, 2], {"grid": [3, 1, 2]}),
+        ({"start": 8, "stop": 20, "step": 4}, {"grid": [8, 12, 16]}),
+        ({"start": 0.1, "stop": 0.4, "step": 0.1}, {"grid": [0.1, 0.2, 0.3]}),
+        ({"choice": ["sqrt", 1.0]}, {"choice": ["sqrt", 1.0]}),
+        ({"randint": [2, 10]}, {"randint": [2, 10]}),
+    ],
+)
+def test_space_forms(tmp_path, spec, values):
+    name = (
+        "max_features"
+        if "choice" in str(spec)
+        else "min_samples_leaf"
+        if "0.1" in str(spec)
+        else "n_estimators"
+    )
+    assert validate(experiment_dict(tmp_path, space={name: spec})).space[name] == values
+
+
+def test_overrides_are_validated_like_the_file(tmp_path):
+    path = write(tmp_path, experiment_dict(tmp_path))
+    experiment = load_experiment(path, ["resources.num_cpus=2", "space.n_estimators=[5, 6]"])
+    assert experiment.resources.num_cpus == 2
+    assert experiment.space["n_estimators"] == {"grid": [5, 6]}
+    with pytest.raises(ExperimentError, match=r"^--set: resources.num_cpus must be greater than 0; got 0$"):
+        load_experiment(path, ["resources.num_cpus=0"])
+
+
+BAD = [
+    # (change to the small experiment, expected message after "<file>:<line>: ")
+    (
+        {"resourcez": {"num_cpus": 1}},
+        r"resourcez is not a known key \(did you mean 'resources'\?\); valid keys: name, ",
+    ),
+    ({"resources": {"num_cpus": -1}}, r"resources.num_cpus must be greater than 0; got -1"),
+    ({"resources": {"num_cpus": float("nan")}}, r"resources.num_cpus must be a finite number; got nan"),
+    ({"resources": {"num_gpus": 1.5}}, r"resources.num_gpus must be a whole number when above 1 .*; got 1.5"),
+    ({"resources": {"num_cpus": "two"}}, r"resources.num_cpus must be a valid number; got 'two'"),
+    (
+        {"space": {"n_estimators": []}},
+        r"space.n_estimators must be a non-empty list of grid values; got \[\]",
+    ),
+    (
+        {"space": {"n_estimators": [4, 4]}},
+        r"space.n_estimators must not repeat a grid value \(4 is repeated\)",
+    ),
+    ({"space": {"n_estimators": {"start": 9, "stop": 8}}}, r"space.n_estimators must give a non-empty grid"),
+    ({"space": {}}, r"space must have at least 1 item; got \{\}"),
+    ({"metric": "accuracy"}, r"metric must be one of 'mse', 'rmse', 'mae' or 'r2'; got 'accuracy'"),
+    ({"mode": "best"}, r"mode must be one of 'min' or 'max'; got 'best'"),
+    ({"split": {"test_size": 1.5}}, r"split.test_size must be less than 1; got 1.5"),
+    ({"name": "../escape"}, r"name must be 1-100 letters, digits.*; got '../escape'"),
+    (
+        {"estimator": {"class": "sklearn.ensemble.NoSuchForest"}},
+        r"estimator.class must be an importable class",
+    ),
+    (
+        {"estimator": {"class": "os.system"}},
+        r"estimator.class must be an estimator class; it is a builtin_function",
+    ),
+    (
+        {"estimator": {"class": "tests.helpers.not_a_class"}},
+        r"estimator.class must be an estimator class; it is a function",
+    ),
+    (
+        {"estimator": {"class": "collections.OrderedDict"}},
+        r"estimator.class must be a scikit-learn-style estimator class; it has no fit, predict, get_params",
+    ),
+    (
+        {"estimator": {"params": {"n_estimatorz": 3}}},
+        r"estimator.params.n_estimatorz is not a parameter of RandomForestRegressor"
+        r" \(did you mean 'n_estimators'\?\)",
+    ),
+    (
+        {"estimator": {"params": {"max_depth": -3}}},
+        r"estimator.params.max_depth must be an int in the range \[1, inf\) or None; got -3",
+    ),
+    (
+        {"space": {"n_estimators": [4, 0]}},
+        r"space.n_estimators must be an int in the range \[1, inf\); got 0",
+    ),
+    ({"space": {"max_featurez": [1.0]}}, r"space.max_featurez is not a parameter of RandomForestRegressor"),
+    (
+        {"data": {"source": "missing.csv", "target": "y"}},
+        r"data.source must be a built-in data set .*no such file",
+    ),
+    ({"data": {"source": "rows.csv"}}, r"data.target must name the target column when data.source is a file"),
+]
+
+
+@pytest.mark.parametrize(("change", "message"), BAD, ids=[str(b[0])[:40] for b in BAD])
+def test_bad_values_name_file_line_and_key(tmp_path, change, message):
+    path = write(tmp_path, experiment_dict(tmp_path, **change))
+    with pytest.raises(ExperimentError) as info:
+        load_experiment(path)
+    assert info.value.where and info.value.where.startswith(f"{path}:"), str(info.value)
+    assert int(info.value.where.rsplit(":", 1)[1]) >= 1
+    assert len(str(info.value).splitlines()) == 1
+    rest = str(info.value).split(": ", 1)[1]
+    assert __import__("re").match(message, rest), rest
+
+
+def test_line_number_points_at_the_key(tmp_path):
+    path = write(tmp_path, "name: x\nspace:\n  n_estimators: [4]\nresources:\n  num_cpus: 0\n")
+    with pytest.raises(
+        ExperimentError, match=r"exp.yaml:5: resources.num_cpus must be greater than 0; got 0$"
+    ):
+        load_experiment(path)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("name: x\nspace: [unclosed\n", r"exp.yaml:3: invalid YAML"),
+        ("- just\n- a list\n", r"exp.yaml: the top level must be a mapping of keys; got list"),
+        ("", r"exp.yaml: the top level must be a mapping of keys; got an empty file"),
+        (
+            "name: x\nname: y\nspace: {n_estimators: [4]}\n",
+            r"exp.yaml:2: name must appear once; it is repeated",
+        ),
+    ],
+)
+def test_malformed_files(tmp_path, text, message):
+    with pytest.raises(ExperimentError, match=message):
+        load_experiment(write(tmp_path, text))
+
+
+def test_missing_file():
+    with pytest.raises(ExperimentError, match=r"^nope.yaml: experiment file not found$"):
+        load_experiment("nope.yaml")
+
+
+def test_config_and_package_never_import_ray():
+    code = (
+        "import sys, tuning, tuning.config; tuning.load_experiment('experiments/rf.yaml');"
+        " print('ray' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_code_is_ruff_clean():
+    out = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "tuning", "tests", "benchmarks"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr

@@ -1,0 +1,262 @@
+"""Performance settings (trial order, auto CPUs), Monte Carlo splits and the benchmark module.
+
+No timings are asserted here: speed is measured by ``python -m benchmarks.compare``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.ensemble import RandomForestRegressor
+
+from tests.conftest import ROOT, experiment_dict
+from tuning.config import load_experiment, validate
+from tuning.errors import ExperimentError
+from tuning.space import auto_cpus, expand, ordered
+from tuning.trial import TrialSpec, resplit, run_trial
+
+# --------------------------------------------------------------------------- config
+
+
+def test_largest_first_orders_the_size_parameter_for_both_runners(tmp_path):
+    raw = experiment_dict(tmp_path, space={"n_estimators": [4, 12, 8]}, search={"order": "largest_first"})
+    experiment = validate(raw)
+    search = experiment.search
+    configs = expand(ordered(experiment.space, search.order, search.size_param), 1, experiment.seed)
+    assert [c["n_estimators"] for c in configs] == [12, 8, 4]
+    as_listed = expand(experiment.space, 1, experiment.seed)
+    assert [c["n_estimators"] for c in as_listed] == [4, 12, 8]  # the default keeps the file's order
+
+
+def test_order_defaults_to_as_listed_and_rejects_unknown_values(tmp_path):
+    assert validate(experiment_dict(tmp_path)).search.order == "as_listed"
+    with pytest.raises(ExperimentError, match=r"search.order must be one of 'as_listed' or 'largest_first'"):
+        validate(experiment_dict(tmp_path, search={"order": "longest"}))
+
+
+@pytest.mark.parametrize(
+    ("space", "size_param"),
+    [
+        ({"max_depth": [2, 4]}, "n_estimators"),  # not searched
+        ({"n_estimators": {"randint": [2, 9]}}, "n_estimators"),  # not a grid
+        ({"n_estimators": [4], "criterion": ["squared_error", "absolute_error"]}, "criterion"),  # not numbers
+    ],
+)
+def test_largest_first_needs_a_numeric_grid_of_the_size_parameter(tmp_path, space, size_param):
+    search = {"order": "largest_first", "size_param": size_param}
+    with pytest.raises(ExperimentError, match=r"search.size_param must name a grid of numbers in space"):
+        validate(experiment_dict(tmp_path, space=space, search=search))
+
+
+def test_num_cpus_accepts_auto_and_numbers_only(tmp_path):
+    assert validate(experiment_dict(tmp_path, resources={"num_cpus": "auto"})).resources.num_cpus == "auto"
+    assert validate(experiment_dict(tmp_path, resources={"num_cpus": 2})).resources.num_cpus == 2.0
+    for bad, message in [
+        (0, "must be greater than 0; got 0"),
+        ("all", "must be a valid number; got 'all'"),
+    ]:
+        with pytest.raises(ExperimentError, match=rf"resources.num_cpus {message}"):
+            validate(experiment_dict(tmp_path, resources={"num_cpus": bad}))
+
+
+def test_auto_cpus_lets_the_largest_trial_finish_within_the_ideal():
+    grid = [{"n_estimators": n} for n in range(8, 88, 4)]  # the tutorial: 920 trees, 84 the largest
+    assert auto_cpus(grid, cores=2, size_param="n_estimators", node_cpus=2) == 1
+    assert auto_cpus(grid, cores=16, size_param="n_estimators", node_cpus=16) == 2  # ceil(16*84/920)
+    assert auto_cpus([{"alpha": a} for a in range(4)], cores=16, size_param="n_estimators", node_cpus=16) == 4
+    assert auto_cpus([{}] * 100, cores=2, size_param="n_estimators", node_cpus=2) == 1
+    assert auto_cpus([{}] * 2, cores=64, size_param="n_estimators", node_cpus=8) == 8  # one node's worth
+
+
+PREDICT_THREADS: list[int | None] = []
+
+
+class RecordingForest(RandomForestRegressor):
+    """A forest that notes the threads it predicts with."""
+
+    def predict(self, X):
+        PREDICT_THREADS.append(self.n_jobs)
+        return super().predict(X)
+
+
+@pytest.mark.slow
+def test_threads_fit_but_one_thread_predicts_so_scores_are_bitwise_stable(housing_split, tmp_path):
+    raw = experiment_dict(
+        tmp_path,
+        estimator={"class": "tests.test_performance.RecordingForest", "params": {"max_depth": 3}},
+        space={"n_estimators": [4]},
+        resources={"num_cpus": 2},
+    )
+    spec = TrialSpec.from_experiment(validate(raw))
+    assert spec.params["n_jobs"] == 2  # the fit uses the trial's CPUs
+    PREDICT_THREADS.clear()
+    first = run_trial({"n_estimators": 4}, housing_split, spec)
+    assert PREDICT_THREADS == [1]  # threads would sum the trees' predictions in any order
+    assert run_trial({"n_estimators": 4}, housing_split, spec)["mse"] == first["mse"]
+
+
+# --------------------------------------------------------------------------- Monte Carlo splits
+
+
+def test_mccv_experiment_searches_a_hundred_split_seeds():
+    experiment = load_experiment(ROOT / "experiments" / "mccv_linear.yaml")
+    assert experiment.space == {"split.seed": {"grid": list(range(100))}}
+    assert experiment.estimator.class_path == "sklearn.linear_model.LinearRegression"
+
+
+@pytest.mark.parametrize("domain", [{"uniform": [0, 5]}, [1, -2], ["a"]])
+def test_split_seed_must_be_non_negative_integers(tmp_path, domain):
+    with pytest.raises(ExperimentError, match=r"space.split.seed must be a grid, choice or randint"):
+        validate(experiment_dict(tmp_path, space={"n_estimators": [4], "split.seed": domain}))
+
+
+@pytest.mark.slow
+def test_resplit_draws_a_distinct_split_of_all_the_rows(housing_split):
+    splits = [resplit(housing_split, seed) for seed in (0, 1)]
+    for split in splits:
+        assert split.X_train.shape == housing_split.X_train.shape
+        assert split.y_test.shape == housing_split.y_test.shape
+        rows = np.sort(np.concatenate([split.y_train, split.y_test]))
+        assert np.array_equal(rows, np.sort(np.concatenate([housing_split.y_train, housing_split.y_test])))
+    assert not np.array_equal(splits[0].y_test, splits[1].y_test)
+    assert np.array_equal(resplit(housing_split, 0).y_test, splits[0].y_test)  # seeded
+
+
+@pytest.mark.slow
+def test_a_trial_without_split_seed_uses_the_shared_split(housing_split, tmp_path):
+    raw = experiment_dict(
+        tmp_path,
+        estimator={"class": "sklearn.linear_model.LinearRegression"},
+        space={"fit_intercept": [True]},
+    )
+    experiment = validate(raw)
+    spec = TrialSpec.from_experiment(experiment)
+    plain = run_trial({}, housing_split, spec)
+    assert run_trial({"split.seed": 5}, housing_split, spec)["mse"] != plain["mse"]
+    from sklearn.linear_model import LinearRegression
+    from sklearn.metrics import mean_squared_error
+
+    model = LinearRegression().fit(housing_split.X_train, housing_split.y_train)
+    assert plain["mse"] == mean_squared_error(housing_split.y_test, model.predict(housing_split.X_test))
+
+
+@pytest.mark.slow
+def test_mccv_runners_agree_and_each_trial_has_its_own_split(ray_session, tmp_path):
+    from tuning.run import run_experiment
+
+    raw = experiment_dict(
+        tmp_path,
+        estimator={"class": "sklearn.linear_model.LinearRegression"},
+        space={"split.seed": {"start": 0, "stop": 6}},
+    )
+    lines: list[str] = []
+    summary = run_experiment(validate(raw), "both", echo=lines.append)
+    assert summary["parity"] == {"identical": True, "differing": []}
+    assert summary["status"] == "complete"
+    tune = summary["trials"]["tune"]
+    assert sorted(t["config"]["split.seed"] for t in tune) == list(range(6))
+    assert len({t["metrics"]["mse"] for t in tune}) == 6  # six different test sets
+    assert "split.seed" in "\n".join(lines)
+
+
+@pytest.mark.slow
+def test_auto_cpus_and_order_reach_the_trials(ray_session, tmp_path):
+    from tuning.run import run_experiment
+
+    raw = experiment_dict(
+        tmp_path,
+        space={"n_estimators": [2, 6, 4]},
+        resources={"num_cpus": "auto"},
+        search={"order": "largest_first"},
+    )
+    summary = run_experiment(validate(raw), "both", echo=lambda _: None)
+    cpus = summary["cluster"]["cpus"]  # 4 on the tests' Ray session: ceil(4 CPUs * 6 / 12 trees) = 2
+    expected = auto_cpus([{"n_estimators": n} for n in (6, 4, 2)], cpus, "n_estimators", cpus)
+    if cpus == 4:
+        assert expected == 2
+    assert summary["estimator"]["fixed_params"]["n_jobs"] == expected
+    sequential = summary["trials"]["sequential"]
+    assert [t["config"]["n_estimators"] for t in sequential] == [6, 4, 2]
+    tune = sorted(summary["trials"]["tune"], key=lambda t: t["name"])  # Tune numbers trials in order
+    assert [t["config"]["n_estimators"] for t in tune] == [6, 4, 2]
+    saved = (Path(summary["run_dir"]) / "experiment.yaml").read_text()
+    assert f"num_cpus: {float(expected)}" in saved
+    assert summary["parity"]["identical"]
+
+
+# --------------------------------------------------------------------------- the benchmark
+
+
+FIELDS = {
+    "trial_phase_s",
+    "trial_phase_all_s",
+    "fixed_s",
+    "efficiency",
+    "speedup",
+    "vs_ideal",
+    "driver_peak_rss_mb",
+    "worker_peak_rss_mb",
+    "best_mse",
+}
+
+
+@pytest.mark.slow
+def test_benchmark_runs_every_approach_and_they_agree(ray_session, tmp_path, capsys):
+    from benchmarks.compare import APPROACHES, main, update_markdown
+
+    out, md = tmp_path / "bench.json", tmp_path / "BENCH.md"
+    argv = [
+        *("--set", "space.n_estimators=[2, 4]", "--set", "estimator.params.max_depth=3"),
+        *("--repeats", "1", "--out", str(out), "--markdown", str(md)),
+    ]
+    assert main(argv) == 0
+    report = json.loads(out.read_text())
+    assert set(report["approaches"]) == set(APPROACHES)
+    assert report["best_mse_agree"] is True and report["fastest"] in APPROACHES
+    assert len({a["best_mse"] for a in report["approaches"].values()}) == 1
+    for name, approach in report["approaches"].items():
+        assert set(approach) == FIELDS, name
+        assert approach["trial_phase_s"] > 0 and approach["driver_peak_rss_mb"] > 0
+    for name in ("gridsearchcv", "ray_core", "plain_tune", "project_tune"):
+        assert report["approaches"][name]["worker_peak_rss_mb"] > 0, name
+    assert report["trials"] == 2 and report["cores"] == 4 and report["ideal_s"] > 0
+    assert {"ray_start_s", "data_load_s"} == set(report["fixed"])
+    assert {"nproc", "cpu_model"} <= set(report["machine"])
+    text = md.read_text()
+    assert "<!-- benchmark:rf-4cpu:start -->" in text and "<!-- benchmark:rf-4cpu:end -->" in text
+    assert "| project_tune |" in text
+    update_markdown(md, "rf-4cpu", "the next run's table")  # a second run replaces its block
+    assert "| project_tune |" not in md.read_text() and md.read_text().count("the next run's table") == 1
+    assert "| plain_tune |" in capsys.readouterr().out
+
+
+# --------------------------------------------------------------------------- the report's verdict
+
+
+def _runner(name: str, wall: float, durations: list[float], cores: float):
+    from tuning.runners.common import RunnerResult, TrialResult
+
+    trials = [
+        TrialResult(f"{name}_{i}", {"i": i}, {"mse": 1.0, "started_at": 0.0, "ended_at": d})
+        for i, d in enumerate(durations)
+    ]
+    return RunnerResult(name, trials, wall, cores)
+
+
+def test_report_says_why_the_sequential_runner_wins():
+    from tuning.report import sequential_wins
+
+    tiny = {  # 100 trials of 10 ms: 1 s in a loop, 6 s through Tune on 2 cores
+        "sequential": _runner("sequential", 1.0, [0.01] * 100, 1),
+        "tune": _runner("tune", 6.0, [0.01] * 100, 2),
+    }
+    assert sequential_wins(tiny).startswith("The trials are too small for Ray")
+    assert "a trial takes 10 ms, Tune adds about 55 ms to each" in sequential_wins(tiny)
+    few = {  # 2 trials of 1 s: 2 s in a loop, 2.5 s through Tune (actor start-up)
+        "sequential": _runner("sequential", 2.0, [1.0, 1.0], 1),
+        "tune": _runner("tune", 2.5, [1.0, 1.0], 2),
+    }
+    assert sequential_wins(few).startswith("The sequential runner wins: Tune's fixed costs")

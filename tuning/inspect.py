@@ -1,0 +1,87 @@
+"""``python -m tuning.inspect RUN_DIR``: the report of a finished run, read from disk.
+
+Tune's trials are read through Ray's own `ExperimentAnalysis`; the baseline's from
+``sequential/trials.jsonl``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from tuning.errors import ExperimentError, run_command
+from tuning.storage import is_uri
+
+
+def inspect_run(run_dir: Path | str) -> str:
+    """The report of a run directory, a local path or a URI (`ExperimentError` if not one)."""
+    from tuning.report import render
+    from tuning.results import read_experiment, read_summary
+    from tuning.runners.common import RunnerResult
+    from tuning.runners.sequential import read_sequential
+    from tuning.runners.tune import read_tune
+    from tuning.storage import names
+
+    experiment = read_experiment(run_dir)
+    summary = read_summary(run_dir) or {}
+    timings = summary.get("timings", {})
+    results = {}
+    if seq := read_sequential(run_dir):
+        results["sequential"] = RunnerResult("sequential", seq, timings.get("sequential_s") or 0.0, 1)
+    if any(name.startswith("experiment_state-") for name in names(run_dir)):
+        results["tune"] = RunnerResult(
+            "tune", read_tune(run_dir), timings.get("tune_s") or 0.0, timings.get("cores", 1)
+        )
+    if not results:
+        raise ExperimentError("has no trials yet", where=str(run_dir))
+    trials = [t for r in results.values() for t in r.trials]
+    shown = {
+        "experiment": experiment["name"],
+        "metric": experiment["metric"],
+        "mode": experiment["mode"],
+        "run_dir": str(run_dir),
+        "best": summary.get("best"),
+        "counts": summary.get("counts")
+        or {
+            "ok": sum(t.ok for t in trials),
+            "error": sum(not t.ok for t in trials),
+            "retries": sum(t.retries for t in trials),
+        },
+        "timings": timings,
+    }
+    if shown["best"] is None:
+        from tuning.report import best_record
+
+        shown["best"] = best_record(results, experiment["metric"], experiment["mode"])
+    return render(shown, results)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tuning.inspect", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "run_dir",
+        help="a run directory, e.g. results/rf/2026-11-23_07-00-00 or s3://bucket/rf/2026-11-23_07-00-00",
+    )
+    parser.add_argument("--html", action="store_true", help="also write the HTML report (report.html)")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    args = parser.parse_args(argv)
+    run_dir = args.run_dir if is_uri(args.run_dir) else Path(args.run_dir)
+
+    def show() -> None:
+        try:
+            print(inspect_run(run_dir))
+        except OSError as exc:  # a URI pyarrow cannot read: no bucket, no credentials, no endpoint
+            raise ExperimentError(f"cannot read it ({exc})", where=str(args.run_dir)) from None
+        if args.html:
+            if is_uri(run_dir):
+                raise ExperimentError("--html needs a local run directory (copy it down first)")
+            from tuning.html_report import write_report
+
+            print(f"HTML report:   {write_report(run_dir)}")
+
+    return run_command(show, args.debug)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,179 @@
+"""What a person reads: the trial table, the best configuration, the timings."""
+
+from __future__ import annotations
+
+import shlex
+from typing import Any
+
+from tuning.runners.common import METRICS, RunnerResult, TrialResult
+from tuning.space import config_key
+
+# k-fold CV's spread, the time, and where a budgeted trial stopped (n_estimators reached, steps)
+EXTRA_METRICS = (*(f"{m}_std" for m in METRICS), "fit_time_s", "budget", "step")
+
+
+def check_parity(first: RunnerResult, second: RunnerResult, metric: str) -> list[str]:
+    """Configurations whose metric differs between two runners (empty: identical)."""
+    theirs = {config_key(t.config): t for t in second.trials}
+    differ = []
+    for trial in first.trials:
+        other = theirs.get(config_key(trial.config))
+        if other is None or trial.ok != other.ok or trial.metrics.get(metric) != other.metrics.get(metric):
+            differ.append(config_key(trial.config))
+    if len(theirs) != len(first.trials):
+        differ.append(f"{len(first.trials)} trials vs {len(theirs)}")
+    return differ
+
+
+def timings(
+    results: dict[str, RunnerResult], ray_start_s: float | None, data_load_s: float | None
+) -> dict[str, Any]:
+    """Each runner's trial-phase wall time, the fixed costs, speedup and parallel efficiency.
+
+    Efficiency is the ideal of all cores busy over the measured wall time:
+    (sum of the trials' own times / cores) / wall time, with the baseline's trial times
+    when it ran, else Tune's own.
+    """
+    out: dict[str, Any] = {"ray_start_s": ray_start_s, "data_load_s": data_load_s}
+    for name, result in results.items():
+        out[f"{name}_s"] = result.wall_s
+    tune, seq = results.get("tune"), results.get("sequential")
+    if tune:
+        work = (seq or tune).trial_time_s
+        out["cores"] = tune.cores
+        out["ideal_s"] = work / tune.cores if tune.cores else None
+        out["efficiency"] = out["ideal_s"] / tune.wall_s if out["ideal_s"] and tune.wall_s else None
+    if tune and seq and tune.wall_s:
+        out["speedup"] = seq.wall_s / tune.wall_s
+    return out
+
+
+def trial_record(trial: TrialResult) -> dict[str, Any]:
+    return {
+        "name": trial.name,
+        "config": trial.config,
+        "status": "ok" if trial.ok else "error",
+        "metrics": {k: trial.metrics[k] for k in (*METRICS, *EXTRA_METRICS) if k in trial.metrics},
+        "duration_s": trial.duration_s if trial.ok else None,
+        "started_at": trial.metrics.get("started_at"),
+        "ended_at": trial.metrics.get("ended_at"),
+        "node_id": trial.metrics.get("node_id"),
+        "node_ip": trial.metrics.get("node_ip"),  # Tune adds node_ip and hostname to every result
+        "hostname": trial.metrics.get("hostname"),
+        "pid": trial.metrics.get("pid"),
+        "gpu_ids": trial.metrics.get("gpu_ids"),
+        "cuda_visible_devices": trial.metrics.get("cuda_visible_devices"),
+        "retries": trial.retries,
+        "error": trial.error,
+        "path": trial.path,
+    }
+
+
+def best_record(results: dict[str, RunnerResult], metric: str, mode: str) -> dict[str, Any] | None:
+    for name in ("tune", "sequential"):
+        if name in results and (best := results[name].best(metric, mode)):
+            return {"runner": name, "trial": best.name, "config": best.config, metric: best.metrics[metric]}
+    return None
+
+
+def trial_table(results: dict[str, RunnerResult], metric: str, mode: str) -> str:
+    """One row per configuration, best first; a time column per runner; errors last."""
+    main = results.get("tune") or results["sequential"]
+    others = {name: {config_key(t.config): t for t in r.trials} for name, r in results.items()}
+    params = sorted({k for t in main.trials for k in t.config})
+    sign = 1 if mode == "min" else -1
+
+    def order(trial: TrialResult):
+        return (not trial.ok, sign * trial.metrics.get(metric, 0.0))
+
+    header = ["trial", *params, *METRICS, *(f"{name} s" for name in results)]
+    rows = [header]
+    for trial in sorted(main.trials, key=order):
+        key = config_key(trial.config)
+        cells = [trial.name, *(_fmt(trial.config.get(p)) for p in params)]
+        if trial.ok:
+            cells += [f"{trial.metrics[m]:.4f}" for m in METRICS]
+        else:
+            shown = f"ERROR: {trial.error}" if trial.error is not None else "not finished (interrupted)"
+            cells += [shown[:60], "", "", ""]
+        for name in results:
+            other = others[name].get(key)
+            cells.append(f"{other.duration_s:.2f}" if other and other.ok else "-")
+        rows.append(cells)
+    widths = [max(len(str(r[i])) for r in rows) for i in range(len(header))]
+    return "\n".join(
+        "  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows
+    )
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def sequential_wins(results: dict[str, RunnerResult]) -> str:
+    """Why the baseline beat Tune: per-trial overhead on tiny trials, or fixed costs on few."""
+    import statistics
+
+    seq, tune = results["sequential"], results["tune"]
+    times = [t.duration_s for t in seq.trials if t.ok]
+    typical = statistics.median(times) if times else 0.0
+    # Tune's extra wall time over the baseline's, per trial
+    per_trial = (tune.wall_s - seq.wall_s / max(tune.cores, 1)) / max(len(tune.trials), 1)
+    if typical < per_trial:
+        return (
+            f"The trials are too small for Ray: the sequential runner wins (a trial takes "
+            f"{typical * 1000:.0f} ms, Tune adds about {per_trial * 1000:.0f} ms to each)."
+        )
+    return (
+        "The sequential runner wins: Tune's fixed costs (starting its actors) outweigh what "
+        f"running {len(tune.trials)} trials in parallel saved."
+    )
+
+
+def render(summary: dict[str, Any], results: dict[str, RunnerResult]) -> str:
+    """The report printed at the end of a run and by ``python -m tuning.inspect``."""
+    metric, mode = summary["metric"], summary["mode"]
+    lines = [
+        f"Trials of {summary['experiment']}, best {metric} first:",
+        trial_table(results, metric, mode),
+        "",
+    ]
+    best = summary.get("best")
+    if best:
+        params = ", ".join(f"{k}={_fmt(v)}" for k, v in best["config"].items())
+        lines.append(f"Best:          {params}  ({metric} {best[metric]:.4f})")
+    counts = summary["counts"]
+    lines.append(f"Trials:        {counts['ok']} ok, {counts['error']} errored, {counts['retries']} retried")
+    t = summary["timings"]
+    fixed = [
+        f"{label} {t[key]:.1f} s"
+        for key, label in (("ray_start_s", "Ray start"), ("data_load_s", "data load"))
+        if t.get(key) is not None
+    ]
+    if fixed:
+        lines.append(f"Fixed costs:   {', '.join(fixed)}")
+    phases = [
+        f"{name} {t[f'{name}_s']:.1f} s" for name in ("sequential", "tune") if t.get(f"{name}_s") is not None
+    ]
+    lines.append(f"Trial phase:   {' | '.join(phases)}")
+    if t.get("speedup") is not None:
+        lines.append(f"Speedup:       {t['speedup']:.2f}x over the sequential baseline")
+    if t.get("efficiency") is not None:
+        lines.append(
+            f"Efficiency:    {t['efficiency']:.0%} of the ideal with {t['cores']:g} cores busy "
+            f"({t['ideal_s']:.1f} s)"
+        )
+        if t.get("speedup") is not None and t["speedup"] < 1:
+            lines.append(f"               {sequential_wins(results)}")
+    run_dir = str(summary["run_dir"])  # a path or a URI (s3://...): never through Path
+    lines.append(f"Run directory: {run_dir}")
+    lines.append(f"TensorBoard:   tensorboard --logdir {shlex.quote(str(run_dir))}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":  # ``python -m tuning.report RUN_DIR`` writes the HTML report
+    import sys
+
+    from tuning.html_report import main
+
+    sys.exit(main())

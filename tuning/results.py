@@ -1,0 +1,126 @@
+"""The run directory: one per run, written atomically, with the resolved experiment."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import tempfile
+from datetime import datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tuning.errors import ExperimentError
+from tuning.storage import is_uri, new_remote_run_dir, read_text
+
+SUMMARY_FILE = "summary.json"
+EXPERIMENT_FILE = "experiment.yaml"
+ENVIRONMENT_FILE = "environment.json"  # package versions and git commit, written at the start
+
+
+def new_run_dir(storage_path: str, name: str) -> Path:
+    """Create ``<storage_path>/<name>/<timestamp>`` exclusively: runs never share one.
+
+    For a URI storage path (``s3://...``) the folder returned stages the run's own files;
+    `tuning.storage.publish` copies it up (see `tuning.storage`).
+    """
+    stamp = datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
+    if is_uri(storage_path):
+        return new_remote_run_dir(storage_path, name, stamp)
+    base = Path(storage_path) / name
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+        for attempt in range(1000):
+            run_dir = base / (stamp if attempt == 0 else f"{stamp}_{attempt}")
+            try:
+                run_dir.mkdir()
+                return run_dir
+            except FileExistsError:
+                continue
+    except OSError as exc:
+        raise ExperimentError(
+            f"must be a writable folder; cannot create {base} ({exc.strerror or exc})",
+            key="storage_path",
+        ) from None
+    raise ExperimentError(f"has too many runs started this second in {base}", key="storage_path")
+
+
+def check_writable(storage_path: str) -> None:
+    """Refuse a results folder that cannot be created or written, before Ray starts.
+
+    ``storage_path`` is any local folder, relative to the working directory or absolute;
+    the run goes to ``<storage_path>/<name>/<timestamp>`` and ``name`` is one path
+    component, so nothing is written outside it. URIs are left to their filesystem.
+    """
+    if "://" in storage_path:
+        return
+    path = Path(storage_path)
+    existing = next((p for p in (path, *path.parents) if p.exists()), Path("."))
+    if not existing.is_dir():
+        raise ExperimentError(
+            f"must be a writable folder; {existing} is a file, not a folder; got {storage_path!r}",
+            key="storage_path",
+        )
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ExperimentError(
+            f"must be a writable folder; {existing} is not writable; got {storage_path!r}",
+            key="storage_path",
+        )
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write a whole file or nothing: a crash leaves the old file or the new one."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: Path, data: Any) -> None:
+    write_atomic(path, json.dumps(data, indent=2, default=str) + "\n")
+
+
+def write_experiment(run_dir: Path, resolved: dict[str, Any]) -> None:
+    """Save the fully resolved experiment beside its results, as Hydra does."""
+    write_atomic(run_dir / EXPERIMENT_FILE, yaml.safe_dump(resolved, sort_keys=False))
+
+
+def read_experiment(run_dir: Path | str) -> dict[str, Any]:
+    """The saved experiment of a run directory: a local path or a URI."""
+    text = read_text(run_dir, EXPERIMENT_FILE)
+    if text is None:
+        raise ExperimentError(f"is not a tuning run directory (no {EXPERIMENT_FILE})", where=str(run_dir))
+    return yaml.safe_load(text)
+
+
+def read_summary(run_dir: Path | str) -> dict[str, Any] | None:
+    text = read_text(run_dir, SUMMARY_FILE)
+    return json.loads(text) if text is not None else None
+
+
+def environment() -> dict[str, str]:
+    """Versions of what produced the results, and the git commit of the working folder."""
+    found = {"python": platform.python_version()}
+    for package in ("tuning", "ray", "scikit-learn", "numpy", "pandas", "pyarrow", "pydantic"):
+        try:
+            found[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            continue
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=True
+        ).stdout.strip()
+        found["git_commit"] = commit
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return found

@@ -1,0 +1,56 @@
+"""What a runner hands back, whichever way it scheduled the trials."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+METRICS = ("mse", "rmse", "mae", "r2")
+
+
+@dataclass
+class TrialResult:
+    """One configuration's outcome: its metrics, or the error that stopped it."""
+
+    name: str
+    config: dict[str, Any]
+    metrics: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    retries: int = 0
+    path: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and bool(self.metrics)
+
+    @property
+    def finished(self) -> bool:
+        """Ran to its end, with metrics or an error (False: interrupted, to be resumed)."""
+        return self.ok or self.error is not None
+
+    @property
+    def duration_s(self) -> float:
+        """Wall time of the trial function: build, fit, predict and score."""
+        return self.metrics.get("ended_at", 0.0) - self.metrics.get("started_at", 0.0)
+
+
+@dataclass
+class RunnerResult:
+    """A runner's trials and the wall time of its trial phase (fixed costs apart)."""
+
+    runner: str
+    trials: list[TrialResult]
+    wall_s: float
+    cores: float
+
+    @property
+    def trial_time_s(self) -> float:
+        """Sum of the trials' own wall times."""
+        return sum(t.duration_s for t in self.trials if t.ok)
+
+    def best(self, metric: str, mode: str) -> TrialResult | None:
+        done = [t for t in self.trials if t.ok]
+        if not done:
+            return None
+        pick = min if mode == "min" else max
+        return pick(done, key=lambda t: t.metrics[metric])

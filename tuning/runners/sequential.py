@@ -1,0 +1,99 @@
+"""The baseline: the same trials as Tune, one after another in this process, no Ray."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from tuning.data import Split
+from tuning.progress import Progress
+from tuning.runners.common import METRICS, RunnerResult, TrialResult
+from tuning.space import config_key
+from tuning.trial import TrialSpec, run_trial
+
+RESULTS_FILE = "sequential/trials.jsonl"
+
+
+def run_sequential(
+    configs: list[dict[str, Any]],
+    split: Split,
+    spec: TrialSpec,
+    run_dir: Path,
+    cores: float,
+    progress: Progress,
+    done: list[TrialResult] | None = None,
+) -> RunnerResult:
+    """Run each configuration in turn; write ``sequential/trials.jsonl`` and TensorBoard events.
+
+    A configuration that raises is recorded as errored and the loop goes on. ``done``
+    (a resumed run: `read_sequential`) are trials already finished: they are kept, not run.
+    """
+    from tensorboardX import SummaryWriter
+
+    out = run_dir / "sequential"
+    out.mkdir(parents=True, exist_ok=True)
+    trials: list[TrialResult] = []
+    finished = {config_key(t.config): t for t in done or [] if t.finished}
+    start = time.perf_counter()
+    with open(run_dir / RESULTS_FILE, "a") as log:
+        for index, config in enumerate(configs):
+            if config_key(config) in finished:
+                trials.append(finished[config_key(config)])
+                continue
+            trial = TrialResult(
+                name=f"sequential_{index:05d}", config=config, path=str(out / f"sequential_{index:05d}")
+            )
+            try:
+                trial.metrics = run_trial(config, split, spec)
+            except Exception as exc:  # a bad configuration fails its trial, not the run
+                trial.error = f"{type(exc).__name__}: {exc}"
+            with SummaryWriter(trial.path) as writer:
+                for key in (*METRICS, "fit_time_s"):
+                    if key in trial.metrics:
+                        writer.add_scalar(
+                            f"ray/tune/{key}", trial.metrics[key], 1
+                        )  # Tune's tags: one chart for both
+            log.write(
+                json.dumps(
+                    {"name": trial.name, "config": config, "metrics": trial.metrics, "error": trial.error}
+                )
+                + "\n"
+            )
+            log.flush()
+            trials.append(trial)
+            progress.finished(config, trial.metrics if trial.ok else None)
+    return RunnerResult("sequential", trials, time.perf_counter() - start, cores)
+
+
+def read_sequential(run_dir: Path | str) -> list[TrialResult]:
+    """The baseline's trials from a run directory, local or a URI (empty if it did not run).
+
+    A line cut short by a crash is the trial that was being written: it is left out, so a
+    resumed run runs that trial again.
+    """
+    from tuning.storage import is_uri, join, read_text
+
+    text = read_text(run_dir, RESULTS_FILE)
+    if text is None:
+        return []
+    rows = []
+    for line in text.splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    uri = is_uri(run_dir)
+    return [
+        TrialResult(
+            r["name"],
+            r["config"],
+            r["metrics"],
+            r["error"],
+            path=join(run_dir, "sequential", r["name"])
+            if uri
+            else str(Path(run_dir) / "sequential" / r["name"]),
+        )
+        for r in rows
+    ]

@@ -1,0 +1,153 @@
+"""How Tune explores the space: the search algorithm, the early-stopping scheduler, and
+what the sequential baseline can replay of them (imports Ray lazily)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from tuning.errors import ExperimentError
+from tuning.space import (
+    config_key,
+    distinct_count,
+    distinct_sample,
+    for_algorithm,
+    ordered,
+    to_tune,
+    variant_generator,
+)
+
+if TYPE_CHECKING:
+    from tuning.config import Experiment
+    from tuning.runners.common import RunnerResult, TrialResult
+
+
+def adaptive(experiment: Experiment) -> bool:
+    """Whether the configurations depend on earlier results (only Tune can run it)."""
+    return experiment.search.algorithm == "optuna"
+
+
+def check_runner(experiment: Experiment, runner: str) -> None:
+    """Refuse a sequential-only run of an adaptive search (``both`` replays Tune's configurations)."""
+    from tuning.config import ADAPTIVE_RUNNER
+
+    if adaptive(experiment) and runner == "sequential":
+        raise ExperimentError(ADAPTIVE_RUNNER.removeprefix("runner "), key="runner")
+
+
+def search_space(experiment: Experiment) -> dict[str, Any]:
+    """The space as both runners walk it: ``search.order`` applied."""
+    return ordered(experiment.space, experiment.search.order, experiment.search.size_param)
+
+
+def param_space(experiment: Experiment) -> dict[str, Any]:
+    """Tune's ``param_space`` for the experiment's algorithm."""
+    return to_tune(for_algorithm(search_space(experiment), experiment.search.algorithm))
+
+
+def search_alg(experiment: Experiment):
+    """Tune's searcher: the seeded variant generator, or Optuna's seeded TPE."""
+    search = experiment.search
+    cap = experiment.resources.max_concurrent_trials
+    if search.algorithm == "random" and distinct_count(experiment.space) is not None:
+        points = distinct_sample(experiment.space, search.num_samples, experiment.seed)
+        return variant_generator(experiment.seed, points, cap)
+    if search.algorithm != "optuna":
+        return variant_generator(experiment.seed, max_concurrent=cap)
+    try:
+        from optuna.samplers import TPESampler
+        from ray.tune.search.optuna import OptunaSearch
+    except ImportError:  # validated already; installed packages may still change under us
+        raise ExperimentError(
+            "needs Optuna for 'optuna', an optional extra: pip install 'tuning[optuna]'",
+            key="search.algorithm",
+        ) from None
+    # metric and mode come from TuneConfig; the seeded sampler makes the proposals repeatable
+    return OptunaSearch(sampler=TPESampler(seed=experiment.seed))
+
+
+def scheduler(experiment: Experiment):
+    """ASHA over the budget steps (``training_iteration``), or None: every trial runs to the end."""
+    search = experiment.search
+    if search.scheduler != "asha" or search.budget is None:
+        return None
+    from ray.tune.schedulers import ASHAScheduler
+
+    return ASHAScheduler(
+        time_attr="training_iteration",
+        max_t=len(search.budget.steps),
+        grace_period=search.grace_period,
+        reduction_factor=search.reduction_factor,
+    )
+
+
+def stopped_early(trials: list[TrialResult], experiment: Experiment) -> list[TrialResult]:
+    """Trials that ended without error before the full budget (the scheduler stopped them)."""
+    budget = experiment.search.budget
+    if budget is None:
+        return []
+    return [t for t in trials if t.ok and t.metrics.get("budget", budget.max) < budget.max]
+
+
+def full_budget(result: RunnerResult, experiment: Experiment) -> RunnerResult:
+    """The runner's trials without those stopped early: what the baseline can be compared with."""
+    from dataclasses import replace
+
+    stopped = {id(t) for t in stopped_early(result.trials, experiment)}
+    return replace(result, trials=[t for t in result.trials if id(t) not in stopped])
+
+
+def best_config(trial: TrialResult, experiment: Experiment) -> dict[str, Any]:
+    """The full configuration of a trial, the budget it reached included."""
+    budget = experiment.search.budget
+    config = dict(trial.config)
+    if budget is not None:
+        config[budget.param] = trial.metrics.get("budget", budget.max)
+    return config
+
+
+def proposed(result: RunnerResult) -> list[dict[str, Any]]:
+    """The configurations an adaptive search chose, in the order their trials started."""
+    ordered = sorted(result.trials, key=lambda t: t.metrics.get("started_at", float("inf")))
+    return [dict(t.config) for t in ordered]
+
+
+def comparable(results: dict[str, RunnerResult], experiment: Experiment) -> tuple[RunnerResult, RunnerResult]:
+    """``(sequential, tune)`` restricted to what both ran in full, for the parity check.
+
+    Under a scheduler the baseline runs every configuration to the full budget, so only
+    the Tune trials that were not stopped early can match it.
+    """
+    from dataclasses import replace
+
+    seq, tune = results["sequential"], results["tune"]
+    if experiment.search.scheduler is None:
+        return seq, tune
+    tune = full_budget(tune, experiment)
+    kept = {config_key(t.config) for t in tune.trials}
+    return replace(seq, trials=[t for t in seq.trials if config_key(t.config) in kept]), tune
+
+
+def search_record(results: dict[str, RunnerResult], experiment: Experiment) -> dict[str, Any]:
+    """The search's settings and, under a budget, how many trials stopped early."""
+    search = experiment.search
+    record: dict[str, Any] = {"algorithm": search.algorithm, "num_samples": search.num_samples}
+    if search.budget is not None:
+        record["scheduler"] = search.scheduler
+        record["budget"] = {"param": search.budget.param, "steps": list(search.budget.steps)}
+        for name, result in results.items():
+            stopped = stopped_early(result.trials, experiment)
+            record[f"{name}_stopped_early"] = len(stopped)
+            record[f"{name}_steps_run"] = sum(t.metrics.get("step", 0) for t in result.trials if t.ok)
+    return record
+
+
+def stopping_line(record: dict[str, Any], total: int) -> str | None:
+    """``Early stopping: asha stopped 9 of 12 Tune trials (35 of 72 steps run)``, or None."""
+    if not record.get("scheduler") or "tune_stopped_early" not in record:
+        return None
+    steps, param = len(record["budget"]["steps"]), record["budget"]["param"]
+    stopped = record["tune_stopped_early"]
+    return (
+        f"Early stopping: {record['scheduler']} stopped {stopped} of {total} Tune trials "
+        f"({record['tune_steps_run']} of {total * steps} steps of {param} run)"
+    )
