@@ -56,3 +56,36 @@ class MarkedRegressor(SleepyRegressor):
         with open(marks / "fits.log", "a") as log:
             log.write(f"end {self.n_estimators} {os.getpid()}\n")
         return self
+
+
+class RendezvousRegressor(SleepyRegressor):
+    """A `SleepyRegressor` whose `fit` waits until ``parties`` fits have started.
+
+    Each fit leaves ``<marks>/<n_estimators>.started``; the first ``parties`` fits wait for
+    each other (up to ``timeout`` seconds, then fail), later ones pass at once. Trials that
+    can only run one per node therefore prove, without timing luck, that they ran at once.
+    """
+
+    def __init__(
+        self,
+        n_estimators: int = 1,
+        sleep: float = 0.0,
+        fail: bool = False,
+        marks: str = "",
+        parties: int = 2,
+        timeout: float = 120.0,
+    ):
+        super().__init__(n_estimators=n_estimators, sleep=sleep, fail=fail)
+        self.marks, self.parties, self.timeout = marks, parties, timeout
+
+    def fit(self, X, y):
+        from pathlib import Path
+
+        marks = Path(self.marks)
+        (marks / f"{self.n_estimators}.started").touch()
+        deadline = time.monotonic() + self.timeout
+        while len(list(marks.glob("*.started"))) < self.parties:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"only one of {self.parties} fits started in {self.timeout} s")
+            time.sleep(0.05)
+        return super().fit(X, y)

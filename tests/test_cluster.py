@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -160,12 +161,16 @@ class RayCluster:
 def two_nodes(tmp_path):
     tmp = Path(f"/tmp/tuning-cluster-{os.getpid()}")  # short: Ray's socket paths are limited
     tmp.mkdir(exist_ok=True)
+    token = tmp / "auth_token"  # the cluster's own token: not ~/.ray/auth_token, which a
+    token.write_text(secrets.token_hex(32))  # clean machine lacks until a local Ray made one
     env = {
         **os.environ,
         "PYTHONPATH": str(ROOT),  # every node has the code, as on a real cluster
-        "RAY_AUTH_MODE": "token",  # Ray's default for a new cluster; nodes share ~/.ray/auth_token
+        "RAY_AUTH_MODE": "token",  # Ray's default for a new cluster
+        "RAY_AUTH_TOKEN_PATH": str(token),  # nodes and the driver share it
     }
     env.pop("RAY_ADDRESS", None)
+    env.pop("RAY_AUTH_TOKEN", None)
     cluster = RayCluster(tmp, env)
     try:
         cluster.start(workers=1)
@@ -178,12 +183,20 @@ def two_nodes(tmp_path):
 
 @pytest.mark.slow
 def test_experiment_spreads_over_a_two_node_cluster(tmp_path, two_nodes):
+    # One CPU per node and per trial, and the first two fits wait for each other: they can
+    # only both start on different nodes (a timing-based test was flaky on a loaded machine:
+    # Tune hands a finished trial's actor to a pending trial before a second node's starts).
+    marks = tmp_path / "marks"
+    marks.mkdir()
     raw = experiment_dict(
         tmp_path,
         name="spread",
-        estimator={"class": "tests.helpers.SleepyRegressor", "params": {"sleep": 1.0}},
+        estimator={
+            "class": "tests.helpers.RendezvousRegressor",
+            "params": {"sleep": 0.2, "marks": str(marks), "parties": 2},
+        },
         space={"n_estimators": [1, 2, 3, 4]},
-        resources={"num_cpus": 1},  # one trial per node at a time: two nodes, two at once
+        resources={"num_cpus": 1},
         runner="tune",
     )
     path = write(tmp_path, raw)
