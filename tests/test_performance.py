@@ -260,3 +260,20 @@ def test_report_says_why_the_sequential_runner_wins():
         "tune": _runner("tune", 2.5, [1.0, 1.0], 2),
     }
     assert sequential_wins(few).startswith("The sequential runner wins: Tune's fixed costs")
+
+
+@pytest.mark.slow
+def test_startup_breakdown_of_a_tune_run(tmp_path):
+    """`benchmarks.startup` times a real CLI run from inside; its parts fit in the Tune phase."""
+    from benchmarks.startup import main
+
+    out = tmp_path / "startup.json"
+    assert main(["--experiment", str(ROOT / "experiments" / "quick.yaml"), "--out", str(out)]) == 0
+    (result,) = json.loads(out.read_text())
+    assert result["variant"] == "default" and result["actors"] >= 1
+    assert len(result["first_trial_beyond_fit_s"]) == len(result["fit_s_per_actor"]) == result["actors"]
+    assert 0 < result["fit_to_first_trial_s"] < result["tune_s"] < result["total_s"]
+    assert 0 <= result["last_trial_to_fit_return_s"] < result["tune_s"]
+    assert all(0 < s < result["tune_s"] for s in result["fit_s_per_actor"])
+    busiest = max(result["fit_s_per_actor"])  # start + one actor's fitting + end fit in the phase
+    assert result["fit_to_first_trial_s"] + busiest + result["last_trial_to_fit_return_s"] <= result["tune_s"]

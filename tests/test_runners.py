@@ -150,10 +150,19 @@ def test_max_concurrent_trials_caps_tune(ray_session, tmp_path):
 
 
 def test_fractional_gpus_cap_concurrency_at_four_per_gpu(ray_session, tmp_path):
-    """With 1 (logical) GPU and 0.25 GPU per trial, at most 4 of 8 trials run at once."""
+    """With 1 (logical) GPU and 0.25 GPU per trial, 4 of 8 trials run at once, never more.
+
+    The first four fits wait for each other (no timing luck: a slow actor start on a busy
+    machine cannot hide the fourth), then each sleeps so that a fifth would overlap them.
+    """
+    marks = tmp_path / "marks"
+    marks.mkdir()
     raw = experiment_dict(
         tmp_path,
-        estimator={"class": "tests.helpers.SleepyRegressor", "params": {"sleep": 1.5}},
+        estimator={
+            "class": "tests.helpers.RendezvousRegressor",
+            "params": {"sleep": 1.0, "marks": str(marks), "parties": 4},
+        },
         space={"n_estimators": list(range(1, 9))},
         resources={"num_cpus": 0.25, "num_gpus": 0.25},
     )
