@@ -75,6 +75,7 @@ def child(experiment: str, storage: str, preload: str) -> dict:
 
 
 def analyse(summary: dict, stamps: dict) -> dict:
+    """The start, first-trial, steady-state and end parts of one run's Tune phase."""
     trials = sorted(summary["trials"]["tune"], key=lambda t: t["started_at"])
     by_actor: dict[int, list[dict]] = {}
     for t in trials:
