@@ -4,6 +4,7 @@ path of the trial function, and the refitted best model."""
 from __future__ import annotations
 
 import json
+import os
 
 import joblib
 import numpy as np
@@ -149,9 +150,11 @@ def test_refit_matches_the_best_trial_and_can_be_turned_off(ray_session, tmp_pat
     best = min(summary["trials"]["tune"], key=lambda t: t["metrics"]["mse"])
     assert info["config"] == best["config"] == {"n_estimators": 4}
     assert info["test_metrics"]["mse"] == best["metrics"]["mse"]  # same rows, same seed: the same forest
+    assert info["fit_threads"] == len(os.sched_getaffinity(0))  # alone after the trials: all cores
     assert info["params"]["max_depth"] == 6 and info["trial"] == best["name"]
     model = joblib.load(saved / "best_model.joblib")
     assert type(model).__name__ == "RandomForestRegressor" and len(model.estimators_) == 4
+    assert model.n_jobs == 1  # saved to predict as the trials scored
     assert list(model.feature_names_in_)[:2] == ["MedInc", "HouseAge"]
     assert not any(p.suffix == ".joblib" for p in saved.rglob("*") if p.name != "best_model.joblib")
 

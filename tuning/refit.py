@@ -20,6 +20,13 @@ MODEL_FILE = "best_model.joblib"
 MODEL_INFO = "best_model.json"
 
 
+def local_cores() -> int:
+    """The CPUs this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 def refit(
     config: dict[str, Any], split: Split, spec: TrialSpec, run_dir: Path, **about: Any
 ) -> dict[str, Any]:
@@ -28,7 +35,8 @@ def refit(
     ``config`` is complete (a budget parameter holds the value the trial reached). The
     model is the estimator behind its preprocessing pipeline when the data need one, fitted
     on a DataFrame so that ``model.predict(rows)`` takes rows with the feature columns.
-    ``about`` (the trial, its search metrics...) is saved in ``best_model.json``.
+    ``about`` (the trial, its search metrics...) is saved in ``best_model.json``. The fit uses
+    every local core (``n_jobs``; a forest's trees do not depend on it), the saved model one.
     """
     import joblib
     import sklearn
@@ -37,10 +45,14 @@ def refit(
     params = {k: v for k, v in spec.params.items() if not (k == "warm_start" and budget_param)}
     config = {k: v for k, v in config.items() if k != SPLIT_SEED}  # a trial's own split: not the model's
     model = build_estimator(config, split, TrialSpec(spec.estimator, params))
+    threads = None
+    if "n_jobs" in final_estimator(model).get_params(deep=False):
+        threads = local_cores()  # the trials are over: the refit has this machine to itself
+        final_estimator(model).set_params(n_jobs=threads)
     started = time.perf_counter()
     model.fit(split.frame(split.X_train), split.y_train)
     fit_time = time.perf_counter() - started
-    if "n_jobs" in final_estimator(model).get_params(deep=False):
+    if threads is not None:
         final_estimator(model).set_params(n_jobs=1)  # score as the trials do (see run_trial)
     metrics = score(split.y_test, model.predict(split.frame(split.X_test)))
 
@@ -64,6 +76,7 @@ def refit(
         "train_rows": len(split.y_train),
         "test_rows": len(split.y_test),
         "fit_time_s": fit_time,
+        "fit_threads": threads,
         "scikit-learn": sklearn.__version__,
         "load": f"joblib.load('{MODEL_FILE}').predict(rows)  # rows: a DataFrame with the feature columns",
         **about,
