@@ -38,6 +38,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from benchmarks import use_development_data_cache
+
 try:
     import psutil
 except ImportError:  # Ray ships its own copy, importable once Ray is
@@ -426,9 +428,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    shared = ROOT.parent / "shared" / "scikit_learn_data"  # the development machines' cache
-    if shared.is_dir():
-        os.environ.setdefault("SCIKIT_LEARN_DATA", str(shared))
+    use_development_data_cache()
     from tuning.cluster import connect
     from tuning.config import SPLIT_SEED, load_experiment
     from tuning.data import load_split

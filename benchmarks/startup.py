@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from benchmarks import ROOT, use_development_data_cache
 
 
 def cpu_times() -> dict[int, tuple[str, float]]:
@@ -132,9 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         storage, preload = args.child
         print("STARTUP " + json.dumps(child(args.experiment, storage, preload)))
         return 0
-    shared = ROOT.parent / "shared" / "scikit_learn_data"  # the development machines' cache
-    if shared.is_dir():
-        os.environ.setdefault("SCIKIT_LEARN_DATA", str(shared))
+    use_development_data_cache()
     variants = {"default": ""} | ({"preload": args.preload} if args.preload else {})
     rounds = []
     for number in range(1, args.rounds + 1):

@@ -84,8 +84,8 @@ class RendezvousRegressor(SleepyRegressor):
         marks = Path(self.marks)
         (marks / f"{self.n_estimators}.started").touch()
         deadline = time.monotonic() + self.timeout
-        while len(list(marks.glob("*.started"))) < self.parties:
+        while (started := len(list(marks.glob("*.started")))) < self.parties:
             if time.monotonic() > deadline:
-                raise TimeoutError(f"only one of {self.parties} fits started in {self.timeout} s")
+                raise TimeoutError(f"only {started} of {self.parties} fits started in {self.timeout} s")
             time.sleep(0.05)
         return super().fit(X, y)
