@@ -15,7 +15,10 @@ the medians are reported:
 
 Fixed costs are measured once and apart: starting Ray (``ray.init``) and loading the split
 through Ray Data. Trial-phase wall time excludes both (the Ray approaches all use the one
-Ray started here). Ideal = sum of the sequential trials' own times / cores; efficiency =
+Ray started here). ``--fresh`` runs each approach in a new process every round instead
+(its own Ray, imports and worker pools: cold, as a single ``tuning.run`` is; the fixed
+costs are then medians over those processes). Ideal = sum of the sequential trials' own
+times / cores; efficiency =
 ideal / wall; speedup = sequential wall / wall. Peak RSS is sampled every 50 ms: the driver
 (this process) and the largest process that ran a trial (Ray worker, joblib worker).
 """
@@ -28,12 +31,13 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -373,6 +377,9 @@ def markdown(report: dict[str, Any]) -> str:
             "this shows scheduling overhead only, not real speedup**"
         )
     )
+    if report.get("fresh"):
+        label += ", each approach in a new process every round (cold starts)"
+    once = "median of the new processes" if report.get("fresh") else "once per invocation"
     return "\n".join(
         [
             f"### {report['experiment']}: {report['trials']} trials, {report['cores']:g} CPUs{label}",
@@ -380,7 +387,7 @@ def markdown(report: dict[str, Any]) -> str:
             f"`{report['command']}` — {report['created']}, {report['repeats']} repeats (medians), "
             f"{m['nproc']} CPUs ({m['physical_cores']} physical), {m['cpu_model']}, "
             f"load average {m['load_avg_1m_at_start']:.2f} at start.",
-            f"Fixed costs, once per invocation: Ray start {f['ray_start_s']:.1f} s (Ray approaches only), "
+            f"Fixed costs, {once}: Ray start {f['ray_start_s']:.1f} s (Ray approaches only), "
             f"data load {f['data_load_s']:.1f} s (all). "
             f"Ideal {ideal} = sum of sequential trial times / {report['cores']:g} cores. "
             f"Project runner: {report['project_settings']}. Best MSE agrees: **{report['best_mse_agree']}**. "
@@ -403,6 +410,61 @@ def update_markdown(path: Path, key: str, text: str) -> None:
     path.write_text(new)
 
 
+def measure_here(args, experiment, configs, names, project_set):
+    """Every approach in this process, sharing one Ray start and one split."""
+    import ray
+
+    from tuning.cluster import connect
+    from tuning.data import load_split
+
+    started = time.perf_counter()
+    cluster = connect(num_cpus=args.num_cpus or os.cpu_count() or 1, num_gpus=0)
+    fixed = {"ray_start_s": time.perf_counter() - started}
+    cores = int(cluster.cpus)  # a Ray already running here (a test's) keeps its own size
+    try:
+        started = time.perf_counter()
+        split = load_split(experiment.data, experiment.split, experiment.split_seed)
+        fixed["data_load_s"] = time.perf_counter() - started
+        with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+            bench = Bench(experiment, split, configs, cores, Path(tmp), args.experiment, args.overrides)
+            bench.project_set = project_set
+            runs = measure(bench, names, args.repeats, print)
+    finally:
+        if cluster.started_here:
+            ray.shutdown()
+    return runs, fixed, cores, bench.project_cpus
+
+
+def measure_fresh(args, names, echo):
+    """Each round, each approach in a new ``python -m benchmarks.compare`` process of its own."""
+    runs: dict[str, list[Outcome]] = {n: [] for n in names}
+    fixed: dict[str, list[float]] = {"ray_start_s": [], "data_load_s": []}
+    project_cpus = None
+    passed = [
+        *("--experiment", args.experiment),
+        *(f"--set={o}" for o in args.overrides),
+        *(f"--project-set={o}" for o in args.project_set or ()),
+        *(("--num-cpus", str(args.num_cpus)) if args.num_cpus else ()),
+    ]
+    with tempfile.TemporaryDirectory(prefix="bench-fresh-") as tmp:
+        for repeat, name in ((r, n) for r in range(args.repeats) for n in names):
+            out = Path(tmp) / f"{name}-{repeat}.json"
+            command = [sys.executable, "-m", "benchmarks.compare", *passed, "--only", name]
+            command += ["--repeats", "1", "--markdown", "", "--child-out", str(out)]
+            done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+            if done.returncode != 0:
+                raise SystemExit(f"{name} failed:\n{done.stderr[-2000:]}")
+            child = json.loads(out.read_text())
+            outcome = Outcome(**child["runs"][name][0] | {"pids": set(child["runs"][name][0]["pids"])})
+            runs[name].append(outcome)
+            fixed["data_load_s"].append(child["fixed"]["data_load_s"])
+            if name in RAY_APPROACHES:
+                fixed["ray_start_s"].append(child["fixed"]["ray_start_s"])
+            project_cpus = child["project_cpus"] or project_cpus
+            echo(f"  round {repeat + 1}/{args.repeats}  {name:15s} {outcome.wall_s:7.2f} s  (new process)")
+    return runs, {k: statistics.median(v) if v else 0.0 for k, v in fixed.items()}, project_cpus
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.compare", description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -419,6 +481,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help=f"the project runner's settings (default: {' '.join(PROJECT_SET)})",
     )
     parser.add_argument("--only", nargs="+", choices=APPROACHES, help="run only these approaches")
+    parser.add_argument(
+        "--fresh", action="store_true", help="each approach in a new process every round (cold starts)"
+    )
+    parser.add_argument("--child-out", help=argparse.SUPPRESS)  # --fresh: one run, its outcome here
     parser.add_argument("--out", help="JSON file (default: results/benchmarks/<experiment>-<time>.json)")
     parser.add_argument(
         "--markdown", default=str(ROOT / "BENCHMARKS.md"), help="update this file's table ('' : no)"
@@ -429,9 +495,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     use_development_data_cache()
-    from tuning.cluster import connect
     from tuning.config import SPLIT_SEED, load_experiment
-    from tuning.data import load_split
     from tuning.space import expand
 
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None  # others' work skews timings
@@ -439,36 +503,32 @@ def main(argv: list[str] | None = None) -> int:
     names = list(args.only or APPROACHES)
     if SPLIT_SEED in experiment.space and "gridsearchcv" in names:
         names.remove("gridsearchcv")  # one PredefinedSplit cannot give each trial its own split
-    started = time.perf_counter()
-    cluster = connect(num_cpus=args.num_cpus or os.cpu_count() or 1, num_gpus=0)
-    ray_start_s = time.perf_counter() - started
-    cores = int(cluster.cpus)  # a Ray already running here (a test's) keeps its own size
-    started = time.perf_counter()
-    split = load_split(experiment.data, experiment.split, experiment.split_seed)
-    data_load_s = time.perf_counter() - started
     configs = expand(experiment.space, experiment.search.num_samples, experiment.seed)
     project_set = list(args.project_set or PROJECT_SET)
     command = "python -m benchmarks.compare " + " ".join(sys.argv[1:] if argv is None else argv)
-    print(f"{experiment.name}: {len(configs)} trials, {cores} CPUs, {args.repeats} repeats; {command}")
-    print(f"fixed: Ray start {ray_start_s:.1f} s, data load {data_load_s:.1f} s")
-    import ray
-
-    try:
-        with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
-            bench = Bench(experiment, split, configs, cores, Path(tmp), args.experiment, args.overrides)
-            bench.project_set = project_set
-            runs = measure(bench, names, args.repeats, print)
-            project_cpus = bench.project_cpus
-    finally:
-        if cluster.started_here:
-            ray.shutdown()
-    fixed = {"ray_start_s": ray_start_s, "data_load_s": data_load_s}
+    if not args.child_out:
+        print(f"{experiment.name}: {len(configs)} trials, {args.repeats} rounds; {command}")
+    if args.fresh:
+        cores = args.num_cpus or os.cpu_count() or 1
+        runs, fixed, project_cpus = measure_fresh(args, names, print)
+    else:
+        runs, fixed, cores, project_cpus = measure_here(args, experiment, configs, names, project_set)
+    print(f"fixed: Ray start {fixed['ray_start_s']:.1f} s, data load {fixed['data_load_s']:.1f} s")
+    if args.child_out:
+        outcomes = {n: [asdict(o) | {"pids": sorted(o.pids)} for o in runs[n]] for n in runs}
+        Path(args.child_out).write_text(
+            json.dumps({"runs": outcomes, "fixed": fixed, "project_cpus": project_cpus})
+        )
+        return 0
+    bench = Bench(experiment, None, configs, cores, Path(), args.experiment, args.overrides)
+    bench.project_set = project_set
     report = {
         "experiment": experiment.name,
         "trials": len(configs),
         "cores": cores,
         "logical_cpus_override": cores != os.cpu_count(),
         "repeats": args.repeats,
+        "fresh": args.fresh,
         "command": command,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": machine(load),
@@ -496,7 +556,8 @@ def main(argv: list[str] | None = None) -> int:
     out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"JSON: {out}")
     if args.markdown:
-        update_markdown(Path(args.markdown), f"{experiment.name}-{cores}cpu", markdown(report))
+        key = f"{experiment.name}-{cores}cpu" + ("-fresh" if args.fresh else "")
+        update_markdown(Path(args.markdown), key, markdown(report))
         print(f"Markdown: {args.markdown}")
     return 0 if report["best_mse_agree"] else 1
 

@@ -5,7 +5,10 @@ Each round is a fresh ``python -m tuning.run EXPERIMENT --runner tune`` in its o
 first trial beyond its fit (imports), the gap between trials on one actor, the last trial to
 `fit`'s return, and the CPU time every process used while `fit` ran (Linux ``/proc``).
 ``--preload MODULES`` alternates rounds with and without Ray's ``preload_python_modules``
-(worker processes import them as they start).
+(worker processes import them as they start). ``--actor-start`` times instead, in one Ray,
+how long an actor takes from creation to its first call: a plain one, and one built the way
+Tune builds each trainable's actor (with a ``runtime_env``), and whether it got one of the
+workers Ray starts in advance.
 """
 
 from __future__ import annotations
@@ -104,6 +107,49 @@ def analyse(summary: dict, stamps: dict) -> dict:
     }
 
 
+def actor_start(rounds: int) -> list[dict]:
+    """Creation to first call of a plain actor and of a Tune-built one, alternated, in one Ray."""
+    import ray
+    from ray.tune.execution.class_cache import _ActorClassCache  # how Tune wraps a trainable
+
+    class Probe:
+        def pid(self) -> int:
+            return os.getpid()
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    variants = {
+        "plain": ray.remote(num_cpus=1)(Probe),
+        "tune": _ActorClassCache().get(Probe).options(num_cpus=1),
+    }
+    time.sleep(3)  # the workers started in advance have booted
+    results = []
+    try:
+        for number, name in itertools.product(range(1, rounds + 1), variants):
+            before = set(cpu_times())
+            started = time.perf_counter()
+            actor = variants[name].remote()
+            pid = ray.get(actor.pid.remote())
+            seconds = time.perf_counter() - started
+            ray.kill(actor)
+            results.append(
+                {"round": number, "variant": name, "first_call_s": seconds, "prestarted": pid in before}
+            )
+            print(
+                f"round {number} {name:5s} creation -> first call {seconds:.2f} s, started in advance: "
+                f"{pid in before}",
+                flush=True,
+            )
+            time.sleep(1)
+    finally:
+        ray.shutdown()
+    for name, prestarted in itertools.product(variants, (True, False)):
+        mine = [r["first_call_s"] for r in results if r["variant"] == name and r["prestarted"] == prestarted]
+        if mine:
+            where = "a worker started in advance" if prestarted else "a new worker"
+            print(f"{name:5s} on {where}: median {statistics.median(mine):.2f} s of {len(mine)}")
+    return results
+
+
 def describe(r: dict) -> str:
     seconds = lambda values: ", ".join(f"{v:.2f}" for v in values)  # noqa: E731
     gap = r["gap_between_trials_ms"] or 0
@@ -121,6 +167,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--experiment", default=str(ROOT / "experiments" / "rf.yaml"))
     parser.add_argument("--rounds", type=int, default=1, help="rounds (each variant once per round)")
     parser.add_argument("--preload", default="", help="comma-separated modules: also run rounds with them")
+    parser.add_argument("--actor-start", action="store_true", help="time actor start-up instead (one Ray)")
     parser.add_argument("--child", nargs=2, metavar=("STORAGE", "PRELOAD"), help=argparse.SUPPRESS)
     parser.add_argument("--out", help="write the rounds as JSON here")
     return parser.parse_args(argv)
@@ -131,6 +178,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         storage, preload = args.child
         print("STARTUP " + json.dumps(child(args.experiment, storage, preload)))
+        return 0
+    if args.actor_start:
+        rounds = actor_start(args.rounds)
+        if args.out:
+            Path(args.out).write_text(json.dumps(rounds, indent=2))
         return 0
     use_development_data_cache()
     variants = {"default": ""} | ({"preload": args.preload} if args.preload else {})

@@ -6,6 +6,7 @@ No timings are asserted here: speed is measured by ``python -m benchmarks.compar
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -233,6 +234,27 @@ def test_benchmark_runs_every_approach_and_they_agree(ray_session, tmp_path, cap
     assert "| plain_tune |" in capsys.readouterr().out
 
 
+@pytest.mark.slow
+def test_fresh_benchmark_runs_each_approach_in_a_new_process(tmp_path, capsys):
+    from benchmarks.compare import main
+
+    out, md = tmp_path / "bench.json", tmp_path / "BENCH.md"
+    argv = [
+        *("--set", "space.n_estimators=[2, 4]", "--set", "estimator.params.max_depth=3"),
+        *("--only", "sequential", "loop_all_cores", "--fresh", "--repeats", "1"),
+        *("--out", str(out), "--markdown", str(md)),
+    ]
+    assert main(argv) == 0
+    report = json.loads(out.read_text())
+    assert report["fresh"] is True and set(report["approaches"]) == {"sequential", "loop_all_cores"}
+    assert report["best_mse_agree"] is True and report["fixed"]["data_load_s"] > 0
+    assert report["fixed"]["ray_start_s"] == 0.0  # no Ray approach ran
+    printed = capsys.readouterr().out
+    assert printed.count("(new process)") == 2
+    assert "each approach in a new process every round" in md.read_text()
+    assert f"<!-- benchmark:rf-{os.cpu_count()}cpu-fresh:start -->" in md.read_text()
+
+
 # --------------------------------------------------------------------------- the report's verdict
 
 
@@ -277,3 +299,22 @@ def test_startup_breakdown_of_a_tune_run(tmp_path):
     assert all(0 < s < result["tune_s"] for s in result["fit_s_per_actor"])
     busiest = max(result["fit_s_per_actor"])  # start + one actor's fitting + end fit in the phase
     assert result["fit_to_first_trial_s"] + busiest + result["last_trial_to_fit_return_s"] <= result["tune_s"]
+
+
+@pytest.mark.slow
+def test_actor_start_probe_shows_tune_actors_never_get_waiting_workers(tmp_path):
+    """The probe runs in its own Ray; a Tune-built actor (own runtime_env) always boots a new worker."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "actors.json"
+    command = [sys.executable, "-m", "benchmarks.startup", "--actor-start", "--rounds", "2"]
+    command += ["--out", str(out)]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    rounds = json.loads(out.read_text())
+    order = [(1, "plain"), (1, "tune"), (2, "plain"), (2, "tune")]
+    assert [(r["round"], r["variant"]) for r in rounds] == order
+    assert all(r["first_call_s"] > 0 for r in rounds)
+    assert not any(r["prestarted"] for r in rounds if r["variant"] == "tune")
+    assert "tune  on a new worker: median" in done.stdout
