@@ -222,12 +222,6 @@ class Bench:
         trials = [TrialResult(str(i), r.config, dict(r.metrics or {})) for i, r in enumerate(grid)]
         return self.from_trials(wall, trials)
 
-    def settings(self) -> list[str]:
-        """The project runner's overrides; ``largest_first`` only where there is a size to order by."""
-        size = self.experiment.space.get(self.experiment.search.size_param, {}).get("grid")
-        ordered_by_size = size and all(isinstance(v, (int, float)) for v in size)
-        return [o for o in self.project_set if ordered_by_size or o != "search.order=largest_first"]
-
     def project_tune(self) -> Outcome:
         from tuning.config import load_experiment
         from tuning.progress import Progress
@@ -236,7 +230,9 @@ class Bench:
         from tuning.space import auto_cpus, expand, ordered
         from tuning.trial import TrialSpec
 
-        experiment = load_experiment(self.path, [*self.overrides, *self.settings()])
+        experiment = load_experiment(
+            self.path, [*self.overrides, *project_settings(self.experiment, self.project_set)]
+        )
         search = experiment.search
         configs = expand(
             ordered(experiment.space, search.order, search.size_param), search.num_samples, experiment.seed
@@ -254,6 +250,13 @@ class Bench:
         )
         self.project_cpus = experiment.resources.num_cpus
         return self.from_trials(result.wall_s, result.trials)
+
+
+def project_settings(experiment, project_set: list[str]) -> list[str]:
+    """The project runner's overrides; ``largest_first`` only where there is a size to order by."""
+    size = experiment.space.get(experiment.search.size_param, {}).get("grid")
+    ordered_by_size = size and all(isinstance(v, (int, float)) for v in size)
+    return [o for o in project_set if ordered_by_size or o != "search.order=largest_first"]
 
 
 def _quiet(_: str) -> None:
@@ -507,7 +510,8 @@ def main(argv: list[str] | None = None) -> int:
     project_set = list(args.project_set or PROJECT_SET)
     command = "python -m benchmarks.compare " + " ".join(sys.argv[1:] if argv is None else argv)
     if not args.child_out:
-        print(f"{experiment.name}: {len(configs)} trials, {args.repeats} rounds; {command}")
+        cpus = f"{args.num_cpus} logical CPUs" if args.num_cpus else f"{os.cpu_count()} CPUs"
+        print(f"{experiment.name}: {len(configs)} trials, {cpus}, {args.repeats} rounds; {command}")
     if args.fresh:
         cores = args.num_cpus or os.cpu_count() or 1
         runs, fixed, project_cpus = measure_fresh(args, names, print)
@@ -520,8 +524,6 @@ def main(argv: list[str] | None = None) -> int:
             json.dumps({"runs": outcomes, "fixed": fixed, "project_cpus": project_cpus})
         )
         return 0
-    bench = Bench(experiment, None, configs, cores, Path(), args.experiment, args.overrides)
-    bench.project_set = project_set
     report = {
         "experiment": experiment.name,
         "trials": len(configs),
@@ -533,7 +535,7 @@ def main(argv: list[str] | None = None) -> int:
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": machine(load),
         "fixed": fixed,
-        "project_settings": ", ".join(bench.settings())
+        "project_settings": ", ".join(project_settings(experiment, project_set))
         + (f" (num_cpus resolved to {project_cpus:g})" if project_cpus else ""),
         **summarise(runs, cores, fixed),
     }
