@@ -42,7 +42,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from benchmarks import use_development_data_cache
+from benchmarks import ROOT, use_development_data_cache
 
 try:
     import psutil
@@ -50,7 +50,6 @@ except ImportError:  # Ray ships its own copy, importable once Ray is
     importlib.import_module("ray")
     psutil = importlib.import_module("psutil")
 
-ROOT = Path(__file__).resolve().parent.parent
 APPROACHES = ("sequential", "loop_all_cores", "gridsearchcv", "ray_core", "plain_tune", "project_tune")
 RAY_APPROACHES = ("ray_core", "plain_tune", "project_tune")
 PROJECT_SET = ("search.order=largest_first", "resources.num_cpus=auto")
@@ -413,7 +412,7 @@ def update_markdown(path: Path, key: str, text: str) -> None:
     path.write_text(new)
 
 
-def measure_here(args, experiment, configs, names, project_set):
+def measure_here(args, cpus: int, experiment, configs, names, project_set):
     """Every approach in this process, sharing one Ray start and one split."""
     import ray
 
@@ -421,7 +420,7 @@ def measure_here(args, experiment, configs, names, project_set):
     from tuning.data import load_split
 
     started = time.perf_counter()
-    cluster = connect(num_cpus=args.num_cpus or os.cpu_count() or 1, num_gpus=0)
+    cluster = connect(num_cpus=cpus, num_gpus=0)
     fixed = {"ray_start_s": time.perf_counter() - started}
     cores = int(cluster.cpus)  # a Ray already running here (a test's) keeps its own size
     try:
@@ -458,7 +457,8 @@ def measure_fresh(args, names, echo):
             if done.returncode != 0:
                 raise SystemExit(f"{name} failed:\n{done.stderr[-2000:]}")
             child = json.loads(out.read_text())
-            outcome = Outcome(**child["runs"][name][0] | {"pids": set(child["runs"][name][0]["pids"])})
+            (raw,) = child["runs"][name]
+            outcome = Outcome(**raw | {"pids": set(raw["pids"])})
             runs[name].append(outcome)
             fixed["data_load_s"].append(child["fixed"]["data_load_s"])
             if name in RAY_APPROACHES:
@@ -509,14 +509,15 @@ def main(argv: list[str] | None = None) -> int:
     configs = expand(experiment.space, experiment.search.num_samples, experiment.seed)
     project_set = list(args.project_set or PROJECT_SET)
     command = "python -m benchmarks.compare " + " ".join(sys.argv[1:] if argv is None else argv)
+    cpus = args.num_cpus or os.cpu_count() or 1
     if not args.child_out:
-        cpus = f"{args.num_cpus} logical CPUs" if args.num_cpus else f"{os.cpu_count()} CPUs"
-        print(f"{experiment.name}: {len(configs)} trials, {cpus}, {args.repeats} rounds; {command}")
+        kind = "logical CPUs" if args.num_cpus else "CPUs"
+        print(f"{experiment.name}: {len(configs)} trials, {cpus} {kind}, {args.repeats} rounds; {command}")
     if args.fresh:
-        cores = args.num_cpus or os.cpu_count() or 1
+        cores = cpus
         runs, fixed, project_cpus = measure_fresh(args, names, print)
     else:
-        runs, fixed, cores, project_cpus = measure_here(args, experiment, configs, names, project_set)
+        runs, fixed, cores, project_cpus = measure_here(args, cpus, experiment, configs, names, project_set)
     print(f"fixed: Ray start {fixed['ray_start_s']:.1f} s, data load {fixed['data_load_s']:.1f} s")
     if args.child_out:
         outcomes = {n: [asdict(o) | {"pids": sorted(o.pids)} for o in runs[n]] for n in runs}

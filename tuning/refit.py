@@ -20,13 +20,6 @@ MODEL_FILE = "best_model.joblib"
 MODEL_INFO = "best_model.json"
 
 
-def local_cores() -> int:
-    """The CPUs this process may run on."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
-
-
 def refit(
     config: dict[str, Any], split: Split, spec: TrialSpec, run_dir: Path, **about: Any
 ) -> dict[str, Any]:
@@ -47,7 +40,7 @@ def refit(
     model = build_estimator(config, split, TrialSpec(spec.estimator, params))
     threads = None
     if "n_jobs" in final_estimator(model).get_params(deep=False):
-        threads = local_cores()  # the trials are over: the refit has this machine to itself
+        threads = joblib.cpu_count()  # the trials are over: the refit has this machine to itself
         final_estimator(model).set_params(n_jobs=threads)
     started = time.perf_counter()
     model.fit(split.frame(split.X_train), split.y_train)
