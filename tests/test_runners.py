@@ -171,3 +171,29 @@ def test_fractional_gpus_cap_concurrency_at_four_per_gpu(ray_session, tmp_path):
     assert len(trials) == 8 and summary["status"] == "complete"
     assert {t["gpu_ids"] for t in trials} == {"0"}
     assert peak_concurrency(trials) == 4  # 16 CPU slots would allow 8: the GPU is what caps it
+
+
+def test_a_worker_stopped_inside_a_weakref_callback_prints_no_traceback(tmp_path):
+    """Ray stops a worker with SIGTERM -> SystemExit; inside a weakref callback Python would
+    print that as an "Exception ignored" traceback. The Tune trial's hook hides that one only."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "stop.py"
+    script.write_text(
+        "import os, signal, sys, weakref\n"
+        "from tuning.runners.tune import quiet_exit_in_callbacks\n"
+        "sys.unraisablehook = quiet_exit_in_callbacks\n"
+        "signal.signal(signal.SIGTERM, lambda *a: sys.exit(1))  # as Ray's worker does\n"
+        "class A: pass\n"
+        "def stopped(ref): os.kill(os.getpid(), signal.SIGTERM); sum(range(10**5))\n"
+        "def broken(ref): raise ValueError('a real bug')\n"
+        "a, b = A(), A()\n"
+        "refs = weakref.ref(a, stopped), weakref.ref(b, broken)\n"
+        "del a, b\n"
+        "print('alive')\n"
+    )
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout == "alive\n"
+    assert "SystemExit" not in done.stderr
+    assert "ValueError: a real bug" in done.stderr  # other errors in callbacks still print

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -21,12 +22,24 @@ def trial(config: dict, split: Split, spec: TrialSpec) -> None:
     import ray
     from ray import tune
 
+    sys.unraisablehook = quiet_exit_in_callbacks  # this actor process's; set once or again: the same
     where = {
         "node_id": ray.get_runtime_context().get_node_id(),
         "gpu_ids": ",".join(str(g) for g in ray.get_gpu_ids()),
         "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES", ""),
     }
     run_trial(config, split, spec, report=lambda result: tune.report({**result, **where}))
+
+
+def quiet_exit_in_callbacks(unraisable) -> None:
+    """Python's unraisable-exception hook, minus `SystemExit`.
+
+    Ray's SIGTERM handler raises `SystemExit` in a worker that is being stopped; when the
+    signal lands in a weakref callback, Python prints it as an "Exception ignored" traceback,
+    which Ray forwards to the user's terminal after a successful run. Other errors still print.
+    """
+    if not issubclass(unraisable.exc_type, SystemExit):
+        sys.__unraisablehook__(unraisable)
 
 
 def trainable(experiment: Experiment, split: Split, spec: TrialSpec):
