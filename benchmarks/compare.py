@@ -126,7 +126,7 @@ class Bench:
         return self.tmp / f"{name}_{self.count}"
 
     def spec(self, n_jobs: int):
-        from tuning.run import with_cpus
+        from tuning.plan import with_cpus
         from tuning.trial import TrialSpec
 
         return TrialSpec.from_experiment(with_cpus(self.experiment, n_jobs))
@@ -222,32 +222,19 @@ class Bench:
         return self.from_trials(wall, trials)
 
     def project_tune(self) -> Outcome:
+        from tuning.cluster import connect
         from tuning.config import load_experiment
+        from tuning.plan import make_plan
         from tuning.progress import Progress
-        from tuning.run import with_cpus
         from tuning.runners.tune import run_tune
-        from tuning.space import auto_cpus, expand, ordered
-        from tuning.trial import TrialSpec
 
         experiment = load_experiment(
             self.path, [*self.overrides, *project_settings(self.experiment, self.project_set)]
         )
-        search = experiment.search
-        configs = expand(
-            ordered(experiment.space, search.order, search.size_param), search.num_samples, experiment.seed
-        )
-        if experiment.resources.num_cpus == "auto":
-            experiment = with_cpus(experiment, auto_cpus(configs, self.cores, search.size_param, self.cores))
-        progress = Progress("tune", len(configs), "mse", "min", _quiet)
-        result = run_tune(
-            experiment,
-            self.split,
-            TrialSpec.from_experiment(experiment),
-            self.run_dir("project"),
-            self.cores,
-            progress,
-        )
-        self.project_cpus = experiment.resources.num_cpus
+        plan = make_plan(experiment, "tune", connect())  # the Ray this benchmark started
+        progress = Progress("tune", plan.total, "mse", "min", _quiet)
+        result = run_tune(plan.experiment, self.split, plan.spec, self.run_dir("project"), self.cores, progress)
+        self.project_cpus = plan.experiment.resources.num_cpus
         return self.from_trials(result.wall_s, result.trials)
 
 
@@ -499,14 +486,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     use_development_data_cache()
     from tuning.config import SPLIT_SEED, load_experiment
-    from tuning.space import expand
+    from tuning.plan import trials_in_run_order
 
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None  # others' work skews timings
     experiment = load_experiment(args.experiment, args.overrides)
     names = list(args.only or APPROACHES)
     if SPLIT_SEED in experiment.space and "gridsearchcv" in names:
         names.remove("gridsearchcv")  # one PredefinedSplit cannot give each trial its own split
-    configs = expand(experiment.space, experiment.search.num_samples, experiment.seed)
+    configs = trials_in_run_order(experiment)
     project_set = list(args.project_set or PROJECT_SET)
     command = "python -m benchmarks.compare " + " ".join(sys.argv[1:] if argv is None else argv)
     cpus = args.num_cpus or os.cpu_count() or 1

@@ -79,10 +79,8 @@ def main(argv: list[str] | None = None) -> None:
     from tuning.config import load_experiment
     from tuning.data import load_split
     from tuning.progress import Progress
-    from tuning.run import with_cpus
+    from tuning.plan import make_plan
     from tuning.runners.tune import run_tune
-    from tuning.space import auto_cpus, expand, ordered
-    from tuning.trial import TrialSpec
 
     cluster = connect(num_cpus=args.num_cpus)
     variants = {k: v for k, v in VARIANTS[args.variants].items() if not args.only or k in args.only}
@@ -93,29 +91,20 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for repeat in range(args.repeats):
             for name, (env, overrides) in variants.items():
-                experiment = load_experiment(args.experiment, [*args.overrides, *overrides])
-                s = experiment.search
-                configs = expand(
-                    ordered(experiment.space, s.order, s.size_param), s.num_samples, experiment.seed
-                )
-                if experiment.resources.num_cpus == "auto":
-                    cpus = auto_cpus(configs, cluster.cpus, s.size_param, max(cluster.node_cpus))
-                    experiment = with_cpus(experiment, cpus)
-                spec = TrialSpec.from_experiment(experiment)
+                plan = make_plan(load_experiment(args.experiment, [*args.overrides, *overrides]), "tune", cluster)
+                experiment, spec = plan.experiment, plan.spec
                 saved = {k: os.environ.get(k) for k in env}
                 os.environ.update(env)
                 try:
                     run_dir = Path(tmp) / f"{name}_{repeat}"
-                    progress = Progress(
-                        "tune", len(configs), experiment.metric, experiment.mode, lambda _: None
-                    )
+                    progress = Progress("tune", plan.total, experiment.metric, experiment.mode, lambda _: None)
                     cpu = time.process_time()
                     result = run_tune(experiment, split, spec, run_dir, cluster.cpus, progress)
                     driver_cpu[name].append(time.process_time() - cpu)
                 finally:
                     for k, v in saved.items():
                         os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
-                assert all(t.ok for t in result.trials) and len(result.trials) == len(configs)
+                assert all(t.ok for t in result.trials) and len(result.trials) == plan.total
                 times[name].append(result.wall_s)
                 print(
                     f"{name:28s} repeat {repeat}: {result.wall_s:.2f} s, "

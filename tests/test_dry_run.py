@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 
-from tests.conftest import experiment_dict
+from tests.conftest import ROOT, experiment_dict
 from tests.test_cli import assert_rejected, cli, write
 from tuning.cluster import Cluster
 from tuning.config import validate
-from tuning.dry_run import plan, trial_table
+from tuning.dry_run import describe, trial_table
+from tuning.plan import make_plan
 
 
 def cluster(node_cpus=(4.0, 4.0), node_gpus=(1.0, 0.0), started_here=False) -> Cluster:
@@ -23,7 +28,7 @@ def cluster(node_cpus=(4.0, 4.0), node_gpus=(1.0, 0.0), started_here=False) -> C
     )
 
 
-CONFIGS = [{"n_estimators": n} for n in range(4, 44, 4)]  # ten trials
+TEN_TRIALS = {"n_estimators": {"start": 4, "stop": 44, "step": 4}}
 
 
 @pytest.mark.parametrize(
@@ -43,8 +48,8 @@ CONFIGS = [{"n_estimators": n} for n in range(4, 44, 4)]  # ten trials
     ],
 )
 def test_plan_says_how_many_trials_fit_at_once_and_why(tmp_path, resources, expected):
-    experiment = validate(experiment_dict(tmp_path, resources=resources))
-    text = plan(experiment, CONFIGS, cluster(), "tune", {"max_depth": 6})
+    experiment = validate(experiment_dict(tmp_path, resources=resources, space=TEN_TRIALS))
+    text = describe(make_plan(experiment, "tune", cluster()))
     assert expected in text.splitlines()
     assert "Cluster:     10.0.0.1:6379: 2 nodes, 8 CPUs, 1 GPUs" in text
     assert "Trials:      10 (runner: tune; best mse: min)" in text
@@ -54,12 +59,12 @@ def test_plan_says_how_many_trials_fit_at_once_and_why(tmp_path, resources, expe
 
 def test_plan_lists_each_trial_and_both_runners(tmp_path):
     experiment = validate(experiment_dict(tmp_path, resources={"num_cpus": 2, "num_gpus": 0.5}))
-    text = plan(experiment, CONFIGS[:3], cluster(started_here=True), "both", {"random_state": 201})
-    assert "a local Ray started for this dry run: 2 nodes" in text
+    text = describe(make_plan(experiment, "both", cluster()))
+    assert "Cluster:     10.0.0.1:6379: 2 nodes" in text
     assert "Each trial:  2 CPUs, 0.5 GPUs" in text
     assert "All trials:  6 CPUs, 1.5 GPUs if they all ran at once" in text
     assert "Sequential:  1 trial at a time, in this process" in text
-    assert "Estimator:   sklearn.ensemble.RandomForestRegressor(random_state=201)" in text
+    assert "Estimator:   sklearn.ensemble.RandomForestRegressor(random_state=201, n_jobs=2, max_depth=6)" in text
     assert text.endswith("#  n_estimators\n0  4\n1  8\n2  12")
 
 
@@ -156,3 +161,51 @@ def test_errors_are_located_at_set_only_when_an_override_touched_the_value(tmp_p
     path = write(tmp_path, experiment_dict(tmp_path, space=ranged))
     with pytest.raises(ExperimentError, match=r"^--set: space\.n_estimators must have exactly one key"):
         load_experiment(path, ["space.n_estimators.extra=1"])  # a key added inside a file's value
+
+
+def test_plan_lists_trials_in_the_order_the_run_starts_them(tmp_path):
+    raw = experiment_dict(tmp_path, search={"order": "largest_first"}, space={"n_estimators": [4, 12, 8]})
+    plan = make_plan(validate(raw), "both", cluster())
+    assert [c["n_estimators"] for c in plan.configs] == [12, 8, 4]
+    assert describe(plan).endswith("#  n_estimators\n0  12\n1  8\n2  4")
+
+
+def test_plan_resolves_auto_cpus_on_the_cluster(tmp_path):
+    raw = experiment_dict(tmp_path, resources={"num_cpus": "auto"}, space={"n_estimators": [60, 25, 15]})
+    plan = make_plan(validate(raw), "tune", cluster(node_cpus=(4.0,), node_gpus=(0.0,)))
+    assert plan.experiment.resources.num_cpus == 3.0  # ceil(4 CPUs * 60 / 100 trees)
+    assert "Each trial:  3 CPUs" in describe(plan)
+
+
+NO_RAY_INIT = """
+import sys
+import ray
+
+def refuse(*args, **kwargs):
+    raise AssertionError("the dry run started Ray")
+
+ray.init = refuse
+from tuning.run import main
+
+code = main(sys.argv[1:])
+assert not ray.is_initialized()
+sys.exit(code)
+"""
+
+
+def test_dry_run_starts_no_ray_and_works_with_auto_cpus(tmp_path):
+    raw = experiment_dict(tmp_path, resources={"num_cpus": "auto"}, search={"order": "largest_first"})
+    path = write(tmp_path, raw)
+    result = subprocess.run(
+        [sys.executable, "-c", NO_RAY_INIT, str(path), "--dry-run", "--num-cpus", "4"],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "Cluster:     this machine (a dry run starts no Ray): 1 node, 4 CPUs" in result.stdout
+    assert "Each trial:  2 CPUs" in result.stdout  # ceil(4 * 12 / 24): auto resolved for 4 CPUs
+    assert result.stdout.rstrip().endswith("#  n_estimators\n0  12\n1  8\n2  4")
+    assert not (tmp_path / "results").exists()

@@ -16,7 +16,8 @@ from sklearn.ensemble import RandomForestRegressor
 from tests.conftest import ROOT, experiment_dict
 from tuning.config import load_experiment, validate
 from tuning.errors import ExperimentError
-from tuning.space import auto_cpus, expand, ordered
+from tuning.plan import auto_cpus
+from tuning.space import expand, ordered
 from tuning.trial import TrialSpec, resplit, run_trial
 
 # --------------------------------------------------------------------------- config

@@ -112,6 +112,23 @@ def connect(
     )
 
 
+def local_cluster(num_cpus: float | None = None, num_gpus: float | None = None) -> Cluster:
+    """This machine as the local Ray ``connect`` would start would see it, without starting Ray.
+
+    The CPU and GPU counts are Ray's own detection (cgroup limits and visible GPUs included)
+    unless ``num_cpus``/``num_gpus`` say otherwise, as ``--num-cpus``/``--num-gpus`` do.
+    """
+    # Ray's detection helpers: importing them starts nothing
+    from ray._private.accelerators import get_accelerator_manager_for_resource
+    from ray._private.utils import get_num_cpus
+
+    cpus = float(num_cpus if num_cpus is not None else get_num_cpus())
+    if num_gpus is None:
+        num_gpus = get_accelerator_manager_for_resource("GPU").get_current_node_num_accelerators()
+    gpus = float(num_gpus)
+    return Cluster("this machine", 1, cpus, gpus, (cpus,), (gpus,), started_here=False)
+
+
 def check_reachable(address: str | None, timeout: float = CONNECT_TIMEOUT_S) -> None:
     """Refuse an address where no Ray cluster answers, within ``timeout`` seconds.
 

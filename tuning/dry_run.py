@@ -1,97 +1,20 @@
 """``python -m tuning.run EXPERIMENT.yaml --dry-run``: what a run would do, without doing it.
 
-Validates the experiment, connects to Ray (the cluster at ``address``, or a local one) and
-prints the trials that would run, what each reserves, and how many fit at once. It writes
-nothing and runs no trial.
+Prints the run's `Plan`: the trials in the order the run starts them, what each reserves,
+and how many fit at once. It writes nothing, runs no trial and starts no Ray: the plan is
+made for this machine, or for the cluster at ``address`` (joined, then left).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from tuning.cluster import Cluster
+from tuning.cluster import local_cluster, resolve_address
 from tuning.config import Experiment
+from tuning.plan import Plan, make_plan
+from tuning.values import fmt
 
 SHOWN_TRIALS = 20
-
-
-def plan(
-    experiment: Experiment,
-    configs: list[dict[str, Any]],
-    cluster: Cluster,
-    runner: str,
-    fixed_params: dict[str, Any] | None = None,
-) -> str:
-    """The dry run's text: the trials, their resource demand and the concurrency.
-
-    ``configs`` is empty for an adaptive search (Optuna), which proposes them as it runs.
-    """
-    res = experiment.resources
-    count = len(configs) or experiment.search.num_samples
-    lines = [f"Dry run of {experiment.name}: nothing is written and no trial runs."]
-    where = "a local Ray started for this dry run" if cluster.started_here else cluster.address
-    lines.append(
-        f"Cluster:     {where}: {cluster.nodes} node{'s' if cluster.nodes != 1 else ''}, "
-        f"{cluster.cpus:g} CPUs, {cluster.gpus:g} GPUs"
-    )
-    lines.append(
-        f"Trials:      {count}{'' if configs else f' proposed by {experiment.search.algorithm} as it runs'}"
-        f" (runner: {runner}; best {experiment.metric}: {experiment.mode})"
-    )
-    per_trial = f"{res.num_cpus:g} CPU{'s' if res.num_cpus != 1 else ''}"
-    if res.num_gpus:
-        per_trial += f", {res.num_gpus:g} GPU{'s' if res.num_gpus != 1 else ''}"
-    lines.append(f"Each trial:  {per_trial}")
-    total = f"{res.num_cpus * count:g} CPUs"
-    if res.num_gpus:
-        total += f", {res.num_gpus * count:g} GPUs"
-    lines.append(f"All trials:  {total} if they all ran at once")
-    if runner in ("tune", "both"):
-        lines.append(f"Ray Tune:    {_concurrency(cluster, experiment, count)}")
-    if runner in ("sequential", "both"):
-        lines.append("Sequential:  1 trial at a time, in this process")
-    if fixed_params:
-        params = ", ".join(f"{k}={v!r}" for k, v in fixed_params.items())
-        lines.append(f"Estimator:   {experiment.estimator.class_path}({params})")
-    if configs:
-        lines += ["", trial_table(configs)]
-    return "\n".join(lines)
-
-
-def _concurrency(cluster: Cluster, experiment: Experiment, trials: int) -> str:
-    """How many trials Ray Tune runs at once, and what limits it."""
-    res = experiment.resources
-    at_once = min(cluster.slots(res), trials)
-    cpu_fit = sum(int(cpus // res.num_cpus) for cpus in cluster.node_cpus)
-    gpu_fit = sum(int(gpus // res.num_gpus + 1e-9) for gpus in cluster.node_gpus) if res.num_gpus else None
-    if at_once == trials:
-        reason = "all of them"
-    elif res.max_concurrent_trials and at_once == res.max_concurrent_trials:
-        reason = f"limited by resources.max_concurrent_trials={res.max_concurrent_trials}"
-    elif gpu_fit is not None and gpu_fit <= cpu_fit:
-        reason = f"limited by GPUs: {cluster.gpus:g} GPUs, {res.num_gpus:g} per trial"
-    else:
-        reason = f"limited by CPUs: {cluster.cpus:g} CPUs, {res.num_cpus:g} per trial"
-    waves = -(-trials // at_once) if at_once else 0
-    plural = "s" if waves != 1 else ""
-    return f"{at_once} trial{'s' if at_once != 1 else ''} at a time ({reason}), {waves} wave{plural}"
-
-
-def trial_table(configs: list[dict[str, Any]], shown: int = SHOWN_TRIALS) -> str:
-    """The configurations, one row each (the first ``shown``, then a count of the rest)."""
-    params = list(dict.fromkeys(k for c in configs for k in c))
-    rows = [["#", *params]]
-    for index, config in enumerate(configs[:shown]):
-        rows.append([str(index), *(_fmt(config.get(p, "")) for p in params)])
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    text = "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
-    if len(configs) > shown:
-        text += f"\n... and {len(configs) - shown} more"
-    return text
-
-
-def _fmt(value: Any) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 def dry_run(
@@ -101,27 +24,73 @@ def dry_run(
     num_cpus: float | None = None,
     num_gpus: float | None = None,
 ) -> str:
-    """Check the experiment against the cluster and return the plan; write nothing."""
-    import ray
+    """Check the experiment against this machine or its cluster and return the plan's text."""
+    if resolve_address(experiment.address) is None:
+        return describe(make_plan(experiment, runner, local_cluster(num_cpus, num_gpus)))
+    import ray  # heavy: only to ask a running cluster what it has
 
-    from tuning.cluster import check_fits, connect
-    from tuning.search import adaptive
-    from tuning.space import expand
-    from tuning.trial import TrialSpec
+    from tuning.cluster import connect
 
-    runner = runner or experiment.runner
-    cluster = connect(experiment.address, num_cpus=num_cpus, num_gpus=num_gpus)
+    joined = not ray.is_initialized()
+    cluster = connect(experiment.address)
     try:
-        if runner != "sequential":
-            check_fits(cluster, experiment.resources)
-        search = experiment.search
-        configs = (
-            []
-            if adaptive(experiment)
-            else expand(experiment.space, search.num_samples, experiment.seed, search.algorithm)
-        )
-        spec = TrialSpec.from_experiment(experiment)
-        return plan(experiment, configs, cluster, runner, spec.params)
+        return describe(make_plan(experiment, runner, cluster))
     finally:
-        if cluster.started_here:
+        if joined:
             ray.shutdown()
+
+
+def describe(plan: Plan) -> str:
+    """The dry run's text: the cluster, the trials, their resource demand and the concurrency."""
+    experiment, cluster = plan.experiment, plan.cluster
+    res = experiment.resources
+    where = "this machine (a dry run starts no Ray)" if cluster.address == "this machine" else cluster.address
+    proposed = f" proposed by {experiment.search.algorithm} as it runs" if plan.adaptive else ""
+    lines = [
+        f"Dry run of {experiment.name}: nothing is written and no trial runs.",
+        f"Cluster:     {where}: {_count(cluster.nodes, 'node')}, {cluster.cpus:g} CPUs, "
+        f"{cluster.gpus:g} GPUs",
+        f"Trials:      {plan.total}{proposed} (runner: {plan.runner}; "
+        f"best {experiment.metric}: {experiment.mode})",
+        f"Each trial:  {_demand(res.num_cpus, res.num_gpus)}",
+        f"All trials:  {_demand(res.num_cpus * plan.total, res.num_gpus * plan.total, always_plural=True)}"
+        " if they all ran at once",
+    ]
+    if plan.runs_tune:
+        waves = _count(plan.waves, "wave")
+        lines.append(f"Ray Tune:    {_count(plan.slots, 'trial')} at a time ({plan.limit()}), {waves}")
+    if plan.runs_sequential:
+        lines.append("Sequential:  1 trial at a time, in this process")
+    if plan.spec.params:
+        lines.append(f"Estimator:   {experiment.estimator.class_path}({_call_args(plan.spec.params)})")
+    if plan.configs:
+        lines += ["", trial_table(list(plan.configs))]
+    return "\n".join(lines)
+
+
+def trial_table(configs: list[dict[str, Any]], shown: int = SHOWN_TRIALS) -> str:
+    """The configurations, one row each (the first ``shown``, then a count of the rest)."""
+    params = list(dict.fromkeys(k for c in configs for k in c))
+    rows = [["#", *params]]
+    for index, config in enumerate(configs[:shown]):
+        rows.append([str(index), *(fmt(config.get(p, "")) for p in params)])
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    text = "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
+    if len(configs) > shown:
+        text += f"\n... and {len(configs) - shown} more"
+    return text
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'s' if n != 1 else ''}"
+
+
+def _demand(cpus: float, gpus: float, always_plural: bool = False) -> str:
+    text = f"{cpus:g} CPU{'s' if always_plural or cpus != 1 else ''}"
+    if gpus:
+        text += f", {gpus:g} GPU{'s' if always_plural or gpus != 1 else ''}"
+    return text
+
+
+def _call_args(params: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v!r}" for k, v in params.items())

@@ -409,7 +409,8 @@ _CSS = (
 
 def write_report(run_dir: Path, summary: dict[str, Any] | None = None) -> Path:
     """Write ``report.html`` in the run directory (atomically) and return its path."""
-    from tuning.results import read_summary, write_atomic
+    from tuning.results import write_atomic
+    from tuning.summary import read_summary
 
     run_dir = Path(run_dir)
     summary = summary if summary is not None else read_summary(run_dir)

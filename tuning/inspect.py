@@ -11,21 +11,37 @@ import sys
 from pathlib import Path
 
 from tuning.errors import ExperimentError, run_command
-from tuning.storage import is_uri
+from tuning.report import render
+from tuning.results import read_experiment
+from tuning.runners.common import RunnerResult
+from tuning.runners.sequential import read_sequential
+from tuning.runners.tune import read_tune
+from tuning.storage import is_uri, names
+from tuning.summary import best_record, counts, read_summary
 
 
 def inspect_run(run_dir: Path | str) -> str:
     """The report of a run directory, a local path or a URI (`ExperimentError` if not one)."""
-    from tuning.report import render
-    from tuning.results import read_experiment, read_summary
-    from tuning.runners.common import RunnerResult
-    from tuning.runners.sequential import read_sequential
-    from tuning.runners.tune import read_tune
-    from tuning.storage import names
-
     experiment = read_experiment(run_dir)
     summary = read_summary(run_dir) or {}
-    timings = summary.get("timings", {})
+    results = read_results(run_dir, summary.get("timings") or {})
+    if not results:
+        raise ExperimentError("has no trials yet", where=str(run_dir))
+    metric, mode = experiment["metric"], experiment["mode"]
+    shown = {
+        "experiment": experiment["name"],
+        "metric": metric,
+        "mode": mode,
+        "run_dir": str(run_dir),
+        "best": summary.get("best") or best_record(results, metric, mode),
+        "counts": summary.get("counts") or counts([t for r in results.values() for t in r.trials]),
+        "timings": summary.get("timings") or {},
+    }
+    return render(shown, results)
+
+
+def read_results(run_dir: Path | str, timings: dict) -> dict[str, RunnerResult]:
+    """Each runner's trials as the run directory holds them (none: the run has no trials yet)."""
     results = {}
     if seq := read_sequential(run_dir):
         results["sequential"] = RunnerResult("sequential", seq, timings.get("sequential_s") or 0.0, 1)
@@ -33,28 +49,7 @@ def inspect_run(run_dir: Path | str) -> str:
         results["tune"] = RunnerResult(
             "tune", read_tune(run_dir), timings.get("tune_s") or 0.0, timings.get("cores", 1)
         )
-    if not results:
-        raise ExperimentError("has no trials yet", where=str(run_dir))
-    trials = [t for r in results.values() for t in r.trials]
-    shown = {
-        "experiment": experiment["name"],
-        "metric": experiment["metric"],
-        "mode": experiment["mode"],
-        "run_dir": str(run_dir),
-        "best": summary.get("best"),
-        "counts": summary.get("counts")
-        or {
-            "ok": sum(t.ok for t in trials),
-            "error": sum(not t.ok for t in trials),
-            "retries": sum(t.retries for t in trials),
-        },
-        "timings": timings,
-    }
-    if shown["best"] is None:
-        from tuning.report import best_record
-
-        shown["best"] = best_record(results, experiment["metric"], experiment["mode"])
-    return render(shown, results)
+    return results
 
 
 def main(argv: list[str] | None = None) -> int:

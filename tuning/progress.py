@@ -22,7 +22,9 @@ from collections import Counter
 from collections.abc import Callable, Hashable
 from typing import Any
 
+from tuning.metrics import better
 from tuning.space import config_key
+from tuning.values import is_number, params_text
 
 SIZE_PARAMS = ("n_estimators", "max_iter", "n_iter", "epochs")  # budgets, in order of preference
 
@@ -55,21 +57,17 @@ class DurationModel:
     def predict(self, config: dict[str, Any]) -> float | None:
         if self.mean is None:
             return None
-        if self.param and _is_number(config.get(self.param)):
+        if self.param and is_number(config.get(self.param)):
             floor = 0.1 * self.mean  # a line fitted on few points must not predict <= 0
             return max(self.intercept + self.slope * float(config[self.param]), floor)
         return self.mean
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _size_candidates(finished: list[tuple[dict[str, Any], float]]) -> list[str]:
     numeric = [
         p
         for p in dict.fromkeys(p for c, _ in finished for p in c)
-        if all(_is_number(c.get(p)) for c, _ in finished)
+        if all(is_number(c.get(p)) for c, _ in finished)
     ]
     return [p for p in SIZE_PARAMS if p in numeric] + [p for p in numeric if p not in SIZE_PARAMS]
 
@@ -147,7 +145,7 @@ class Progress:
             self.errored += 1
         else:
             value = metrics[self.metric]
-            if self.best is None or (value < self.best[0] if self.mode == "min" else value > self.best[0]):
+            if self.best is None or better(value, self.best[0], self.mode):
                 self.best = (value, config)
         duration = _own_duration(metrics)
         if duration is None and began is not None:
@@ -189,8 +187,7 @@ class Progress:
             counts += f", {self.errored} errored"
         parts = [counts]
         if self.best:
-            params = ", ".join(f"{k}={_fmt(v)}" for k, v in self.best[1].items())
-            parts.append(f"best {self.metric} {self.best[0]:.4f} ({params})")
+            parts.append(f"best {self.metric} {self.best[0]:.4f} ({params_text(self.best[1])})")
         if self.done < self.total:
             left = self.time_left(now, running, pending)
             if left is not None:
@@ -234,13 +231,9 @@ class Progress:
 
 def _own_duration(metrics: dict[str, Any] | None) -> float | None:
     """The trial's own wall time, as the trial function measured it."""
-    if metrics and _is_number(metrics.get("started_at")) and _is_number(metrics.get("ended_at")):
+    if metrics and is_number(metrics.get("started_at")) and is_number(metrics.get("ended_at")):
         return float(metrics["ended_at"]) - float(metrics["started_at"])
     return None
-
-
-def _fmt(value: Any) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 def _duration(seconds: float) -> str:

@@ -10,8 +10,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tuning.config import SPLIT_SEED
+from tuning.metrics import is_metric_key, score
 from tuning.results import write_json
-from tuning.trial import TrialSpec, build_estimator, final_estimator, score
+from tuning.search import best_config
+from tuning.trial import TrialSpec, build_estimator, final_estimator
 
 if TYPE_CHECKING:
     from tuning.data import Split
@@ -80,16 +82,12 @@ def refit(
 
 def refit_best(experiment, results, split: Split, spec: TrialSpec, run_dir: Path, echo) -> dict[str, Any]:
     """Refit the best trial of the run (Tune's if it ran); a failure is reported, not raised."""
-    from tuning.search import best_config
-
     runner = "tune" if "tune" in results else "sequential"
     best = results[runner].best(experiment.metric, experiment.mode)
     if best is None:
         return {"error": "no trial finished"}
     config = best_config(best, experiment)
-    search_metrics = {
-        k: v for k, v in best.metrics.items() if k.split("_std")[0] in ("mse", "rmse", "mae", "r2")
-    }
+    search_metrics = {k: v for k, v in best.metrics.items() if is_metric_key(k)}
     try:
         info = refit(
             config, split, spec, run_dir, trial=best.name, runner=runner, search_metrics=search_metrics

@@ -5,11 +5,10 @@ from __future__ import annotations
 import shlex
 from typing import Any
 
-from tuning.runners.common import METRICS, RunnerResult, TrialResult
+from tuning.metrics import NAMES
+from tuning.runners.common import RunnerResult, TrialResult
 from tuning.space import config_key
-
-# k-fold CV's spread, the time, and where a budgeted trial stopped (n_estimators reached, steps)
-EXTRA_METRICS = (*(f"{m}_std" for m in METRICS), "fit_time_s", "budget", "step")
+from tuning.values import fmt, params_text
 
 
 def check_parity(first: RunnerResult, second: RunnerResult, metric: str) -> list[str]:
@@ -25,57 +24,6 @@ def check_parity(first: RunnerResult, second: RunnerResult, metric: str) -> list
     return differ
 
 
-def timings(
-    results: dict[str, RunnerResult], ray_start_s: float | None, data_load_s: float | None
-) -> dict[str, Any]:
-    """Each runner's trial-phase wall time, the fixed costs, speedup and parallel efficiency.
-
-    Efficiency is the ideal of all cores busy over the measured wall time:
-    (sum of the trials' own times / cores) / wall time, with the baseline's trial times
-    when it ran, else Tune's own.
-    """
-    out: dict[str, Any] = {"ray_start_s": ray_start_s, "data_load_s": data_load_s}
-    for name, result in results.items():
-        out[f"{name}_s"] = result.wall_s
-    tune, seq = results.get("tune"), results.get("sequential")
-    if tune:
-        work = (seq or tune).trial_time_s
-        out["cores"] = tune.cores
-        out["ideal_s"] = work / tune.cores if tune.cores else None
-        out["efficiency"] = out["ideal_s"] / tune.wall_s if out["ideal_s"] and tune.wall_s else None
-    if tune and seq and tune.wall_s:
-        out["speedup"] = seq.wall_s / tune.wall_s
-    return out
-
-
-def trial_record(trial: TrialResult) -> dict[str, Any]:
-    return {
-        "name": trial.name,
-        "config": trial.config,
-        "status": "ok" if trial.ok else "error",
-        "metrics": {k: trial.metrics[k] for k in (*METRICS, *EXTRA_METRICS) if k in trial.metrics},
-        "duration_s": trial.duration_s if trial.ok else None,
-        "started_at": trial.metrics.get("started_at"),
-        "ended_at": trial.metrics.get("ended_at"),
-        "node_id": trial.metrics.get("node_id"),
-        "node_ip": trial.metrics.get("node_ip"),  # Tune adds node_ip and hostname to every result
-        "hostname": trial.metrics.get("hostname"),
-        "pid": trial.metrics.get("pid"),
-        "gpu_ids": trial.metrics.get("gpu_ids"),
-        "cuda_visible_devices": trial.metrics.get("cuda_visible_devices"),
-        "retries": trial.retries,
-        "error": trial.error,
-        "path": trial.path,
-    }
-
-
-def best_record(results: dict[str, RunnerResult], metric: str, mode: str) -> dict[str, Any] | None:
-    for name in ("tune", "sequential"):
-        if name in results and (best := results[name].best(metric, mode)):
-            return {"runner": name, "trial": best.name, "config": best.config, metric: best.metrics[metric]}
-    return None
-
-
 def trial_table(results: dict[str, RunnerResult], metric: str, mode: str) -> str:
     """One row per configuration, best first; a time column per runner; errors last."""
     main = results.get("tune") or results["sequential"]
@@ -86,13 +34,13 @@ def trial_table(results: dict[str, RunnerResult], metric: str, mode: str) -> str
     def order(trial: TrialResult):
         return (not trial.ok, sign * trial.metrics.get(metric, 0.0))
 
-    header = ["trial", *params, *METRICS, *(f"{name} s" for name in results)]
+    header = ["trial", *params, *NAMES, *(f"{name} s" for name in results)]
     rows = [header]
     for trial in sorted(main.trials, key=order):
         key = config_key(trial.config)
-        cells = [trial.name, *(_fmt(trial.config.get(p)) for p in params)]
+        cells = [trial.name, *(fmt(trial.config.get(p)) for p in params)]
         if trial.ok:
-            cells += [f"{trial.metrics[m]:.4f}" for m in METRICS]
+            cells += [f"{trial.metrics[m]:.4f}" for m in NAMES]
         else:
             shown = f"ERROR: {trial.error}" if trial.error is not None else "not finished (interrupted)"
             cells += [shown[:60], "", "", ""]
@@ -104,10 +52,6 @@ def trial_table(results: dict[str, RunnerResult], metric: str, mode: str) -> str
     return "\n".join(
         "  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows
     )
-
-
-def _fmt(value: Any) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 def sequential_wins(results: dict[str, RunnerResult]) -> str:
@@ -140,8 +84,7 @@ def render(summary: dict[str, Any], results: dict[str, RunnerResult]) -> str:
     ]
     best = summary.get("best")
     if best:
-        params = ", ".join(f"{k}={_fmt(v)}" for k, v in best["config"].items())
-        lines.append(f"Best:          {params}  ({metric} {best[metric]:.4f})")
+        lines.append(f"Best:          {params_text(best['config'])}  ({metric} {best[metric]:.4f})")
     counts = summary["counts"]
     lines.append(f"Trials:        {counts['ok']} ok, {counts['error']} errored, {counts['retries']} retried")
     t = summary["timings"]

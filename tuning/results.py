@@ -17,7 +17,6 @@ import yaml
 from tuning.errors import ExperimentError
 from tuning.storage import is_uri, new_remote_run_dir, read_text
 
-SUMMARY_FILE = "summary.json"
 EXPERIMENT_FILE = "experiment.yaml"
 ENVIRONMENT_FILE = "environment.json"  # package versions and git commit, written at the start
 
@@ -101,11 +100,6 @@ def read_experiment(run_dir: Path | str) -> dict[str, Any]:
     if text is None:
         raise ExperimentError(f"is not a tuning run directory (no {EXPERIMENT_FILE})", where=str(run_dir))
     return yaml.safe_load(text)
-
-
-def read_summary(run_dir: Path | str) -> dict[str, Any] | None:
-    text = read_text(run_dir, SUMMARY_FILE)
-    return json.loads(text) if text is not None else None
 
 
 def environment() -> dict[str, str]:

@@ -121,21 +121,3 @@ def ordered(space: dict[str, dict[str, Any]], order: str, size_param: str) -> di
         return space
     grid = sorted(space[size_param]["grid"], reverse=True)
     return {**space, size_param: {"grid": grid}}
-
-
-def auto_cpus(configs: list[dict[str, Any]], cores: float, size_param: str, node_cpus: float) -> int:
-    """CPUs per trial that fill the machine: the largest trial, with its threads, should take
-    no longer than the ideal (all the work spread over every core)::
-
-        num_cpus = ceil(cores * largest / total)     # sizes from ``size_param``, else equal
-
-    e.g. 20 forests of 8..84 trees: 1 CPU on 2 cores, 2 on 16; 4 equal trials on 16 cores: 4.
-    """
-    sizes = [float(c.get(size_param, 1)) if _is_size(c.get(size_param, 1)) else 1.0 for c in configs]
-    total = sum(sizes) or 1.0
-    wanted = math.ceil(cores * max(sizes, default=1.0) / total - 1e-9)
-    return int(max(1, min(wanted, math.floor(node_cpus) or 1)))
-
-
-def _is_size(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from tuning.config import SPLIT_SEED, Experiment
 from tuning.estimator import fixed_params, resolve_estimator
+from tuning.metrics import score
 
 if TYPE_CHECKING:
     from tuning.data import Split
@@ -54,19 +55,6 @@ class TrialSpec:
             cv=experiment.split.cv,
             seed=experiment.split_seed,
         )
-
-
-def score(y_true, y_pred) -> dict[str, float]:
-    """Every metric a user may rank by, from scikit-learn's own implementations."""
-    from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
-
-    mse = float(mean_squared_error(y_true, y_pred))
-    return {
-        "mse": mse,
-        "rmse": math.sqrt(mse),
-        "mae": float(mean_absolute_error(y_true, y_pred)),
-        "r2": float(r2_score(y_true, y_pred)),
-    }
 
 
 def preprocessor(split: Split):

@@ -5,8 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-METRICS = ("mse", "rmse", "mae", "r2")
-
 
 @dataclass
 class TrialResult:

@@ -1,0 +1,178 @@
+"""`run_experiment`: one run, from the experiment to the report, as a table of contents.
+
+Resolve, connect, plan, load, open the run directory, run the runners, compare them,
+summarise, keep the best model, write and report: each a named step below.
+"""
+
+from __future__ import annotations
+
+import shlex
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from tuning.cluster import Cluster, connect
+from tuning.config import Experiment
+from tuning.data import Split, load_split
+from tuning.errors import ExperimentError
+from tuning.plan import Plan, make_plan
+from tuning.progress import say
+from tuning.refit import refit_best
+from tuning.report import check_parity, render
+from tuning.results import (
+    ENVIRONMENT_FILE,
+    check_writable,
+    environment,
+    new_run_dir,
+    write_experiment,
+    write_json,
+)
+from tuning.runners.common import RunnerResult
+from tuning.runners.dispatch import run_runners, unfinished
+from tuning.search import check_runner, comparable, search_record, stopping_line
+from tuning.storage import location, publish
+from tuning.summary import build_summary, read_summary, write_summary
+
+T = TypeVar("T")
+Echo = Callable[[str], None]
+
+
+def run_experiment(
+    experiment: Experiment,
+    runner: str | None = None,
+    *,
+    num_cpus: float | None = None,
+    num_gpus: float | None = None,
+    echo: Echo = say,
+    resume: Path | None = None,
+) -> dict[str, Any]:
+    """Run an experiment and write its run directory; return the summary.
+
+    Everything that can be rejected (results folder, cluster, data) is checked before the
+    run directory is created, so bad input leaves nothing behind. ``resume`` is the run
+    directory of an interrupted run: its finished trials are kept and only the others run.
+    An interrupted run (SIGINT or SIGTERM) keeps what finished and returns the summary
+    with status ``interrupted``.
+    """
+    check_runner(experiment, runner or experiment.runner)
+    if resume is None:
+        check_writable(experiment.storage_path)
+    cluster, ray_start_s = _timed(join_cluster, experiment.address, num_cpus, num_gpus)
+    plan = make_plan(experiment, runner, cluster)
+    settings = plan.experiment
+    split, data_load_s = _timed(load_split, settings.data, settings.split, settings.split.seed)
+    run_dir, earlier = open_run_dir(plan, echo, resume)
+    results = run_runners(plan, split, run_dir, echo, resume=resume is not None)
+    for name, result in results.items():  # the trial phase: every session's wall time
+        result.wall_s += earlier.get(f"{name}_s") or 0.0
+    fixed_costs = {"ray_start_s": ray_start_s if cluster.started_here else None, "data_load_s": data_load_s}
+    summary = summarise(plan, results, split, run_dir, fixed_costs, resumed=resume is not None, echo=echo)
+    if settings.refit and summary["status"] != "interrupted":
+        summary["best_model"] = refit_best(settings, results, split, plan.spec, run_dir, echo)
+    write_and_report(run_dir, summary, results, echo)
+    return summary
+
+
+def _timed(step: Callable[..., T], *args: Any) -> tuple[T, float]:
+    started = time.perf_counter()
+    value = step(*args)
+    return value, time.perf_counter() - started
+
+
+def join_cluster(address: str | None, num_cpus: float | None, num_gpus: float | None) -> Cluster:
+    """The Ray cluster the trials run on (a local one started here unless ``address`` names one)."""
+    try:
+        return connect(address, num_cpus=num_cpus, num_gpus=num_gpus)
+    except ConnectionError as exc:  # e.g. `auto` with no cluster running here
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ExperimentError(
+            f"must be a running Ray cluster; cannot join {address}: {reason}", key="address"
+        ) from None
+
+
+def open_run_dir(plan: Plan, echo: Echo, resume: Path | None) -> tuple[Path, dict[str, Any]]:
+    """A new run directory with the resolved experiment, or the one being resumed.
+
+    Also returns the timings of the sessions before this one (empty for a new run).
+    """
+    line = f"({plan.total} trials, runner: {plan.runner})"
+    if resume is not None:
+        echo(f"Resuming {resume}  {line}")
+        return resume, (read_summary(resume) or {}).get("timings") or {}
+    experiment = plan.experiment
+    run_dir = new_run_dir(experiment.storage_path, experiment.name)
+    # the runner that ran, so that --resume runs the same ones
+    write_experiment(run_dir, {**experiment.resolved(), "runner": plan.runner})
+    write_json(run_dir / ENVIRONMENT_FILE, environment())  # at the start: an interrupted run has it
+    publish(run_dir)  # a URI storage_path: the run directory exists there from now on
+    echo(f"Run directory: {location(run_dir)}  {line}")
+    return run_dir, {}
+
+
+def summarise(
+    plan: Plan,
+    results: dict[str, RunnerResult],
+    split: Split,
+    run_dir: Path,
+    fixed_costs: dict[str, float | None],
+    *,
+    resumed: bool,
+    echo: Echo,
+) -> dict[str, Any]:
+    """Compare the runners and build the summary: complete, incomplete or interrupted."""
+    experiment = plan.experiment
+    expected = 2 if plan.runner == "both" else 1
+    interrupted = len(results) < expected or unfinished(results, plan.total)
+    compare = len(results) == 2 and not interrupted
+    mismatched = check_parity(*comparable(results, experiment), experiment.metric) if compare else []
+    ok = all(t.ok for r in results.values() for t in r.trials) and not mismatched
+    status = "interrupted" if interrupted else "complete" if ok else "incomplete"
+    search = search_record(results, experiment)
+    summary = build_summary(
+        plan,
+        results,
+        split,
+        run_dir,
+        status=status,
+        resumed=resumed,
+        mismatched=mismatched,
+        fixed_costs=fixed_costs,
+        search=search,
+    )
+    if line := stopping_line(search, plan.total):
+        echo(line)
+    return summary
+
+
+def write_and_report(
+    run_dir: Path, summary: dict[str, Any], results: dict[str, RunnerResult], echo: Echo
+) -> None:
+    """Write summary.json and the HTML report, print the text report and what went wrong."""
+    write_summary(run_dir, summary)
+    echo("")
+    echo(render(summary, results))
+    _html_report(run_dir, summary, echo)
+    publish(run_dir)  # keep it after the last file written to run_dir
+    differing = (summary.get("parity") or {}).get("differing") or []
+    if differing:
+        echo(
+            f"ERROR: the runners' {summary['metric']} differ for {len(differing)} configurations: "
+            f"{differing[:3]}"
+        )
+    if summary["status"] == "interrupted":
+        total = summary["counts"]["trials"]
+        echo(
+            f"Interrupted: {total - summary['unfinished']} of {total} trials finished and are kept. "
+            f"Continue with:\n  python -m tuning.run --resume {shlex.quote(str(run_dir))}"
+        )
+
+
+def _html_report(run_dir: Path, summary: dict[str, Any], echo: Echo) -> None:
+    """Write report.html; the results are saved already, so a plotting failure only warns."""
+    from tuning.html_report import write_report  # matplotlib: heavy, only now
+
+    try:
+        echo(f"HTML report:   {write_report(run_dir, summary)}")
+    except Exception as exc:  # never lose a finished run to a plot
+        echo(f"warning: the HTML report was not written ({type(exc).__name__}: {exc})")

@@ -1,0 +1,130 @@
+"""The plan of a run: the one place that turns an experiment and a cluster into what will run.
+
+`make_plan` resolves the runner and ``num_cpus: auto``, expands the space into trials in
+the order the runners start them, and checks that a trial fits the cluster. The run,
+``--dry-run``, ``tuning.inspect`` and the benchmarks all read the same `Plan`; none
+recomputes it. Planning starts no Ray: the cluster is one already joined, or a description
+of this machine (`tuning.cluster.local_cluster`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from tuning.cluster import Cluster, check_fits
+from tuning.config import Experiment
+from tuning.search import adaptive, check_runner, search_space
+from tuning.space import expand
+from tuning.trial import TrialSpec
+from tuning.values import is_number
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a run will do, decided before any trial starts.
+
+    ``configs`` are in the order the runners start them (empty for an adaptive search,
+    which proposes its configurations as it runs); ``experiment`` has ``num_cpus`` resolved.
+    """
+
+    experiment: Experiment
+    runner: str
+    cluster: Cluster
+    configs: tuple[dict[str, Any], ...]
+    total: int
+    spec: TrialSpec
+
+    @property
+    def adaptive(self) -> bool:
+        return adaptive(self.experiment)
+
+    @property
+    def runs_tune(self) -> bool:
+        return self.runner in ("tune", "both")
+
+    @property
+    def runs_sequential(self) -> bool:
+        return self.runner in ("sequential", "both")
+
+    @property
+    def slots(self) -> int:
+        """How many Tune trials run at once."""
+        return min(self.cluster.slots(self.experiment.resources), self.total)
+
+    @property
+    def tune_cores(self) -> float:
+        """The CPUs Tune's trials keep busy at once."""
+        return min(self.cluster.cpus, self.slots * self.experiment.resources.num_cpus)
+
+    @property
+    def sequential_cores(self) -> int:
+        """The threads of the baseline's one trial at a time."""
+        return self.spec.params.get("n_jobs", 1)
+
+    @property
+    def waves(self) -> int:
+        return -(-self.total // self.slots) if self.slots else 0
+
+    def limit(self) -> str:
+        """What bounds the number of Tune trials at once."""
+        res, cluster = self.experiment.resources, self.cluster
+        cpu_fit = sum(int(cpus // res.num_cpus) for cpus in cluster.node_cpus)
+        gpu_fit = (
+            sum(int(gpus // res.num_gpus + 1e-9) for gpus in cluster.node_gpus) if res.num_gpus else None
+        )
+        if self.slots == self.total:
+            return "all of them"
+        if res.max_concurrent_trials and self.slots == res.max_concurrent_trials:
+            return f"limited by resources.max_concurrent_trials={res.max_concurrent_trials}"
+        if gpu_fit is not None and gpu_fit <= cpu_fit:
+            return f"limited by GPUs: {cluster.gpus:g} GPUs, {res.num_gpus:g} per trial"
+        return f"limited by CPUs: {cluster.cpus:g} CPUs, {res.num_cpus:g} per trial"
+
+
+def make_plan(experiment: Experiment, runner: str | None, cluster: Cluster) -> Plan:
+    """The plan of ``experiment`` on ``cluster``; `ExperimentError` if it cannot run there."""
+    runner = runner or experiment.runner
+    check_runner(experiment, runner)
+    search = experiment.search
+    configs = [] if adaptive(experiment) else trials_in_run_order(experiment)
+    total = search.num_samples if adaptive(experiment) else len(configs)
+    if experiment.resources.num_cpus == "auto":
+        sized = configs or [{}] * total
+        node_cpus = max(cluster.node_cpus, default=1)
+        experiment = with_cpus(experiment, auto_cpus(sized, cluster.cpus, search.size_param, node_cpus))
+    if runner != "sequential":
+        check_fits(cluster, experiment.resources)
+    spec = TrialSpec.from_experiment(experiment)
+    return Plan(experiment, runner, cluster, tuple(configs), total, spec)
+
+
+def trials_in_run_order(experiment: Experiment) -> list[dict[str, Any]]:
+    """The configurations of a grid or random search, in the order both runners start them."""
+    search = experiment.search
+    return expand(search_space(experiment), search.num_samples, experiment.seed, search.algorithm)
+
+
+def with_cpus(experiment: Experiment, num_cpus: float) -> Experiment:
+    """The experiment with ``resources.num_cpus`` set (``auto`` resolved on the cluster)."""
+    resources = experiment.resources.model_copy(update={"num_cpus": float(num_cpus)})
+    return experiment.model_copy(update={"resources": resources})
+
+
+def auto_cpus(configs: list[dict[str, Any]], cores: float, size_param: str, node_cpus: float) -> int:
+    """CPUs per trial that fill the machine: the largest trial, with its threads, should take
+    no longer than the ideal (all the work spread over every core)::
+
+        num_cpus = ceil(cores * largest / total)     # sizes from ``size_param``, else equal
+
+    e.g. 20 forests of 8..84 trees: 1 CPU on 2 cores, 2 on 16; 4 equal trials on 16 cores: 4.
+    """
+    sizes = [_size(c.get(size_param, 1)) for c in configs]
+    total = sum(sizes) or 1.0
+    wanted = math.ceil(cores * max(sizes, default=1.0) / total - 1e-9)
+    return int(max(1, min(wanted, math.floor(node_cpus) or 1)))
+
+
+def _size(value: Any) -> float:
+    return float(value) if is_number(value) and value > 0 else 1.0

@@ -1,0 +1,144 @@
+"""``summary.json``: the one writer and reader of a run's summary and its per-trial rows.
+
+The run writes it; ``tuning.report`` renders it; ``tuning.inspect`` and the HTML report read
+it back. Its rows (`trial_record`) are what the tables, plots and future API show.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tuning.metrics import NAMES
+from tuning.results import environment, write_json
+from tuning.runners.common import RunnerResult, TrialResult
+from tuning.storage import location, read_text
+
+if TYPE_CHECKING:
+    from tuning.data import Split
+    from tuning.plan import Plan
+
+SUMMARY_FILE = "summary.json"
+# k-fold CV's spread, the time, and where a budgeted trial stopped (n_estimators reached, steps)
+EXTRA_METRICS = (*(f"{m}_std" for m in NAMES), "fit_time_s", "budget", "step")
+
+
+def build_summary(
+    plan: Plan,
+    results: dict[str, RunnerResult],
+    split: Split,
+    run_dir: Path,
+    *,
+    status: str,
+    resumed: bool,
+    mismatched: list[str],
+    fixed_costs: dict[str, float | None],
+    search: dict[str, Any],
+) -> dict[str, Any]:
+    """The summary of a run that ended with ``status`` (complete, incomplete or interrupted)."""
+    experiment, cluster = plan.experiment, plan.cluster
+    shown = results.get("tune") or results["sequential"]
+    return {
+        "experiment": experiment.name,
+        "run_dir": location(run_dir),
+        "created": datetime.now().isoformat(timespec="seconds"),
+        "runner": plan.runner,
+        "metric": experiment.metric,
+        "mode": experiment.mode,
+        "status": status,
+        "resumed": resumed,
+        "best": best_record(results, experiment.metric, experiment.mode),
+        "counts": counts(shown.trials, plan.total),
+        "unfinished": plan.total - sum(t.finished for t in shown.trials),
+        "search": search,
+        "parity": None if len(results) < 2 else {"identical": not mismatched, "differing": mismatched},
+        "timings": timings(results, **fixed_costs),
+        "split": split.fingerprint(),
+        "cluster": {
+            "address": cluster.address,
+            "nodes": cluster.nodes,
+            "cpus": cluster.cpus,
+            "gpus": cluster.gpus,
+        },
+        "estimator": {"class": plan.spec.estimator, "fixed_params": plan.spec.params},
+        "trials": {
+            name: [{**trial_record(t), "path": t.path and location(t.path)} for t in r.trials]
+            for name, r in results.items()
+        },
+        "versions": environment(),
+    }
+
+
+def counts(trials: list[TrialResult], total: int | None = None) -> dict[str, int]:
+    """How many trials there are, ended well, errored, and were retried."""
+    return {
+        "trials": len(trials) if total is None else total,
+        "ok": sum(t.ok for t in trials),
+        "error": sum(t.error is not None for t in trials),
+        "retries": sum(t.retries for t in trials),
+    }
+
+
+def timings(
+    results: dict[str, RunnerResult], ray_start_s: float | None, data_load_s: float | None
+) -> dict[str, Any]:
+    """Each runner's trial-phase wall time, the fixed costs, speedup and parallel efficiency.
+
+    Efficiency is the ideal of all cores busy over the measured wall time:
+    (sum of the trials' own times / cores) / wall time, with the baseline's trial times
+    when it ran, else Tune's own.
+    """
+    out: dict[str, Any] = {"ray_start_s": ray_start_s, "data_load_s": data_load_s}
+    for name, result in results.items():
+        out[f"{name}_s"] = result.wall_s
+    tune, seq = results.get("tune"), results.get("sequential")
+    if tune:
+        work = (seq or tune).trial_time_s
+        out["cores"] = tune.cores
+        out["ideal_s"] = work / tune.cores if tune.cores else None
+        out["efficiency"] = out["ideal_s"] / tune.wall_s if out["ideal_s"] and tune.wall_s else None
+    if tune and seq and tune.wall_s:
+        out["speedup"] = seq.wall_s / tune.wall_s
+    return out
+
+
+def trial_record(trial: TrialResult) -> dict[str, Any]:
+    """One trial as summary.json keeps it."""
+    return {
+        "name": trial.name,
+        "config": trial.config,
+        "status": "ok" if trial.ok else "error",
+        "metrics": {k: trial.metrics[k] for k in (*NAMES, *EXTRA_METRICS) if k in trial.metrics},
+        "duration_s": trial.duration_s if trial.ok else None,
+        "started_at": trial.metrics.get("started_at"),
+        "ended_at": trial.metrics.get("ended_at"),
+        "node_id": trial.metrics.get("node_id"),
+        "node_ip": trial.metrics.get("node_ip"),  # Tune adds node_ip and hostname to every result
+        "hostname": trial.metrics.get("hostname"),
+        "pid": trial.metrics.get("pid"),
+        "gpu_ids": trial.metrics.get("gpu_ids"),
+        "cuda_visible_devices": trial.metrics.get("cuda_visible_devices"),
+        "retries": trial.retries,
+        "error": trial.error,
+        "path": trial.path,
+    }
+
+
+def best_record(results: dict[str, RunnerResult], metric: str, mode: str) -> dict[str, Any] | None:
+    """The best trial (Tune's if it ran): its runner, name, configuration and score."""
+    for name in ("tune", "sequential"):
+        if name in results and (best := results[name].best(metric, mode)):
+            return {"runner": name, "trial": best.name, "config": best.config, metric: best.metrics[metric]}
+    return None
+
+
+def write_summary(run_dir: Path, summary: dict[str, Any]) -> None:
+    write_json(run_dir / SUMMARY_FILE, summary)
+
+
+def read_summary(run_dir: Path | str) -> dict[str, Any] | None:
+    """A run directory's summary (local or a URI); None before the run wrote one."""
+    text = read_text(run_dir, SUMMARY_FILE)
+    return json.loads(text) if text is not None else None
