@@ -233,7 +233,9 @@ class Bench:
         )
         plan = make_plan(experiment, "tune", connect())  # the Ray this benchmark started
         progress = Progress("tune", plan.total, "mse", "min", _quiet)
-        result = run_tune(plan.experiment, self.split, plan.spec, self.run_dir("project"), self.cores, progress)
+        result = run_tune(
+            plan.experiment, self.split, plan.spec, self.run_dir("project"), self.cores, progress
+        )
         self.project_cpus = plan.experiment.resources.num_cpus
         return self.from_trials(result.wall_s, result.trials)
 

@@ -78,8 +78,8 @@ def main(argv: list[str] | None = None) -> None:
     from tuning.cluster import connect
     from tuning.config import load_experiment
     from tuning.data import load_split
-    from tuning.progress import Progress
     from tuning.plan import make_plan
+    from tuning.progress import Progress
     from tuning.runners.tune import run_tune
 
     cluster = connect(num_cpus=args.num_cpus)
@@ -91,13 +91,17 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for repeat in range(args.repeats):
             for name, (env, overrides) in variants.items():
-                plan = make_plan(load_experiment(args.experiment, [*args.overrides, *overrides]), "tune", cluster)
+                plan = make_plan(
+                    load_experiment(args.experiment, [*args.overrides, *overrides]), "tune", cluster
+                )
                 experiment, spec = plan.experiment, plan.spec
                 saved = {k: os.environ.get(k) for k in env}
                 os.environ.update(env)
                 try:
                     run_dir = Path(tmp) / f"{name}_{repeat}"
-                    progress = Progress("tune", plan.total, experiment.metric, experiment.mode, lambda _: None)
+                    progress = Progress(
+                        "tune", plan.total, experiment.metric, experiment.mode, lambda _: None
+                    )
                     cpu = time.process_time()
                     result = run_tune(experiment, split, spec, run_dir, cluster.cpus, progress)
                     driver_cpu[name].append(time.process_time() - cpu)

@@ -64,7 +64,9 @@ def test_plan_lists_each_trial_and_both_runners(tmp_path):
     assert "Each trial:  2 CPUs, 0.5 GPUs" in text
     assert "All trials:  6 CPUs, 1.5 GPUs if they all ran at once" in text
     assert "Sequential:  1 trial at a time, in this process" in text
-    assert "Estimator:   sklearn.ensemble.RandomForestRegressor(random_state=201, n_jobs=2, max_depth=6)" in text
+    assert (
+        "Estimator:   sklearn.ensemble.RandomForestRegressor(random_state=201, n_jobs=2, max_depth=6)" in text
+    )
     assert text.endswith("#  n_estimators\n0  4\n1  8\n2  12")
 
 
