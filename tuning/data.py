@@ -9,6 +9,10 @@ import re
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
+from pandas.api.types import is_numeric_dtype
+from sklearn.datasets import fetch_california_housing, get_data_home
+from sklearn.model_selection import train_test_split
 
 from tuning.config import DataConfig, SplitConfig
 from tuning.errors import ExperimentError
@@ -29,8 +33,6 @@ class Split:
 
     def fingerprint(self) -> dict[str, object]:
         """Row counts and a hash of the arrays, to tell whether two runs saw the same split."""
-        import pandas as pd
-
         digest = hashlib.sha256()
         for array in (self.X_train, self.y_train, self.X_test, self.y_test):
             if isinstance(array, pd.DataFrame):
@@ -47,14 +49,12 @@ class Split:
 
     def frame(self, X):
         """``X`` as a DataFrame with the feature names (what a saved model is fitted on)."""
-        import pandas as pd
-
         return X if isinstance(X, pd.DataFrame) else pd.DataFrame(X, columns=list(self.features))
 
 
 def read_dataset(data: DataConfig):
     """A Ray Dataset of the configured rows, in a deterministic order."""
-    import ray.data
+    import ray.data  # heavy: Ray Data only when rows are read
 
     context = ray.data.DataContext.get_current()
     context.execution_options.preserve_order = True  # the split must not depend on scheduling
@@ -84,8 +84,6 @@ def _reason(exc: BaseException) -> str:
 
 
 def _fetch_california_housing():
-    from sklearn.datasets import fetch_california_housing, get_data_home
-
     try:
         return fetch_california_housing(as_frame=True).frame
     except OSError as exc:  # URLError and socket errors are OSErrors
@@ -103,9 +101,6 @@ def load_split(data: DataConfig, split: SplitConfig, seed: int) -> Split:
     ``train_test_split(test_size, random_state=seed)`` on Ray Data's ordered rows is
     the tutorial's split, row for row, whatever the number of blocks or workers.
     """
-    from pandas.api.types import is_numeric_dtype
-    from sklearn.model_selection import train_test_split
-
     frame = read_dataset(data).to_pandas()
     if frame.empty:
         raise ExperimentError(f"must have rows; {data.source!r} has none", key="data.source")

@@ -10,6 +10,8 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
+from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
+
 Mode = Literal["min", "max"]
 
 
@@ -45,8 +47,6 @@ def is_metric_key(key: str) -> bool:
 
 def score(y_true, y_pred) -> dict[str, float]:
     """Every metric, from scikit-learn's own implementations."""
-    from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score  # heavy: at first use
-
     mse = float(mean_squared_error(y_true, y_pred))
     return {
         "mse": mse,

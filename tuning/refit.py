@@ -7,16 +7,17 @@ import os
 import tempfile
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+import joblib
+import sklearn
 
 from tuning.config import SPLIT_SEED
+from tuning.data import Split
 from tuning.metrics import is_metric_key, score
 from tuning.results import write_json
 from tuning.search import best_config
 from tuning.trial import TrialSpec, build_estimator, final_estimator
-
-if TYPE_CHECKING:
-    from tuning.data import Split
 
 MODEL_FILE = "best_model.joblib"
 MODEL_INFO = "best_model.json"
@@ -33,9 +34,6 @@ def refit(
     ``about`` (the trial, its search metrics...) is saved in ``best_model.json``. The fit uses
     every local core (``n_jobs``; a forest's trees do not depend on it), the saved model one.
     """
-    import joblib
-    import sklearn
-
     budget_param = spec.budget[0] if spec.budget else None
     params = {k: v for k, v in spec.params.items() if not (k == "warm_start" and budget_param)}
     config = {k: v for k, v in config.items() if k != SPLIT_SEED}  # a trial's own split: not the model's

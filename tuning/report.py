@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+import statistics
 from typing import Any
 
 from tuning.metrics import NAMES
@@ -56,8 +57,6 @@ def trial_table(results: dict[str, RunnerResult], metric: str, mode: str) -> str
 
 def sequential_wins(results: dict[str, RunnerResult]) -> str:
     """Why the baseline beat Tune: per-trial overhead on tiny trials, or fixed costs on few."""
-    import statistics
-
     seq, tune = results["sequential"], results["tune"]
     times = [t.duration_s for t in seq.trials if t.ok]
     typical = statistics.median(times) if times else 0.0

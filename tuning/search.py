@@ -3,8 +3,10 @@ what the sequential baseline can replay of them (imports Ray lazily)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from tuning.config import ADAPTIVE_RUNNER
 from tuning.errors import ExperimentError
 from tuning.space import (
     config_key,
@@ -28,8 +30,6 @@ def adaptive(experiment: Experiment) -> bool:
 
 def check_runner(experiment: Experiment, runner: str) -> None:
     """Refuse a sequential-only run of an adaptive search (``both`` replays Tune's configurations)."""
-    from tuning.config import ADAPTIVE_RUNNER
-
     if adaptive(experiment) and runner == "sequential":
         raise ExperimentError(ADAPTIVE_RUNNER.removeprefix("runner "), key="runner")
 
@@ -70,7 +70,7 @@ def scheduler(experiment: Experiment):
     search = experiment.search
     if search.scheduler != "asha" or search.budget is None:
         return None
-    from ray.tune.schedulers import ASHAScheduler
+    from ray.tune.schedulers import ASHAScheduler  # heavy: Ray Tune only when a run starts
 
     return ASHAScheduler(
         time_attr="training_iteration",
@@ -90,8 +90,6 @@ def stopped_early(trials: list[TrialResult], experiment: Experiment) -> list[Tri
 
 def full_budget(result: RunnerResult, experiment: Experiment) -> RunnerResult:
     """The runner's trials without those stopped early: what the baseline can be compared with."""
-    from dataclasses import replace
-
     stopped = {id(t) for t in stopped_early(result.trials, experiment)}
     return replace(result, trials=[t for t in result.trials if id(t) not in stopped])
 
@@ -117,8 +115,6 @@ def comparable(results: dict[str, RunnerResult], experiment: Experiment) -> tupl
     Under a scheduler the baseline runs every configuration to the full budget, so only
     the Tune trials that were not stopped early can match it.
     """
-    from dataclasses import replace
-
     seq, tune = results["sequential"], results["tune"]
     if experiment.search.scheduler is None:
         return seq, tune

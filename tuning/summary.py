@@ -9,16 +9,14 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from tuning.data import Split
 from tuning.metrics import NAMES
+from tuning.plan import Plan
 from tuning.results import environment, write_json
 from tuning.runners.common import RunnerResult, TrialResult
 from tuning.storage import location, read_text
-
-if TYPE_CHECKING:
-    from tuning.data import Split
-    from tuning.plan import Plan
 
 SUMMARY_FILE = "summary.json"
 # k-fold CV's spread, the time, and where a budgeted trial stopped (n_estimators reached, steps)

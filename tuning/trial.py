@@ -7,14 +7,20 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.model_selection import KFold, train_test_split
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import OneHotEncoder
 
 from tuning.config import SPLIT_SEED, Experiment
+from tuning.data import Split
 from tuning.estimator import fixed_params, resolve_estimator
 from tuning.metrics import score
-
-if TYPE_CHECKING:
-    from tuning.data import Split
 
 Report = Callable[[dict[str, Any]], None]
 
@@ -59,10 +65,6 @@ class TrialSpec:
 
 def preprocessor(split: Split):
     """Impute missing values and one-hot encode the categorical columns (raw rows in)."""
-    from sklearn.compose import ColumnTransformer
-    from sklearn.impute import SimpleImputer
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import OneHotEncoder
 
     numeric = [c for c in split.features if c not in split.categorical]
     categorical = make_pipeline(
@@ -82,8 +84,6 @@ def build_estimator(config: dict[str, Any], split: Split, spec: TrialSpec):
     estimator = resolve_estimator(spec.estimator)(**{**spec.params, **config})
     if not split.raw:
         return estimator
-    from sklearn.pipeline import Pipeline
-
     return Pipeline([("preprocess", preprocessor(split)), ("estimator", estimator)])
 
 
@@ -101,7 +101,6 @@ def _folds(split: Split, spec: TrialSpec) -> list[tuple[Any, Any, Any, Any]]:
     """``(X_fit, y_fit, X_score, y_score)``: the train/test split, or k folds of the training rows."""
     if not spec.cv:
         return [(split.X_train, split.y_train, split.X_test, split.y_test)]
-    from sklearn.model_selection import KFold
 
     def rows(X, index):
         return X.iloc[index] if hasattr(X, "iloc") else X[index]
@@ -117,8 +116,6 @@ def _aggregate(scores: list[dict[str, float]]) -> dict[str, float]:
     """One fold: its metrics. Several: the mean of each metric and its std (``mse_std``)."""
     if len(scores) == 1:
         return scores[0]
-    import numpy as np
-
     out: dict[str, float] = {}
     for key in scores[0]:
         values = np.array([s[key] for s in scores])
@@ -177,10 +174,6 @@ def run_trial(
 
 def resplit(split: Split, seed: int) -> Split:
     """A fresh split of all the rows (train then test), as large as ``split``'s, shuffled with ``seed``."""
-    import numpy as np
-    import pandas as pd
-    from sklearn.model_selection import train_test_split
-
     raw = hasattr(split.X_train, "iloc")  # DataFrames: the rows go through the preprocessing pipeline
     X = (
         pd.concat([split.X_train, split.X_test], ignore_index=True)

@@ -7,11 +7,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tensorboardX import SummaryWriter
+
 from tuning.data import Split
 from tuning.metrics import NAMES
 from tuning.progress import Progress
 from tuning.runners.common import RunnerResult, TrialResult
 from tuning.space import config_key
+from tuning.storage import is_uri, join, read_text
 from tuning.trial import TrialSpec, run_trial
 
 RESULTS_FILE = "sequential/trials.jsonl"
@@ -31,8 +34,6 @@ def run_sequential(
     A configuration that raises is recorded as errored and the loop goes on. ``done``
     (a resumed run: `read_sequential`) are trials already finished: they are kept, not run.
     """
-    from tensorboardX import SummaryWriter
-
     out = run_dir / "sequential"
     out.mkdir(parents=True, exist_ok=True)
     trials: list[TrialResult] = []
@@ -74,8 +75,6 @@ def read_sequential(run_dir: Path | str) -> list[TrialResult]:
     A line cut short by a crash is the trial that was being written: it is left out, so a
     resumed run runs that trial again.
     """
-    from tuning.storage import is_uri, join, read_text
-
     text = read_text(run_dir, RESULTS_FILE)
     if text is None:
         return []
