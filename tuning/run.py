@@ -240,7 +240,7 @@ def with_cpus(experiment: Experiment, num_cpus: float) -> Experiment:
 
 def _html_report(run_dir: Path, summary: dict[str, Any], echo) -> None:
     """Write report.html; the results are saved already, so a plotting failure only warns."""
-    from tuning.html_report import write_report
+    from tuning.html import write_report
 
     try:
         echo(f"HTML report:   {write_report(run_dir, summary)}")
