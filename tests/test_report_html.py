@@ -11,15 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from tuning.html_report import (
-    REPORT_FILE,
-    assign_lanes,
-    params_figure,
-    report_data,
-    timeline_figure,
-    timings_figure,
-    write_report,
-)
+from tuning.html import REPORT_FILE, report_data, write_report
+from tuning.html.data import assign_lanes
+from tuning.html.figures import params_figure, timeline_figure, timings_figure
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 VOID = {"meta", "img", "br", "hr", "link", "input"}

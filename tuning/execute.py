@@ -16,6 +16,7 @@ from tuning.cluster import Cluster, connect
 from tuning.config import Experiment
 from tuning.data import Split, load_split
 from tuning.errors import ExperimentError
+from tuning.html import write_report
 from tuning.plan import Plan, make_plan
 from tuning.progress import say
 from tuning.refit import refit_best
@@ -170,8 +171,6 @@ def write_and_report(
 
 def _html_report(run_dir: Path, summary: dict[str, Any], echo: Echo) -> None:
     """Write report.html; the results are saved already, so a plotting failure only warns."""
-    from tuning.html_report import write_report  # matplotlib: heavy, only now
-
     try:
         echo(f"HTML report:   {write_report(run_dir, summary)}")
     except Exception as exc:  # never lose a finished run to a plot

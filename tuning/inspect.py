@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.html:
             if is_uri(run_dir):
                 raise ExperimentError("--html needs a local run directory (copy it down first)")
-            from tuning.html_report import write_report
+            from tuning.html import write_report
 
             print(f"HTML report:   {write_report(run_dir)}")
 

@@ -116,6 +116,6 @@ def render(summary: dict[str, Any], results: dict[str, RunnerResult]) -> str:
 if __name__ == "__main__":  # ``python -m tuning.report RUN_DIR`` writes the HTML report
     import sys
 
-    from tuning.html_report import main
+    from tuning.html import main
 
     sys.exit(main())

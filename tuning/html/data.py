@@ -1,0 +1,117 @@
+"""What the report's plots show, as plain data read from ``summary.json`` (no matplotlib)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tuning.values import is_number
+
+RUNNER_LABELS = {"tune": "Ray Tune", "sequential": "Sequential baseline"}
+
+
+def runners(summary: dict[str, Any]) -> list[str]:
+    """Runners present in the summary, the baseline first (it is the reference)."""
+    trials = summary.get("trials") or {}
+    return [name for name in ("sequential", "tune") if trials.get(name)] + [
+        name for name in trials if name not in ("sequential", "tune") and trials[name]
+    ]
+
+
+def searched_params(summary: dict[str, Any]) -> list[str]:
+    """The parameters that appear in the trials' configurations, in first-seen order."""
+    seen: dict[str, None] = {}
+    for name in runners(summary):
+        for trial in summary["trials"][name]:
+            seen.update(dict.fromkeys(trial.get("config") or {}))
+    return list(seen)
+
+
+def _timed(trial: dict[str, Any]) -> bool:
+    """Whether the trial has both a start and an end time (an errored one may have neither)."""
+    return trial.get("started_at") is not None and trial.get("ended_at") is not None
+
+
+def assign_lanes(trials: list[dict[str, Any]]) -> tuple[list[int], list[str]]:
+    """One lane per worker: a lane index for each trial, and each lane's label.
+
+    A worker is a process (``node_id`` and ``pid``); without them (older summaries), trials
+    are packed greedily into the fewest lanes in which no two overlap.
+    """
+    lanes: list[int] = [-1] * len(trials)
+    labels: list[str] = []
+    order = sorted(range(len(trials)), key=lambda i: trials[i]["started_at"])
+    if all(trials[i].get("pid") is not None for i in order):
+        workers: dict[tuple[Any, Any], int] = {}
+        nodes = {trials[i].get("node_id") for i in order}
+        for i in order:
+            key = (trials[i].get("node_id"), trials[i]["pid"])
+            if key not in workers:
+                workers[key] = len(workers)
+                node = f"node {str(key[0])[:6]} " if len(nodes) > 1 and key[0] else ""
+                labels.append(f"{node}pid {key[1]}")
+            lanes[i] = workers[key]
+        return lanes, labels
+    ends: list[float] = []
+    for i in order:
+        start = trials[i]["started_at"]
+        free = [lane for lane, end in enumerate(ends) if end <= start + 1e-3]
+        lane = free[0] if free else len(ends)
+        if lane == len(ends):
+            ends.append(0.0)
+            labels.append(f"worker {lane + 1}")
+        ends[lane] = trials[i]["ended_at"]
+        lanes[i] = lane
+    return lanes, labels
+
+
+def report_data(summary: dict[str, Any]) -> dict[str, Any]:
+    """What the plots show, as plain data (embedded in the page; the tests read it)."""
+    metric = summary["metric"]
+    data: dict[str, Any] = {"metric": metric, "mode": summary["mode"], "params": {}, "timeline": {}}
+    for param in searched_params(summary):
+        data["params"][param] = {
+            name: [
+                [t["config"].get(param), t["metrics"][metric]]
+                for t in summary["trials"][name]
+                if t.get("status") == "ok" and metric in (t.get("metrics") or {})
+            ]
+            for name in runners(summary)
+        }
+    for name in runners(summary):
+        trials = [t for t in summary["trials"][name] if _timed(t)]
+        if not trials:
+            continue
+        lanes, labels = assign_lanes(trials)
+        origin = min(t["started_at"] for t in trials)
+        data["timeline"][name] = {
+            "lanes": labels,
+            "bars": [
+                {
+                    "trial": t["name"],
+                    "lane": lane,
+                    "start_s": round(t["started_at"] - origin, 4),
+                    "end_s": round(t["ended_at"] - origin, 4),
+                    "config": t["config"],
+                }
+                for t, lane in zip(trials, lanes, strict=True)
+            ],
+        }
+    data["timings"] = summary.get("timings") or {}
+    return data
+
+
+def size_param(data: dict[str, Any]) -> str | None:
+    """The numeric searched parameter to colour the timeline's bars by (``n_estimators`` first)."""
+    numeric = [
+        p
+        for p, series in data["params"].items()
+        if all(is_number(x) for points in series.values() for x, _ in points)
+        and any(points for points in series.values())
+    ]
+    if not numeric or not all(
+        is_number(bar["config"].get(numeric[0] if "n_estimators" not in numeric else "n_estimators"))
+        for t in data["timeline"].values()
+        for bar in t["bars"]
+    ):
+        return None
+    return "n_estimators" if "n_estimators" in numeric else numeric[0]

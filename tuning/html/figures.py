@@ -1,0 +1,166 @@
+"""The report's matplotlib figures, drawn from ``report_data`` and embedded as base64 PNGs.
+
+matplotlib is imported inside the functions: it is heavy, and only the report needs it.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import math
+from typing import TYPE_CHECKING, Any
+
+from tuning.html.data import RUNNER_LABELS, size_param
+from tuning.values import is_number
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+RUNNER_STYLE = {"tune": {"color": "C0", "marker": "o"}, "sequential": {"color": "C1", "marker": "x"}}
+
+
+def _figure(width: float, height: float) -> Figure:
+    """A figure of ``width`` x ``height`` inches on the Agg canvas (no display, no pyplot)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # heavy: at first use
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(width, height), dpi=100, layout="constrained")
+    FigureCanvasAgg(figure)  # Agg: no display, no global pyplot state
+    return figure
+
+
+def params_figure(data: dict[str, Any]) -> Figure | None:
+    """The metric against each searched parameter, one panel each, both runners' points."""
+    params = data["params"]
+    if not params:
+        return None
+    columns = min(3, len(params))
+    rows = math.ceil(len(params) / columns)
+    figure = _figure(4.6 * columns, 3.4 * rows)
+    axes = figure.subplots(rows, columns, squeeze=False).ravel()
+    for ax, (param, series) in zip(axes, params.items(), strict=False):
+        values = [x for points in series.values() for x, _ in points]
+        numeric = all(is_number(x) for x in values)
+        ticks = list(dict.fromkeys(json.dumps(x, default=str) for x in values)) if not numeric else []
+        means: dict[float, list[float]] = {}
+        for name, points in series.items():
+            if not points:
+                continue
+            xs = [x if numeric else ticks.index(json.dumps(x, default=str)) for x, _ in points]
+            ys = [y for _, y in points]
+            for x, y in zip(xs, ys, strict=True):
+                means.setdefault(x, []).append(y)
+            style = RUNNER_STYLE.get(name, {"color": "C2", "marker": "s"})
+            hollow = style["marker"] != "x"  # hollow circles under crosses: both runners visible
+            ax.scatter(
+                xs,
+                ys,
+                s=48 if hollow else 28,
+                marker=style["marker"],
+                linewidths=1.3,
+                **({"facecolors": "none", "edgecolors": style["color"]} if hollow else {"c": style["color"]}),
+                label=RUNNER_LABELS.get(name, name),
+                zorder=4 if name == "sequential" else 3,
+            )
+        if numeric and 1 < len(means) <= 40:  # a grid: the mean at each value, joined
+            line_x = sorted(means)
+            ax.plot(
+                line_x, [sum(means[x]) / len(means[x]) for x in line_x], color="0.55", linewidth=1, zorder=2
+            )
+        if not numeric:
+            ax.set_xticks(range(len(ticks)), [t.strip('"') for t in ticks])
+            ax.set_xlim(-0.5, len(ticks) - 0.5)
+        ax.set_xlabel(param)
+        ax.set_ylabel(data["metric"])
+        ax.grid(alpha=0.3)
+        ax.set_title(f"{data['metric']} against {param}", fontsize=11)
+        if len(series) > 1:
+            ax.legend(fontsize=8)
+    for ax in axes[len(params) :]:
+        ax.set_visible(False)
+    return figure
+
+
+def timeline_figure(data: dict[str, Any]) -> Figure | None:
+    """Gantt charts, one per runner side by side on one time scale, one lane per worker."""
+    timeline = data["timeline"]
+    if not timeline:
+        return None
+    import matplotlib as mpl  # heavy: at first use
+
+    span = max(bar["end_s"] for t in timeline.values() for bar in t["bars"]) or 1.0
+    most_lanes = max(len(t["lanes"]) for t in timeline.values())
+    figure = _figure(6.2 * len(timeline), 1.6 + 0.5 * most_lanes)
+    axes = figure.subplots(1, len(timeline), squeeze=False, sharex=True).ravel()
+    size = size_param(data)
+    colour = None
+    if size:
+        sizes = [bar["config"][size] for t in timeline.values() for bar in t["bars"]]
+        norm = mpl.colors.Normalize(min(sizes), max(sizes) if max(sizes) > min(sizes) else min(sizes) + 1)
+        colour = mpl.cm.ScalarMappable(norm=norm, cmap="viridis")
+    for ax, (name, chart) in zip(axes, timeline.items(), strict=True):
+        bars = chart["bars"]
+        colors = (
+            [colour.to_rgba(bar["config"][size]) for bar in bars]
+            if colour
+            else RUNNER_STYLE.get(name, {"color": "C2"})["color"]
+        )
+        ax.barh(
+            [bar["lane"] for bar in bars],
+            [max(bar["end_s"] - bar["start_s"], span / 500) for bar in bars],
+            left=[bar["start_s"] for bar in bars],
+            height=0.7,
+            color=colors,
+            edgecolor="white",
+            linewidth=0.6,
+        )
+        ax.set_yticks(range(len(chart["lanes"])), chart["lanes"], fontsize=8)
+        ax.set_ylim(len(chart["lanes"]) - 0.5, -0.5)
+        ax.set_xlim(0, span * 1.02)
+        ax.set_xlabel("seconds since the runner's first trial started")
+        wall = data["timings"].get(f"{name}_s")
+        took = f", trial phase {wall:.1f} s" if wall else ""
+        ax.set_title(
+            f"{RUNNER_LABELS.get(name, name)}: {len(bars)} trials on {len(chart['lanes'])} "
+            f"worker{'s' if len(chart['lanes']) != 1 else ''}{took}",
+            fontsize=10,
+        )
+        ax.grid(axis="x", alpha=0.3)
+    if colour:
+        figure.colorbar(colour, ax=list(axes), label=size, pad=0.01, aspect=30)
+    return figure
+
+
+def timings_figure(data: dict[str, Any]) -> Figure | None:
+    """Each runner's trial-phase wall time beside the ideal (every core busy)."""
+    t = data["timings"]
+    rows = [(RUNNER_LABELS[n], t.get(f"{n}_s"), RUNNER_STYLE[n]["color"]) for n in ("sequential", "tune")]
+    rows = [row for row in rows if row[1]]
+    if t.get("ideal_s"):
+        rows.append((f"ideal: {t['cores']:g} cores busy", t["ideal_s"], "0.6"))
+    if not rows:
+        return None
+    figure = _figure(7.0, 0.9 + 0.55 * len(rows))
+    ax = figure.subplots()
+    ax.barh([r[0] for r in rows], [r[1] for r in rows], color=[r[2] for r in rows], height=0.6)
+    for y, (_, value, _) in enumerate(rows):
+        ax.text(value, y, f" {value:.1f} s", va="center", fontsize=9)
+    ax.set_xlim(0, max(r[1] for r in rows) * 1.18)
+    ax.invert_yaxis()
+    ax.set_xlabel("trial-phase wall time (s)")
+    title = []
+    if t.get("speedup") is not None:
+        title.append(f"speedup {t['speedup']:.2f}x")
+    if t.get("efficiency") is not None:
+        title.append(f"efficiency {t['efficiency']:.0%}")
+    ax.set_title(", ".join(title) or "trial-phase wall time", fontsize=11)
+    ax.grid(axis="x", alpha=0.3)
+    return figure
+
+
+def png_base64(figure: Figure) -> str:
+    """The figure as a PNG at 100 dpi, base64-encoded for a ``data:`` URI."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100)
+    return base64.b64encode(buffer.getvalue()).decode("ascii")

@@ -1,0 +1,155 @@
+"""``python -m tuning.report RUN_DIR``: a self-contained HTML report of a run, with plots.
+
+Everything is read from ``summary.json``, so the report can be rebuilt from disk at any
+time. The page has no outside references: the plots are PNGs embedded as base64, and the
+data behind them is embedded as JSON (``<script id="report-data">``) for other tools.
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import json
+from pathlib import Path
+from typing import Any
+
+from tuning.errors import ExperimentError, run_command
+from tuning.html.data import RUNNER_LABELS, report_data, runners, searched_params
+from tuning.html.figures import params_figure, png_base64, timeline_figure, timings_figure
+from tuning.metrics import NAMES
+from tuning.results import write_atomic
+from tuning.space import config_key
+from tuning.summary import read_summary
+from tuning.values import fmt, params_text
+
+REPORT_FILE = "report.html"
+
+_CSS = (
+    "body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1300px;padding:0 1em;color:#222}"
+    "h1{margin-bottom:0}.meta{color:#666;font-size:0.9em}.best{font-size:1.1em}"
+    "img{max-width:100%;height:auto;border:1px solid #eee}"
+    "table{border-collapse:collapse;font-size:0.9em;margin:0.5em 0}"
+    "td,th{padding:3px 10px;border-bottom:1px solid #ddd;text-align:left}"
+    ".note{color:#a40}.trials td{font-variant-numeric:tabular-nums}.facts th{font-weight:normal;color:#555}"
+)
+
+
+def render_html(summary: dict[str, Any]) -> str:
+    """The whole report as one HTML string (no outside references)."""
+    data = report_data(summary)
+    e = html.escape
+    metric = summary["metric"]
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{e(summary['experiment'])}: tuning report</title>",
+        f"<style>{_CSS}</style></head><body>",
+        f"<h1>{e(summary['experiment'])}</h1>",
+        f'<p class="meta">{e(summary.get("run_dir", ""))} · {e(str(summary.get("created", "")))} · '
+        f"runner {e(str(summary.get('runner', '')))} · status <b>{e(str(summary.get('status', '')))}</b></p>",
+    ]
+    best = summary.get("best")
+    if best:
+        params = params_text(best["config"])
+        parts.append(
+            f'<p class="best">Best {e(metric)} <b>{best[metric]:.4f}</b> with {e(params)} '
+            f"({e(RUNNER_LABELS.get(best['runner'], best['runner']))}, {e(best['trial'])})</p>"
+        )
+    parts.append(_timings_html(summary))
+    speedup = (summary.get("timings") or {}).get("speedup")
+    if speedup is not None and speedup < 1:
+        parts.append('<p class="note">The trials are too small for Ray: the sequential baseline wins.</p>')
+    for title, figure, alt in (
+        ("Timeline of trials", timeline_figure(data), "Gantt chart: one lane per worker"),
+        ("Speedup and efficiency", timings_figure(data), "trial-phase wall times"),
+        (f"{metric} against each searched parameter", params_figure(data), f"{metric} per parameter"),
+    ):
+        if figure is not None:
+            parts.append(f"<h2>{e(title)}</h2>")
+            parts.append(f'<img alt="{e(alt)}" src="data:image/png;base64,{png_base64(figure)}">')
+    parts.append(f"<h2>Trials, best {e(metric)} first</h2>")
+    parts.append(_table_html(summary))
+    versions = summary.get("versions") or {}
+    if versions:
+        parts.append('<p class="meta">' + e(", ".join(f"{k} {v}" for k, v in versions.items())) + "</p>")
+    payload = json.dumps(data, default=str).replace("</", "<\\/")
+    parts.append(f'<script type="application/json" id="report-data">{payload}</script>')
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n"
+
+
+def _timings_html(summary: dict[str, Any]) -> str:
+    """The run's timings and trial counts as a two-column table."""
+    t = summary.get("timings") or {}
+    rows = [
+        ("Ray start", t.get("ray_start_s"), "{:.1f} s"),
+        ("Data load", t.get("data_load_s"), "{:.1f} s"),
+        ("Sequential trial phase", t.get("sequential_s"), "{:.1f} s"),
+        ("Ray Tune trial phase", t.get("tune_s"), "{:.1f} s"),
+        ("Speedup over the baseline", t.get("speedup"), "{:.2f}x"),
+        ("Efficiency", t.get("efficiency"), "{:.0%}"),
+        ("Cores Tune could use", t.get("cores"), "{:g}"),
+    ]
+    counts = summary.get("counts") or {}
+    cells = "".join(
+        f"<tr><th>{label}</th><td>{pattern.format(value)}</td></tr>"
+        for label, value, pattern in rows
+        if value is not None
+    )
+    if counts:
+        cells += (
+            f"<tr><th>Trials</th><td>{counts.get('ok', 0)} ok, {counts.get('error', 0)} errored, "
+            f"{counts.get('retries', 0)} retried</td></tr>"
+        )
+    return f'<table class="facts">{cells}</table>'
+
+
+def _table_html(summary: dict[str, Any]) -> str:
+    """One row per configuration (Tune's trials, else the baseline's), best first, errors
+    last, with each runner's time for it."""
+    metric, sign = summary["metric"], 1 if summary["mode"] == "min" else -1
+    names = runners(summary)
+    listed = summary["trials"]["tune"] if "tune" in names else summary["trials"][names[0]]
+    times = {
+        name: {config_key(t["config"]): t.get("duration_s") for t in summary["trials"][name]}
+        for name in names
+    }
+    params = searched_params(summary)
+    head = ["trial", *params, *NAMES, *(f"{RUNNER_LABELS.get(n, n)} s" for n in names)]
+    rows = sorted(
+        listed, key=lambda t: (t.get("status") != "ok", sign * (t.get("metrics") or {}).get(metric, 0.0))
+    )
+    e = html.escape
+    body = []
+    for t in rows:
+        m = t.get("metrics") or {}
+        key = config_key(t["config"])
+        cells = [t["name"], *(fmt(t["config"].get(p)) for p in params)]
+        if t.get("status") == "ok":
+            cells += [f"{m[k]:.4f}" if k in m else "" for k in NAMES]
+        else:
+            cells += [f"error: {t.get('error')}", *[""] * (len(NAMES) - 1)]
+        cells += [f"{times[n][key]:.2f}" if times[n].get(key) is not None else "-" for n in names]
+        body.append("<tr>" + "".join(f"<td>{e(str(c))}</td>" for c in cells) + "</tr>")
+    header = "<tr>" + "".join(f"<th>{e(h)}</th>" for h in head) + "</tr>"
+    return f'<table class="trials"><thead>{header}</thead><tbody>{"".join(body)}</tbody></table>'
+
+
+def write_report(run_dir: Path, summary: dict[str, Any] | None = None) -> Path:
+    """Write ``report.html`` in the run directory (atomically) and return its path."""
+    run_dir = Path(run_dir)
+    summary = summary if summary is not None else read_summary(run_dir)
+    if not summary:
+        raise ExperimentError("has no summary.json: the run did not finish", where=str(run_dir))
+    path = run_dir / REPORT_FILE
+    write_atomic(path, render_html(summary))
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m tuning.report RUN_DIR``: write the run's HTML report and print its path."""
+    parser = argparse.ArgumentParser(prog="python -m tuning.report", description=__doc__.splitlines()[0])
+    parser.add_argument("run_dir", type=Path, help="a run directory, e.g. results/rf/2026-11-23_07-00-00")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    args = parser.parse_args(argv)
+    return run_command(lambda: print(write_report(args.run_dir)), args.debug)
