@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from tuning.errors import ExperimentError, run_command
+from tuning.html import write_report
 from tuning.report import render
 from tuning.results import read_experiment
 from tuning.runners.common import RunnerResult
@@ -71,8 +72,6 @@ def main(argv: list[str] | None = None) -> int:
         if args.html:
             if is_uri(run_dir):
                 raise ExperimentError("--html needs a local run directory (copy it down first)")
-            from tuning.html import write_report
-
             print(f"HTML report:   {write_report(run_dir)}")
 
     return run_command(show, args.debug)
