@@ -1,34 +1,27 @@
-"""The experiment file: its schema, its loading and its error messages.
+"""The experiment schema: pydantic models and the parsing of search-space entries.
 
-An experiment is a YAML file validated by the pydantic models below. Nothing here imports
-Ray: validating a file is fast and is done before any cluster is touched. Errors name the
-file, the line and the dotted key, as in ``rf.yaml:7: resources.num_cpus must be greater
-than 0; got -1``.
+Validation here is structural: types, ranges and checks across fields of one model. The
+checks that need the estimator or the file system are in `tuning.config.checks`.
 """
 
 from __future__ import annotations
 
-import difflib
 import importlib.util
 import math
 import re
-from collections.abc import Callable
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
-    ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
 )
 
-from tuning.errors import ExperimentError
+from tuning.space import distinct_count
 
 BUILTIN_DATASETS = {"california_housing": "MedHouseVal"}
 METRIC_MODES = {"mse": "min", "rmse": "min", "mae": "min", "r2": "max"}
@@ -275,8 +268,6 @@ class Experiment(_Strict):
                 f"sets it); got {budget.param!r}"
             )
         if self.search.algorithm == "random":
-            from tuning.space import distinct_count
-
             count = distinct_count(self.space)
             if count is not None and self.search.num_samples > count:
                 raise ValueError(
@@ -299,257 +290,3 @@ class Experiment(_Strict):
     def resolved(self) -> dict[str, Any]:
         """The experiment with every default filled in, as saved beside the results."""
         return self.model_dump(mode="json", by_alias=True)
-
-
-# --------------------------------------------------------------------------- loading
-
-
-def load_experiment(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Experiment:
-    """Read, override and validate an experiment file; raise `ExperimentError` if bad."""
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise ExperimentError("experiment file not found", where=str(path)) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ExperimentError(f"cannot read experiment file ({exc})", where=str(path)) from None
-    try:
-        raw = yaml.safe_load(text)
-        lines = _key_lines(yaml.compose(text))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ExperimentError(f"invalid YAML: {problem}", where=where) from None
-    except _DuplicateKey as dup:
-        raise ExperimentError(
-            "must appear once; it is repeated", where=f"{path}:{dup.line}", key=dup.key
-        ) from None
-    if not isinstance(raw, dict):
-        got = "an empty file" if raw is None else type(raw).__name__
-        raise ExperimentError(f"the top level must be a mapping of keys; got {got}", where=str(path))
-    for override in overrides:
-        key = _apply_override(raw, override)
-        for known in [k for k in lines if k.startswith(f"{key}.")]:
-            del lines[known]  # the file's lines under a replaced value no longer apply
-        parts = key.split(".")
-        for end in range(1, len(parts)):
-            lines.setdefault(".".join(parts[:end]), "--set")  # mappings the override created
-        lines[key] = "--set"
-    return validate(raw, source=str(path), lines=lines)
-
-
-def validate(
-    raw: dict[str, Any], *, source: str = "<experiment>", lines: dict[str, Any] | None = None
-) -> Experiment:
-    """Validate a mapping as an `Experiment`, with the estimator and data checks."""
-    lines = lines or {}
-    try:
-        experiment = Experiment.model_validate(raw)
-    except ValidationError as exc:
-        raise _to_experiment_error(exc, source, lines) from None
-    from tuning.estimator import check_experiment_estimator
-
-    check_experiment_estimator(experiment, where=lambda key: _where(source, lines, key))
-    _check_budget(experiment, where=lambda key: _where(source, lines, key))
-    _check_local_data(experiment, where=_where(source, lines, "data.source"))
-    _check_search(experiment, lambda key: _where(source, lines, key))
-    return experiment
-
-
-def _check_budget(experiment: Experiment, where) -> None:
-    """The budget must be a parameter of an estimator that can grow (``warm_start``)."""
-    budget = experiment.search.budget
-    if budget is None:
-        return
-    from tuning.estimator import default_params, resolve_estimator
-
-    cls = resolve_estimator(experiment.estimator.class_path)
-    valid = default_params(cls)
-    if budget.param not in valid:
-        raise ExperimentError(
-            f"must be a parameter of {cls.__name__}; got {budget.param!r}",
-            where=where("search.budget.param"),
-            key="search.budget.param",
-        )
-    if "warm_start" not in valid:
-        raise ExperimentError(
-            f"must belong to an estimator with warm_start (grown in steps); {cls.__name__} has none",
-            where=where("search.budget"),
-            key="search.budget",
-        )
-
-
-def _check_search(experiment: Experiment, where: Callable[[str], str]) -> None:
-    """The ordering's size parameter and a searched split seed must be integer/numeric grids."""
-    search = experiment.search
-    if search.order == "largest_first":
-        grid = experiment.space.get(search.size_param, {}).get("grid")
-        if not grid or not all(_is_number(v) for v in grid):
-            raise ExperimentError(
-                f"must name a grid of numbers in space when search.order is largest_first; "
-                f"got {search.size_param!r}",
-                where=where("search.size_param"),
-                key="search.size_param",
-            )
-    domain = experiment.space.get(SPLIT_SEED)
-    if domain is not None:
-        ((kind, values),) = domain.items()
-        if kind not in ("grid", "choice", "randint") or not all(
-            isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in values
-        ):
-            raise ExperimentError(
-                f"must be a grid, choice or randint of non-negative integers (one split seed per "
-                f"trial); got {{{kind}: {values!r}}}",
-                where=where(f"space.{SPLIT_SEED}"),
-                key=f"space.{SPLIT_SEED}",
-            )
-
-
-def _check_local_data(experiment: Experiment, where: str) -> None:
-    source = experiment.data.source
-    if experiment.data.builtin or "://" in source:
-        return
-    if not Path(source).is_file():
-        raise ExperimentError(
-            f"must be a built-in data set ({', '.join(BUILTIN_DATASETS)}) or an existing "
-            f"CSV/Parquet file; got {source!r} (no such file)",
-            where=where,
-            key="data.source",
-        )
-    if Path(source).suffix.lower() not in (".csv", ".parquet", ".pq"):
-        raise ExperimentError(f"must end in .csv or .parquet; got {source!r}", where=where, key="data.source")
-
-
-def _apply_override(raw: dict[str, Any], override: str) -> str:
-    """Set ``KEY.PATH=VALUE`` (VALUE read as YAML) in the raw mapping; return the dotted key
-    of what changed (for a list item, the list: errors about it are located at ``--set``).
-
-    Missing mappings on the path are created (an unknown key is then reported by the
-    schema, located at ``--set``); a list item is addressed by its index, as in
-    ``space.n_estimators.0=5``.
-    """
-    changed = None
-    key, sep, value = override.partition("=")
-    key = key.strip()
-    parts = key.split(".")
-    if not sep or not all(parts):
-        raise ExperimentError(f"--set must be KEY.PATH=VALUE; got {override!r}")
-    try:
-        parsed = yaml.safe_load(value)
-    except yaml.YAMLError:
-        raise ExperimentError(f"--set {key}: cannot parse value {value!r} as YAML") from None
-    node: Any = raw
-    for depth, part in enumerate(parts):
-        last = depth == len(parts) - 1
-        here = ".".join(parts[:depth]) or "the experiment"
-        if isinstance(node, list):
-            if not part.isdigit() or int(part) >= len(node):
-                raise ExperimentError(
-                    f"--set {key}: {here} is a list of {len(node)}; {part!r} must be an index "
-                    f"from 0 to {len(node) - 1}"
-                )
-            index: Any = int(part)
-            changed = changed or here
-        elif isinstance(node, dict):
-            index = part
-            if not last and index not in node:
-                node[index] = {}
-        else:
-            raise ExperimentError(f"--set {key}: {here} is {node!r}, not a mapping or a list")
-        if last:
-            node[index] = parsed
-        else:
-            node = node[index]
-    return changed or key
-
-
-# --------------------------------------------------------------------------- messages
-
-
-class _DuplicateKey(Exception):
-    def __init__(self, key: str, line: int):
-        self.key, self.line = key, line
-
-
-def _key_lines(node: yaml.Node | None, prefix: str = "") -> dict[str, int]:
-    """Map each dotted key of a composed YAML document to its 1-based line."""
-    lines: dict[str, int] = {}
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            key = f"{prefix}{key_node.value}"
-            if key in lines:
-                raise _DuplicateKey(key, key_node.start_mark.line + 1)
-            lines[key] = key_node.start_mark.line + 1
-            lines.update(_key_lines(value_node, f"{key}."))
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            lines[f"{prefix}{i}"] = item.start_mark.line + 1
-            lines.update(_key_lines(item, f"{prefix}{i}."))
-    return lines
-
-
-def _where(source: str, lines: dict[str, Any], key: str) -> str:
-    """``file:line`` of the deepest known prefix of ``key`` (``--set`` if an override set it
-    or changed something inside it)."""
-    if key and any(line == "--set" and known.startswith(f"{key}.") for known, line in lines.items()):
-        return "--set"
-    parts = key.split(".")
-    for end in range(len(parts), 0, -1):
-        line = lines.get(".".join(parts[:end]))
-        if line == "--set":
-            return "--set"
-        if line:
-            return f"{source}:{line}"
-    return source
-
-
-_MODELS: dict[str, type[BaseModel]] = {
-    "": Experiment,
-    "data": DataConfig,
-    "split": SplitConfig,
-    "estimator": EstimatorConfig,
-    "resources": ResourcesConfig,
-    "search": SearchConfig,
-    "search.budget": BudgetConfig,
-}
-
-
-def _to_experiment_error(exc: ValidationError, source: str, lines: dict[str, Any]) -> ExperimentError:
-    err = exc.errors()[0]
-    loc = [str(p) for p in err["loc"]]
-    key = ".".join(loc)
-    kind = err["type"]
-    if kind == "extra_forbidden":
-        parent = ".".join(loc[:-1])
-        model = _MODELS.get(parent)
-        valid = [f.alias or n for n, f in model.model_fields.items()] if model else []
-        close = difflib.get_close_matches(loc[-1], valid, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        message = f"is not a known key{hint}; valid keys: {', '.join(valid)}"
-    elif kind == "missing":
-        message = "is required"
-    else:
-        text = err["msg"].removeprefix("Value error, ")
-        text = re.sub(r"^(Input|Dictionary|List|String|Value) should ", "must ", text)
-        text = re.sub(r" after validation, not \d+$", "", text)
-        text = re.sub(r", (unable to parse|got) .*$", "", text)
-        if kind == "literal_error":
-            text = text.replace("must be ", "must be one of ", 1)
-        keyed = _KEYED.match(text) if kind == "value_error" else None
-        if keyed:  # a check across fields names its own key and value
-            return ExperimentError(keyed["rest"], where=_where(source, lines, keyed["key"]), key=keyed["key"])
-        message = f"{text}; got {err['input']!r}"
-    return ExperimentError(message, where=_where(source, lines, key), key=key or None)
-
-
-_KEYED = re.compile(r"^(?P<key>[a-z_]+(?:\.[a-z_]+)*) (?P<rest>(?:must|is|needs) .*)$", re.S)
-
-
-def locate(path: Path, key: str) -> str:
-    """``file:line`` of a dotted key, for errors found after the file was loaded."""
-    try:
-        lines = _key_lines(yaml.compose(path.read_text()))
-    except (OSError, yaml.YAMLError, _DuplicateKey):
-        lines = {}
-    return _where(str(path), lines, key)
