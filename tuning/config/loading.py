@@ -149,6 +149,9 @@ def _to_experiment_error(exc: ValidationError, source: str, lines: Lines) -> Exp
     loc = [str(p) for p in err["loc"]]
     key = ".".join(loc)
     kind = err["type"]
+    if kind == "keyed":  # a check across fields names its own key (see `schema.keyed`)
+        ctx = err["ctx"]
+        return ExperimentError(ctx["message"], where=_where(source, lines, ctx["key"]), key=ctx["key"])
     if kind == "extra_forbidden":
         parent = ".".join(loc[:-1])
         model = _MODELS.get(parent)
@@ -165,11 +168,5 @@ def _to_experiment_error(exc: ValidationError, source: str, lines: Lines) -> Exp
         text = re.sub(r", (unable to parse|got) .*$", "", text)
         if kind == "literal_error":
             text = text.replace("must be ", "must be one of ", 1)
-        keyed = _KEYED.match(text) if kind == "value_error" else None
-        if keyed:  # a check across fields names its own key and value
-            return ExperimentError(keyed["rest"], where=_where(source, lines, keyed["key"]), key=keyed["key"])
         message = f"{text}; got {err['input']!r}"
     return ExperimentError(message, where=_where(source, lines, key), key=key or None)
-
-
-_KEYED = re.compile(r"^(?P<key>[a-z_]+(?:\.[a-z_]+)*) (?P<rest>(?:must|is|needs) .*)$", re.S)

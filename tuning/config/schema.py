@@ -20,6 +20,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from tuning.space import distinct_count
 
@@ -36,6 +37,11 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+def keyed(key: str, message: str) -> PydanticCustomError:
+    """The error of a check across fields: it names its own dotted key, not the model's."""
+    return PydanticCustomError("keyed", "{message}", {"key": key, "message": message})
 
 
 def _check_name(value: str) -> str:
@@ -226,16 +232,18 @@ class SearchConfig(_Strict):
             self.scheduler = None
         if self.num_samples is None:
             if self.algorithm != "grid":
-                raise ValueError(f"search.num_samples is required when search.algorithm is {self.algorithm}")
+                raise keyed("search.num_samples", f"is required when search.algorithm is {self.algorithm}")
             self.num_samples = 1
         if self.scheduler and self.budget is None:
-            raise ValueError(
-                f"search.budget is required when search.scheduler is {self.scheduler} "
-                "(e.g. {param: n_estimators, max: 64, step: 8})"
+            raise keyed(
+                "search.budget",
+                f"is required when search.scheduler is {self.scheduler} "
+                "(e.g. {param: n_estimators, max: 64, step: 8})",
             )
         if self.algorithm == "optuna" and importlib.util.find_spec("optuna") is None:
-            raise ValueError(
-                "search.algorithm needs Optuna for 'optuna', an optional extra: pip install 'tuning[optuna]'"
+            raise keyed(
+                "search.algorithm",
+                "needs Optuna for 'optuna', an optional extra: pip install 'tuning[optuna]'",
             )
         return self
 
@@ -263,20 +271,21 @@ class Experiment(_Strict):
     def _defaults(self) -> Experiment:
         budget = self.search.budget
         if budget and (budget.param in self.space or budget.param in self.estimator.params):
-            raise ValueError(
-                f"search.budget.param must not also be in space or estimator.params (the budget "
-                f"sets it); got {budget.param!r}"
+            raise keyed(
+                "search.budget.param",
+                f"must not also be in space or estimator.params (the budget sets it); got {budget.param!r}",
             )
         if self.search.algorithm == "random":
             count = distinct_count(self.space)
             if count is not None and self.search.num_samples > count:
-                raise ValueError(
-                    f"search.num_samples must be at most {count}, the number of distinct configurations "
+                raise keyed(
+                    "search.num_samples",
+                    f"must be at most {count}, the number of distinct configurations "
                     f"of the space (random search draws without replacement; algorithm grid runs them "
-                    f"all); got {self.search.num_samples}"
+                    f"all); got {self.search.num_samples}",
                 )
         if self.search.algorithm == "optuna" and self.runner == "sequential":
-            raise ValueError(ADAPTIVE_RUNNER)
+            raise keyed("runner", ADAPTIVE_RUNNER.removeprefix("runner "))
         if self.mode is None:
             self.mode = METRIC_MODES[self.metric]  # type: ignore[assignment]
         if self.split.seed is None:
