@@ -22,10 +22,11 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from tuning.metrics import NAMES, Mode, mode_of
 from tuning.space import distinct_count
+from tuning.values import is_number
 
 BUILTIN_DATASETS = {"california_housing": "MedHouseVal"}
-METRIC_MODES = {"mse": "min", "rmse": "min", "mae": "min", "r2": "max"}
 DOMAINS = ("grid", "choice", "uniform", "loguniform", "randint")
 ADAPTIVE_RUNNER = (
     "runner must be tune or both when search.algorithm is optuna (an adaptive search needs "
@@ -78,7 +79,7 @@ def _parse_param(raw: Any) -> dict[str, Any]:
     if (
         not isinstance(values, list)
         or len(values) != 2
-        or not all(_is_number(v) for v in values)
+        or not all(is_number(v) for v in values)
         or not values[0] < values[1]
     ):
         raise ValueError(f"must be {{{domain}: [low, high]}} with numbers low < high")
@@ -89,12 +90,8 @@ def _parse_param(raw: Any) -> dict[str, Any]:
     return {domain: values}
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
 def _range(start: Any, stop: Any, step: Any) -> list[int | float]:
-    if not all(_is_number(v) for v in (start, stop, step)) or step == 0:
+    if not all(is_number(v) for v in (start, stop, step)) or step == 0:
         raise ValueError("must have numbers for start, stop and step, and step non-zero")
     if all(isinstance(v, int) for v in (start, stop, step)):
         values: list[int | float] = list(range(start, stop, step))
@@ -108,7 +105,6 @@ def _range(start: Any, stop: Any, step: Any) -> list[int | float]:
 
 Param = Annotated[Any, AfterValidator(_parse_param)]
 Name = Annotated[str, AfterValidator(_check_name)]
-PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 
 
 class DataConfig(_Strict):
@@ -258,8 +254,8 @@ class Experiment(_Strict):
     estimator: EstimatorConfig = Field(default_factory=EstimatorConfig)
     space: dict[str, Param] = Field(min_length=1)
     search: SearchConfig = Field(default_factory=SearchConfig)
-    metric: Literal["mse", "rmse", "mae", "r2"] = "mse"
-    mode: Literal["min", "max"] | None = None
+    metric: Literal[NAMES] = "mse"  # type: ignore[valid-type]  # the names of tuning.metrics
+    mode: Mode | None = None
     resources: ResourcesConfig = Field(default_factory=ResourcesConfig)
     runner: Literal["tune", "sequential", "both"] = "tune"
     storage_path: str = "results"
@@ -287,7 +283,7 @@ class Experiment(_Strict):
         if self.search.algorithm == "optuna" and self.runner == "sequential":
             raise keyed("runner", ADAPTIVE_RUNNER.removeprefix("runner "))
         if self.mode is None:
-            self.mode = METRIC_MODES[self.metric]  # type: ignore[assignment]
+            self.mode = mode_of(self.metric)
         if self.split.seed is None:
             self.split.seed = self.seed
         return self
