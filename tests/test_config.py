@@ -30,7 +30,7 @@ def test_tutorial_experiment_is_the_tutorials_grid():
     experiment = load_experiment(ROOT / "experiments" / "rf.yaml")
     assert experiment.space == {"n_estimators": {"grid": list(range(8, 88, 4))}}
     assert len(experiment.space["n_estimators"]["grid"]) == 20
-    assert (experiment.split.test_size, experiment.split_seed, experiment.seed) == (0.2, 201, 201)
+    assert (experiment.split.test_size, experiment.split.seed, experiment.seed) == (0.2, 201, 201)
     assert experiment.resources.num_cpus == 1
     assert experiment.estimator.class_path == "sklearn.ensemble.RandomForestRegressor"
 

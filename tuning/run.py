@@ -101,7 +101,7 @@ def run_experiment(
     if runner != "sequential":
         check_fits(cluster, experiment.resources)
     started = time.perf_counter()
-    split = load_split(experiment.data, experiment.split, experiment.split_seed)
+    split = load_split(experiment.data, experiment.split, experiment.split.seed)
     data_load_s = time.perf_counter() - started
     spec = TrialSpec.from_experiment(experiment)
 

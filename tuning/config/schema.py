@@ -133,6 +133,9 @@ class DataConfig(_Strict):
 class SplitConfig(_Strict):
     """The hold-out split: ``test_size`` of the rows, shuffled with ``seed``.
 
+    ``seed`` defaults to the experiment's ``seed`` (`Experiment` fills it in: it is never
+    None after validation).
+
     ``cv: k`` scores each trial by k-fold cross-validation on the training rows instead
     (mean and std per metric); the test rows stay held out for the refitted best model.
     """
@@ -287,10 +290,6 @@ class Experiment(_Strict):
         if self.split.seed is None:
             self.split.seed = self.seed
         return self
-
-    @property
-    def split_seed(self) -> int:
-        return self.seed if self.split.seed is None else self.split.seed
 
     def resolved(self) -> dict[str, Any]:
         """The experiment with every default filled in, as saved beside the results."""
