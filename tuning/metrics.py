@@ -22,7 +22,8 @@ class Metric:
 
 
 METRICS: dict[str, Metric] = {
-    m.name: m for m in (Metric("mse", "min"), Metric("rmse", "min"), Metric("mae", "min"), Metric("r2", "max"))
+    m.name: m
+    for m in (Metric("mse", "min"), Metric("rmse", "min"), Metric("mae", "min"), Metric("r2", "max"))
 }
 NAMES: tuple[str, ...] = tuple(METRICS)
 
