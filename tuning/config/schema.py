@@ -46,6 +46,7 @@ def keyed(key: str, message: str) -> PydanticCustomError:
 
 
 def _check_name(value: str) -> str:
+    """An experiment name is a safe folder name."""
     if not _NAME.match(value) or ".." in value:
         raise ValueError("must be 1-100 letters, digits, '.', '_' or '-' (no path separators or '..')")
     return value
@@ -91,6 +92,7 @@ def _parse_param(raw: Any) -> dict[str, Any]:
 
 
 def _range(start: Any, stop: Any, step: Any) -> list[int | float]:
+    """The grid of ``{start, stop, step}``, like ``range`` but for floats too."""
     if not all(is_number(v) for v in (start, stop, step)) or step == 0:
         raise ValueError("must have numbers for start, stop and step, and step non-zero")
     if all(isinstance(v, int) for v in (start, stop, step)):
@@ -116,15 +118,18 @@ class DataConfig(_Strict):
 
     @property
     def builtin(self) -> bool:
+        """Whether the source is a built-in data set."""
         return self.source in BUILTIN_DATASETS
 
     @property
     def target_column(self) -> str:
+        """The target column: the given one, or the built-in data set's."""
         return self.target or BUILTIN_DATASETS.get(self.source, "")
 
     @field_validator("target")
     @classmethod
     def _target_for_files(cls, target: str | None, info: ValidationInfo) -> str | None:
+        """A file source must name its target column."""
         if not target and info.data.get("source", "") not in BUILTIN_DATASETS:
             raise ValueError("must name the target column when data.source is a file")
         return target
@@ -166,6 +171,7 @@ class ResourcesConfig(_Strict):
     @field_validator("num_cpus", mode="plain")
     @classmethod
     def _cpus_or_auto(cls, num_cpus: Any) -> float | str:
+        """A positive finite number, or ``auto``."""
         if num_cpus == "auto":
             return num_cpus
         if isinstance(num_cpus, bool) or not isinstance(num_cpus, (int, float)):
@@ -179,6 +185,7 @@ class ResourcesConfig(_Strict):
     @field_validator("num_gpus")
     @classmethod
     def _whole_gpus_above_one(cls, num_gpus: float) -> float:
+        """Fractions of one GPU, or whole GPUs."""
         if num_gpus > 1 and not float(num_gpus).is_integer():
             raise ValueError("must be a whole number when above 1 (fractions share one GPU)")
         return num_gpus
@@ -193,6 +200,7 @@ class BudgetConfig(_Strict):
 
     @model_validator(mode="after")
     def _step_fits(self) -> BudgetConfig:
+        """The first step is within the budget."""
         if self.step > self.max:
             raise ValueError(f"must have step <= max; got step {self.step} > max {self.max}")
         return self
@@ -227,6 +235,7 @@ class SearchConfig(_Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> SearchConfig:
+        """Fill ``num_samples`` for a grid; require what the algorithm and scheduler need."""
         if self.scheduler == "none":
             self.scheduler = None
         if self.num_samples is None:
@@ -268,6 +277,7 @@ class Experiment(_Strict):
 
     @model_validator(mode="after")
     def _defaults(self) -> Experiment:
+        """Checks across sections, then the defaults that depend on other keys (mode, split seed)."""
         budget = self.search.budget
         if budget and (budget.param in self.space or budget.param in self.estimator.params):
             raise keyed(
