@@ -414,7 +414,7 @@ def measure_here(args, cpus: int, experiment, configs, names, project_set):
     cores = int(cluster.cpus)  # a Ray already running here (a test's) keeps its own size
     try:
         started = time.perf_counter()
-        split = load_split(experiment.data, experiment.split, experiment.split_seed)
+        split = load_split(experiment.data, experiment.split, experiment.split.seed)
         fixed["data_load_s"] = time.perf_counter() - started
         with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
             bench = Bench(experiment, split, configs, cores, Path(tmp), args.experiment, args.overrides)

@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> None:
     times: dict[str, list[float]] = {k: [] for k in variants}
     driver_cpu: dict[str, list[float]] = {k: [] for k in variants}
     base = load_experiment(args.experiment, args.overrides)
-    split = load_split(base.data, base.split, base.split_seed)
+    split = load_split(base.data, base.split, base.split.seed)
     with tempfile.TemporaryDirectory() as tmp:
         for repeat in range(args.repeats):
             for name, (env, overrides) in variants.items():

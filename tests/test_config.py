@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import ast
+import graphlib
 import subprocess
 import sys
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -30,7 +34,7 @@ def test_tutorial_experiment_is_the_tutorials_grid():
     experiment = load_experiment(ROOT / "experiments" / "rf.yaml")
     assert experiment.space == {"n_estimators": {"grid": list(range(8, 88, 4))}}
     assert len(experiment.space["n_estimators"]["grid"]) == 20
-    assert (experiment.split.test_size, experiment.split_seed, experiment.seed) == (0.2, 201, 201)
+    assert (experiment.split.test_size, experiment.split.seed, experiment.seed) == (0.2, 201, 201)
     assert experiment.resources.num_cpus == 1
     assert experiment.estimator.class_path == "sklearn.ensemble.RandomForestRegressor"
 
@@ -185,6 +189,83 @@ def test_config_and_package_never_import_ray():
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def tuning_modules() -> dict[str, Path]:
+    """Every module of the package, by dotted name (a package by its ``__init__.py``)."""
+    modules = {}
+    for path in sorted((ROOT / "tuning").rglob("*.py")):
+        parts = path.relative_to(ROOT).with_suffix("").parts
+        modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return modules
+
+
+def test_every_module_imports_in_a_fresh_interpreter():
+    def imports(name: str) -> tuple[str, str]:
+        out = subprocess.run(
+            [sys.executable, "-c", f"import {name}"], cwd=ROOT, capture_output=True, text=True
+        )
+        return name, out.stderr if out.returncode else ""
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        failed = {name: err for name, err in pool.map(imports, tuning_modules()) if err}
+    assert not failed, failed
+
+
+def run_at_import(body: list[ast.stmt]) -> Iterator[ast.Import | ast.ImportFrom]:
+    """The import statements that run when a module is imported: not in functions, not for type checkers."""
+    for node in body:
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            yield node
+        elif isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            yield from run_at_import(node.orelse)
+        elif not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            for block in ("body", "orelse", "finalbody"):  # if, try, with, for, class bodies
+                yield from run_at_import(getattr(node, block, []))
+            for handler in getattr(node, "handlers", []):
+                yield from run_at_import(handler.body)
+
+
+def imported_modules(
+    name: str, path: Path, modules: set[str], nodes: Iterable[ast.Import | ast.ImportFrom]
+) -> set[str]:
+    """The package's modules that ``nodes`` import: ``from tuning.config import X`` is the package's
+    ``__init__`` (so a submodule importing its own package is a circle), unless X is a submodule."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found = set()
+    for node in nodes:
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+            continue
+        base = node.module or ""
+        if node.level:  # relative: level 1 is this module's package
+            anchor = package.rsplit(".", node.level - 1)[0]
+            base = f"{anchor}.{base}".rstrip(".")
+        found |= {f"{base}.{a.name}" if f"{base}.{a.name}" in modules else base for a in node.names}
+    return (found & modules) - {name}
+
+
+def test_no_module_level_import_circle():
+    modules = tuning_modules()
+    graph = {
+        name: imported_modules(name, path, set(modules), run_at_import(ast.parse(path.read_text()).body))
+        for name, path in modules.items()
+    }
+    assert {"tuning.config.schema", "tuning.config.checks"} <= graph["tuning.config.loading"]  # parsed
+    assert "tuning.estimator" in graph["tuning.config.checks"]
+    try:
+        list(graphlib.TopologicalSorter(graph).static_order())
+    except graphlib.CycleError as exc:
+        pytest.fail(f"module-level import circle: {' imports '.join(reversed(exc.args[1]))}")
+
+
+def test_estimator_imports_nothing_from_config():
+    path = ROOT / "tuning" / "estimator.py"
+    everywhere = [
+        n for n in ast.walk(ast.parse(path.read_text())) if isinstance(n, (ast.Import, ast.ImportFrom))
+    ]
+    imported = imported_modules("tuning.estimator", path, set(tuning_modules()), everywhere)
+    assert not {m for m in imported if m.startswith("tuning.config")}, imported
 
 
 def test_code_is_ruff_clean():

@@ -59,7 +59,7 @@ class TrialSpec:
             params,
             budget=(budget.param, budget.steps) if budget else None,
             cv=experiment.split.cv,
-            seed=experiment.split_seed,
+            seed=experiment.split.seed,
         )
 
 
