@@ -11,6 +11,14 @@ import importlib
 import inspect
 from typing import Any
 
+# parameters that make a fit bigger (and slower), the most common first
+SIZE_PARAMS = ("n_estimators", "max_iter", "n_iter", "epochs")
+
+
+def size_params_first(names: list[str]) -> list[str]:
+    """``names`` with the known size parameters first, in `SIZE_PARAMS` order, then the rest."""
+    return [p for p in SIZE_PARAMS if p in names] + [p for p in names if p not in SIZE_PARAMS]
+
 
 def resolve_estimator(path: str) -> type:
     """The estimator class at ``module.Class``; `ValueError` says why it is not one."""

@@ -22,11 +22,10 @@ from collections import Counter
 from collections.abc import Callable, Hashable
 from typing import Any
 
+from tuning.estimator import size_params_first
 from tuning.metrics import better
 from tuning.space import config_key
 from tuning.values import is_number, params_text
-
-SIZE_PARAMS = ("n_estimators", "max_iter", "n_iter", "epochs")  # budgets, in order of preference
 
 
 def say(line: str) -> None:
@@ -69,7 +68,7 @@ def _size_candidates(finished: list[tuple[dict[str, Any], float]]) -> list[str]:
         for p in dict.fromkeys(p for c, _ in finished for p in c)
         if all(is_number(c.get(p)) for c, _ in finished)
     ]
-    return [p for p in SIZE_PARAMS if p in numeric] + [p for p in numeric if p not in SIZE_PARAMS]
+    return size_params_first(numeric)
 
 
 def schedule_time(running_left: list[float], pending: list[float], parallelism: int) -> float:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tuning.estimator import size_params_first
 from tuning.values import is_number
 
 RUNNER_LABELS = {"tune": "Ray Tune", "sequential": "Sequential baseline"}
@@ -101,17 +102,15 @@ def report_data(summary: dict[str, Any]) -> dict[str, Any]:
 
 
 def size_param(data: dict[str, Any]) -> str | None:
-    """The numeric searched parameter to colour the timeline's bars by (``n_estimators`` first)."""
+    """The numeric searched parameter to colour the timeline's bars by (a size parameter first)."""
     numeric = [
         p
         for p, series in data["params"].items()
         if all(is_number(x) for points in series.values() for x, _ in points)
         and any(points for points in series.values())
     ]
-    if not numeric or not all(
-        is_number(bar["config"].get(numeric[0] if "n_estimators" not in numeric else "n_estimators"))
-        for t in data["timeline"].values()
-        for bar in t["bars"]
-    ):
+    if not numeric:
         return None
-    return "n_estimators" if "n_estimators" in numeric else numeric[0]
+    size = size_params_first(numeric)[0]
+    bars = [bar for t in data["timeline"].values() for bar in t["bars"]]
+    return size if all(is_number(bar["config"].get(size)) for bar in bars) else None
