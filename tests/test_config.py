@@ -6,6 +6,7 @@ import ast
 import graphlib
 import subprocess
 import sys
+import warnings
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -25,9 +26,12 @@ def write(tmp_path: Path, raw: dict | str) -> Path:
 
 
 @pytest.mark.parametrize("path", sorted((ROOT / "experiments").glob("*.yaml")), ids=lambda p: p.name)
-def test_shipped_experiments_are_valid(path):
-    experiment = load_experiment(path)
-    assert experiment.space
+def test_shipped_experiments_are_valid_and_resolve_without_warnings(path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a run prints no warning its user did not cause
+        experiment = load_experiment(path)
+        resolved = experiment.resolved()  # what the run saves beside its results
+    assert validate(resolved) == experiment  # the saved experiment reads back as the same one
 
 
 def test_tutorial_experiment_is_the_tutorials_grid():
@@ -276,3 +280,13 @@ def test_code_is_ruff_clean():
         text=True,
     )
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_defaults_resolve_without_warnings(tmp_path):
+    """A file that leaves ``resources`` out still saves its resolved form silently."""
+    raw = experiment_dict(tmp_path)
+    del raw["resources"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        resolved = validate(raw).resolved()
+    assert resolved["resources"]["num_cpus"] == 1

@@ -160,11 +160,11 @@ class EstimatorConfig(_Strict):
 class ResourcesConfig(_Strict):
     """What one trial reserves; ``num_gpus`` may be fractional (0.25: four per GPU).
 
-    ``num_cpus: auto`` sizes trials to fill the machine (see `tuning.space.auto_cpus`),
+    ``num_cpus: auto`` sizes trials to fill the machine (see `tuning.plan.auto_cpus`),
     resolved when the cluster is known.
     """
 
-    num_cpus: float | Literal["auto"] = 1
+    num_cpus: float | Literal["auto"] = 1.0
     num_gpus: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 0
     max_concurrent_trials: int | None = Field(default=None, gt=0)
 
