@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import graphlib
+import re
 import subprocess
 import sys
 import warnings
@@ -290,3 +291,16 @@ def test_defaults_resolve_without_warnings(tmp_path):
         warnings.simplefilter("error")
         resolved = validate(raw).resolved()
     assert resolved["resources"]["num_cpus"] == 1
+
+
+def test_readme_layout_names_every_module():
+    """The README's layout table names each module of the package, and only real files."""
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("## Layout") : text.index("\n## ", text.index("## Layout") + 1)]
+    named = set()
+    for cell in re.findall(r"^\| (.+?) \|", section, flags=re.M):
+        paths = re.findall(r"`([\w/.]+\.py)`", cell)
+        folder = paths[0].rsplit("/", 1)[0] if paths else ""
+        named.update(p if "/" in p else f"{folder}/{p}" for p in paths)
+    modules = {str(p.relative_to(ROOT)) for p in (ROOT / "tuning").rglob("*.py") if p.name != "__init__.py"}
+    assert named == modules
