@@ -89,3 +89,21 @@ class RendezvousRegressor(SleepyRegressor):
                 raise TimeoutError(f"only {started} of {self.parties} fits started in {self.timeout} s")
             time.sleep(0.05)
         return super().fit(X, y)
+
+
+class WorkerShiftedRegressor(SleepyRegressor):
+    """A `SleepyRegressor` whose predictions move by ``shift`` inside a Ray worker process.
+
+    Run by Tune it scores differently than run by the sequential baseline in the driver:
+    the two runners disagree, as they would if a trial depended on where it ran.
+    """
+
+    def __init__(self, n_estimators: int = 1, sleep: float = 0.0, fail: bool = False, shift: float = 1e-6):
+        super().__init__(n_estimators=n_estimators, sleep=sleep, fail=fail)
+        self.shift = shift
+
+    def predict(self, X):
+        import ray
+
+        in_worker = ray.is_initialized() and ray.get_runtime_context().worker.mode == ray.WORKER_MODE
+        return super().predict(X) + (self.shift if in_worker else 0.0)

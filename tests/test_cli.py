@@ -27,6 +27,12 @@ def write(tmp_path: Path, raw: dict | str, name: str = "exp.yaml") -> Path:
     return path
 
 
+def line_of(path: Path, key: str) -> int:
+    """The 1-based line of the first ``key:`` in a YAML file."""
+    lines = path.read_text().splitlines()
+    return next(i for i, line in enumerate(lines, start=1) if line.strip().startswith(f"{key}:"))
+
+
 def assert_rejected(result: subprocess.CompletedProcess, message: str, tmp_path: Path) -> None:
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
@@ -101,7 +107,7 @@ def test_gpus_the_cluster_lacks_are_refused_before_starting(tmp_path):
         " got 1",
         tmp_path,
     )
-    assert ":" in result.stderr.split("resources.num_gpus")[0]  # file:line first
+    assert f"error: {path}:{line_of(path, 'num_gpus')}: resources.num_gpus" in result.stderr
 
 
 @pytest.mark.slow
@@ -275,6 +281,7 @@ def test_more_cpus_than_any_node_is_refused_before_starting(tmp_path):
         "resources.num_cpus must be at most 2, the most CPUs of any node of this cluster; got 64",
         tmp_path,
     )
+    assert f"error: {path}:{line_of(path, 'num_cpus')}: resources.num_cpus" in result.stderr
 
 
 @pytest.mark.slow

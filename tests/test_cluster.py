@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT, experiment_dict
-from tests.test_cli import write
+from tests.test_cli import assert_rejected, cli, write
 from tuning.cluster import resolve_address
 
 RAY = str(Path(sys.executable).with_name("ray"))
@@ -41,14 +41,13 @@ def test_address_precedence(monkeypatch):
     assert resolve_address("local") is None  # Ray's word for a new local Ray
 
 
-def test_cli_address_overrides_the_file(tmp_path, monkeypatch):
-    from tuning.config import load_experiment
-    from tuning.run import parse_args
-
+def test_cli_address_overrides_the_file(tmp_path):
+    """The file's address is never tried when --address names another: the error is about --address."""
     path = write(tmp_path, experiment_dict(tmp_path, address="10.0.0.2:6379"))
-    assert load_experiment(path).address == "10.0.0.2:6379"
-    args = parse_args([str(path), "--address", "auto"])
-    assert load_experiment(path, [f"address={args.address}"]).address == "auto"
+    result = cli("tuning.run", str(path), "--address", "no-port-here", "--dry-run")
+    assert_rejected(
+        result, "--set: address must be host:port, ray://host:port or auto; got 'no-port-here'", tmp_path
+    )
 
 
 # --------------------------------------------------------------------------- a real cluster

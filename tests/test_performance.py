@@ -175,10 +175,8 @@ def test_auto_cpus_and_order_reach_the_trials(ray_session, tmp_path):
         search={"order": "largest_first"},
     )
     summary = run_experiment(validate(raw), "both", echo=lambda _: None)
-    cpus = summary["cluster"]["cpus"]  # 4 on the tests' Ray session: ceil(4 CPUs * 6 / 12 trees) = 2
-    expected = auto_cpus([{"n_estimators": n} for n in (6, 4, 2)], cpus, "n_estimators", cpus)
-    if cpus == 4:
-        assert expected == 2
+    assert summary["cluster"]["cpus"] == 4  # the tests' Ray session
+    expected = 2  # ceil(4 CPUs * 6 / 12 trees)
     assert summary["estimator"]["fixed_params"]["n_jobs"] == expected
     sequential = summary["trials"]["sequential"]
     assert [t["config"]["n_estimators"] for t in sequential] == [6, 4, 2]
