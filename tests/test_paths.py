@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -298,3 +299,23 @@ def test_inspect_of_a_run_with_no_trials_yet_is_one_line(tmp_path):
     (run_dir / "experiment.yaml").write_text(yaml.safe_dump(validate(experiment_dict(tmp_path)).resolved()))
     result = cli("tuning.inspect", str(run_dir))
     assert result.returncode == 2 and result.stderr == f"error: {run_dir}: has no trials yet\n"
+
+
+@pytest.mark.slow
+def test_max_failures_zero_lets_a_killed_trial_fail_without_a_retry(tmp_path):
+    from tests.test_faults import by_n, fits, marked, run_dir_of, start, summary_of, wait_for
+
+    path = marked(tmp_path, 3.0, [1, 2], max_failures=0)
+    proc = start("tuning.run", str(path), "--num-cpus", "2", out=tmp_path / "out.txt")
+    try:
+        wait_for(lambda: fits(tmp_path), what="a first fit")
+        victim_n, victim_pid = fits(tmp_path)[0]
+        os.kill(victim_pid, signal.SIGKILL)
+        assert proc.wait(timeout=240) == 1, (tmp_path / "out.txt").read_text()[-3000:]
+    finally:
+        proc.kill()
+    summary = summary_of(run_dir_of(tmp_path))
+    assert summary["status"] == "incomplete"
+    assert summary["counts"] == {"trials": 2, "ok": 1, "error": 1, "retries": 0}
+    assert by_n(summary)[victim_n]["status"] == "error"
+    assert [n for n, _ in fits(tmp_path)].count(victim_n) == 1  # never started again
