@@ -6,13 +6,18 @@ private temp dirs, each node its own process group, stopped by this test.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import platform
+import secrets
+import signal
 import stat
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,7 +25,8 @@ import pytest
 import tuning.cluster as cluster_module
 from tests.conftest import ROOT, experiment_dict
 from tests.test_cli import write
-from tuning.cluster import WAIT_ENV, Cluster, bundle_in, check_fits, cluster_wait_s, connect
+from tests.test_cluster import RayCluster, _children, _free_port
+from tuning.cluster import WAIT_ENV, Cluster, bundle_in, check_fits, check_reachable, cluster_wait_s, connect
 from tuning.config import ResourcesConfig
 from tuning.errors import ExperimentError
 from tuning.results import write_atomic, write_json
@@ -186,3 +192,226 @@ def test_a_cluster_of_another_ray_version_is_one_line(monkeypatch):
     assert raised.value.key == "address" and "\n" not in message
     assert f"Ray 2.59.0 on the cluster, {ray.__version__} here" in message, message
     assert "Python" not in message.partition("differs:")[2]
+
+
+# --------------------------------------------------------------------------- real clusters
+
+
+SMALL = ("--object-store-memory=150000000",)  # several nodes on one small machine: /dev/shm
+
+
+def _cluster_env(tmp: Path, **extra: str) -> dict[str, str]:
+    """What `tests.test_cluster.two_nodes` gives its nodes: the code, a private token."""
+    token = tmp / "auth_token"
+    token.write_text(secrets.token_hex(32))
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "RAY_AUTH_MODE": "token",
+        "RAY_AUTH_TOKEN_PATH": str(token),
+        **extra,
+    }
+    env.pop("RAY_ADDRESS", None)
+    env.pop("RAY_AUTH_TOKEN", None)
+    return env
+
+
+def _start_head(cluster: RayCluster, *extra: str) -> None:
+    """`RayCluster.start` with more head options (``--num-cpus=0``...) and no workers."""
+    cluster.start_node(
+        "--head",
+        f"--port={_free_port()}",
+        f"--temp-dir={cluster.tmp}",
+        "--include-dashboard=false",
+        f"--dashboard-port={_free_port()}",
+        f"--ray-client-server-port={_free_port()}",
+        *extra,
+    )
+    address_file = cluster.tmp / "ray_current_cluster"
+    for _ in range(120):
+        if address_file.is_file() and address_file.read_text().strip():
+            break
+        assert cluster.procs[0].poll() is None, (cluster.tmp / "node0.log").read_text()[-2000:]
+        time.sleep(0.5)
+    cluster.address = address_file.read_text().strip()
+
+
+@contextlib.contextmanager
+def _private_cluster(name: str, *head: str, **env: str) -> Iterator[RayCluster]:
+    tmp = Path(f"/tmp/tuning-{name}-{os.getpid()}")  # short: Ray's socket paths are limited
+    tmp.mkdir(exist_ok=True)
+    cluster = RayCluster(tmp, _cluster_env(tmp, **env))
+    try:
+        _start_head(cluster, *head)
+        yield cluster
+    finally:
+        cluster.stop()
+        subprocess.run(["rm", "-rf", str(tmp)], check=False)
+
+
+@pytest.fixture(scope="module")
+def zero_cpu_head():
+    """A head with no CPUs, as KubeRay and the cluster launcher lay it out; no workers yet."""
+    with _private_cluster("autoscale", "--num-cpus=0", *SMALL) as cluster:
+        yield cluster
+
+
+def _run(cluster: RayCluster, path: Path, tmp_path: Path, *args: str) -> tuple[subprocess.Popen, Path]:
+    """Start ``tuning.run`` against ``cluster``; its output goes to a file the test can read."""
+    log = tmp_path / "run.log"
+    env = {k: v for k, v in cluster.env.items() if k != "RAY_AUTH_MODE"}
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tuning.run", str(path), "--address", cluster.address, *args],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+    return proc, log
+
+
+def _wait_for(condition, proc: subprocess.Popen, log: Path, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert proc.poll() is None, log.read_text()[-3000:]
+        assert time.monotonic() < deadline, log.read_text()[-3000:]
+        time.sleep(0.2)
+
+
+def _finish(proc: subprocess.Popen, log: Path, timeout: float = 240) -> str:
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()  # the driver this test started
+        proc.wait()
+    return log.read_text()
+
+
+@pytest.mark.slow
+def test_an_autoscaling_cluster_is_waited_for(tmp_path, zero_cpu_head):
+    """No CPU anywhere yet: the run waits (one line), a worker joins, and the run completes."""
+    raw = experiment_dict(
+        tmp_path,
+        name="autoscale",
+        estimator={"class": "tests.helpers.SleepyRegressor", "params": {"sleep": 0.0}},
+        space={"n_estimators": [1, 2]},
+        runner="tune",
+        refit=False,
+    )
+    proc, log = _run(zero_cpu_head, write(tmp_path, raw), tmp_path, "--wait-for-cluster", "180")
+    _wait_for(lambda: "Waiting up to 180 s for a node with 1 CPU" in log.read_text(), proc, log)
+    zero_cpu_head.start_node(f"--address={zero_cpu_head.address}", "--num-cpus=2", *SMALL)
+    output = _finish(proc, log)
+    assert proc.returncode == 0, output[-3000:]
+    assert output.count("Waiting up to") == 1
+    (run_dir,) = (tmp_path / "results" / "autoscale").iterdir()
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["counts"]["ok"] == 2 and summary["cluster"]["cpus"] == 2
+
+
+def _descendants(pid: int) -> set[int]:
+    tree, found, todo = _children(), set(), [pid]
+    while todo:
+        for child in tree.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+@pytest.mark.slow
+def test_a_lost_node_is_survived(tmp_path, zero_cpu_head):
+    """8 trials on a 1-CPU and a 2-CPU worker; the 2-CPU node is SIGKILLed mid-run: all finish."""
+    cluster = zero_cpu_head
+    if not any(proc.poll() is None for proc in cluster.procs[1:]):  # the autoscaling test's worker
+        cluster.start_node(f"--address={cluster.address}", *SMALL)  # the survivor: 1 CPU
+    victim = len(cluster.procs)
+    cluster.start_node(f"--address={cluster.address}", "--num-cpus=2", *SMALL)
+    cluster.wait_for_nodes(sum(1 for p in cluster.procs if p.poll() is None))
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    raw = experiment_dict(
+        tmp_path,
+        name="lost",
+        estimator={"class": "tests.helpers.MarkedRegressor", "params": {"sleep": 1.0, "marks": str(marks)}},
+        space={"n_estimators": list(range(1, 9))},
+        runner="tune",
+        refit=False,
+    )
+    proc, log = _run(cluster, write(tmp_path, raw), tmp_path)
+    fits = marks / "fits.log"
+
+    def running_on_victim() -> bool:
+        lines = fits.read_text().splitlines() if fits.is_file() else []
+        if sum(line.startswith("end") for line in lines) < 2:
+            return False
+        last = {int(line.split()[2]): line.split()[0] for line in lines}  # actors are reused
+        running = {pid for pid, what in last.items() if what == "start"}
+        return bool(running & _descendants(cluster.procs[victim].pid))
+
+    _wait_for(running_on_victim, proc, log)
+    node = cluster.procs[victim]
+    doomed = _descendants(node.pid)  # its raylet and workers, whatever their process group
+    os.killpg(node.pid, signal.SIGKILL)  # the `ray start` group this test started
+    for pid in doomed:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    output = _finish(proc, log)
+    assert proc.returncode == 0, output[-3000:]
+    (run_dir,) = (tmp_path / "results" / "lost").iterdir()
+    counts = json.loads((run_dir / "summary.json").read_text())["counts"]
+    assert counts["trials"] == counts["ok"] == 8 and counts["error"] == 0
+    assert counts["retries"] >= 1, counts
+
+
+# --------------------------------------------------------------------------- TLS
+
+
+@pytest.fixture(scope="module")
+def tls_head(tmp_path_factory):
+    """A one-node cluster in Ray's TLS mode, with a self-signed certificate made here."""
+    from ray._common.tls_utils import generate_self_signed_tls_certs
+
+    certs = tmp_path_factory.mktemp("tls")
+    cert, key = generate_self_signed_tls_certs()
+    (certs / "cert.pem").write_text(cert)
+    (certs / "key.pem").write_text(key)
+    tls = {
+        "RAY_USE_TLS": "1",
+        "RAY_TLS_SERVER_CERT": str(certs / "cert.pem"),
+        "RAY_TLS_SERVER_KEY": str(certs / "key.pem"),
+        "RAY_TLS_CA_CERT": str(certs / "cert.pem"),  # self-signed: its own CA
+    }
+    with _private_cluster("tls", *SMALL, **tls) as cluster:
+        cluster.tls = tls
+        yield cluster
+
+
+@pytest.mark.slow
+def test_the_probe_speaks_tls_to_a_tls_cluster(tls_head, monkeypatch):
+    """The plain HTTP/2 preface alone called a TLS head "not a Ray (gRPC) port"."""
+    for name in tls_head.tls:
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(ExperimentError, match=r"it speaks TLS: Ray's TLS mode needs RAY_USE_TLS=1"):
+        check_reachable(tls_head.address, timeout=10)
+    for name, value in tls_head.tls.items():
+        monkeypatch.setenv(name, value)
+    check_reachable(tls_head.address, timeout=10)  # the handshake with Ray's certificates, then gRPC
+
+
+@pytest.mark.slow
+def test_an_experiment_runs_on_a_tls_cluster(tmp_path, tls_head):
+    raw = experiment_dict(
+        tmp_path,
+        name="tls",
+        estimator={"class": "tests.helpers.SleepyRegressor", "params": {"sleep": 0.0}},
+        space={"n_estimators": [1, 2]},
+        runner="tune",
+        refit=False,
+    )
+    proc, log = _run(tls_head, write(tmp_path, raw), tmp_path)
+    output = _finish(proc, log)
+    assert proc.returncode == 0, output[-3000:]
+    (run_dir,) = (tmp_path / "results" / "tls").iterdir()
+    assert json.loads((run_dir / "summary.json").read_text())["counts"]["ok"] == 2
