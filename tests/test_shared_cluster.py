@@ -6,10 +6,12 @@ private temp dirs, each node its own process group, stopped by this test.
 
 from __future__ import annotations
 
+import configparser
 import contextlib
 import json
 import os
 import platform
+import re
 import secrets
 import signal
 import stat
@@ -21,6 +23,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from packaging.specifiers import SpecifierSet
+from packaging.version import Version
 
 import tuning.cluster as cluster_module
 from tests.conftest import ROOT, experiment_dict
@@ -427,3 +431,28 @@ def test_an_experiment_runs_on_a_tls_cluster(tmp_path, tls_head):
     assert proc.returncode == 0, output[-3000:]
     (run_dir,) = (tmp_path / "results" / "tls").iterdir()
     assert json.loads((run_dir / "summary.json").read_text())["counts"]["ok"] == 2
+
+
+# --------------------------------------------------------------------------- dependencies
+
+
+def test_the_package_declares_ranges_and_ci_pins_them():
+    """setup.cfg: ranges (installable beside other packages); constraints.txt: the exact pins."""
+    parser = configparser.ConfigParser()
+    parser.read(ROOT / "setup.cfg")
+    declared = [
+        line.strip()
+        for section, key in (("options", "install_requires"), ("options.extras_require", "test"))
+        for line in parser[section][key].splitlines()
+        if line.strip()
+    ]
+    assert declared and not [r for r in declared if "==" in r], declared
+    pins = {
+        line.split("==")[0].lower(): line.split("==")[1]
+        for line in (ROOT / "constraints.txt").read_text().splitlines()
+        if line and not line.startswith("#")
+    }
+    for requirement in declared:
+        name, _, specifier = re.fullmatch(r"([\w.-]+)(\[[^\]]*\])?(.*)", requirement).groups()
+        assert Version(pins[name.lower()]) in SpecifierSet(specifier), requirement
+    assert "-c constraints.txt" in (ROOT / ".ci" / "run").read_text()
