@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from tuning.cluster import Cluster, connect
+from tuning.cluster import Cluster, cluster_wait_s, connect
 from tuning.config import Experiment
 from tuning.data import Split, load_split
 from tuning.errors import ExperimentError
@@ -47,6 +47,7 @@ def run_experiment(
     num_gpus: float | None = None,
     echo: Echo = say,
     resume: Path | None = None,
+    wait_for_cluster: float | None = None,
 ) -> dict[str, Any]:
     """Run an experiment and write its run directory; return the summary.
 
@@ -54,12 +55,12 @@ def run_experiment(
     run directory is created, so bad input leaves nothing behind. ``resume`` is the run
     directory of an interrupted run: its finished trials are kept and only the others run.
     An interrupted run (SIGINT or SIGTERM) keeps what finished and returns the summary
-    with status ``interrupted``.
+    with status ``interrupted``. ``wait_for_cluster``: see `tuning.cluster.cluster_wait_s`.
     """
     check_runner(experiment, runner or experiment.runner)
     if resume is None:
         check_writable(experiment.storage_path)
-    cluster, ray_start_s = _timed(join_cluster, experiment.address, num_cpus, num_gpus)
+    cluster, ray_start_s = _timed(join_cluster, experiment.address, num_cpus, num_gpus, wait_for_cluster)
     plan = make_plan(experiment, runner, cluster)
     settings = plan.experiment
     split, data_load_s = _timed(load_split, settings.data, settings.split, settings.split.seed)
@@ -81,10 +82,12 @@ def _timed(step: Callable[..., T], *args: Any) -> tuple[T, float]:
     return value, time.perf_counter() - started
 
 
-def join_cluster(address: str | None, num_cpus: float | None, num_gpus: float | None) -> Cluster:
+def join_cluster(
+    address: str | None, num_cpus: float | None, num_gpus: float | None, wait_s: float | None = None
+) -> Cluster:
     """The Ray cluster the trials run on (a local one started here unless ``address`` names one)."""
     try:
-        return connect(address, num_cpus=num_cpus, num_gpus=num_gpus)
+        return connect(address, num_cpus=num_cpus, num_gpus=num_gpus, wait_s=cluster_wait_s(wait_s))
     except ConnectionError as exc:  # e.g. `auto` with no cluster running here
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ExperimentError(

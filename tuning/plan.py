@@ -95,7 +95,7 @@ def make_plan(experiment: Experiment, runner: str | None, cluster: Cluster) -> P
         node_cpus = max(cluster.node_cpus, default=1)
         experiment = with_cpus(experiment, auto_cpus(sized, cluster.cpus, search.size_param, node_cpus))
     if runner != "sequential":
-        check_fits(cluster, experiment.resources)
+        cluster = check_fits(cluster, experiment.resources)  # a joined cluster may be waited for
     spec = TrialSpec.from_experiment(experiment)
     return Plan(experiment, runner, cluster, tuple(configs), total, spec)
 

@@ -4,7 +4,6 @@ rows, and save it (joblib) with its configuration and metrics, as GridSearchCV's
 from __future__ import annotations
 
 import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ import sklearn
 from tuning.config import SPLIT_SEED
 from tuning.data import Split
 from tuning.metrics import is_metric_key, score
-from tuning.results import write_json
+from tuning.results import create_new, write_json
 from tuning.search import best_config
 from tuning.trial import TrialSpec, build_estimator, final_estimator
 
@@ -49,13 +48,13 @@ def refit(
         final_estimator(model).set_params(n_jobs=1)  # score as the trials do (see run_trial)
     metrics = score(split.y_test, model.predict(split.frame(split.X_test)))
 
-    fd, tmp = tempfile.mkstemp(dir=run_dir, prefix=f".{MODEL_FILE}.")
+    fd, tmp = create_new(run_dir, f".{MODEL_FILE}.")  # the umask's mode, not mkstemp's 0o600
     os.close(fd)
     try:
         joblib.dump(model, tmp)
         os.replace(tmp, run_dir / MODEL_FILE)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
     info = {
         "model": MODEL_FILE,

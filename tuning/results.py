@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import os
 import platform
+import secrets
 import subprocess
-import tempfile
 from datetime import datetime
 from importlib import metadata
 from pathlib import Path
@@ -71,9 +71,28 @@ def check_writable(storage_path: str) -> None:
         )
 
 
+def create_new(folder: Path, prefix: str) -> tuple[int, Path]:
+    """Create a new, empty, uniquely named file in ``folder``: its descriptor and path.
+
+    Its mode is what ``open`` would give (0o666 less the umask, or a shared folder's
+    default ACL), not `tempfile.mkstemp`'s private 0o600: renamed into place, it stays
+    readable by whoever may read the folder (a teammate, TensorBoard run by another user).
+    """
+    for _ in range(100):
+        path = folder / f"{prefix}{secrets.token_hex(4)}"
+        try:
+            return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), path
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name {prefix}* in {folder}")
+
+
 def write_atomic(path: Path, text: str) -> None:
-    """Write a whole file or nothing: a crash leaves the old file or the new one."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    """Write a whole file or nothing: a crash leaves the old file or the new one.
+
+    The file gets the mode a plain ``open`` would (see `create_new`).
+    """
+    fd, tmp = create_new(path.parent, f".{path.name}.")
     try:
         with os.fdopen(fd, "w") as handle:
             handle.write(text)
@@ -81,7 +100,7 @@ def write_atomic(path: Path, text: str) -> None:
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 

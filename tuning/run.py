@@ -45,6 +45,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--num-gpus", type=float, help="GPUs of the local Ray this starts (default: detected)"
     )
     parser.add_argument(
+        "--wait-for-cluster",
+        type=float,
+        metavar="SECONDS",
+        help="how long to wait for a joined cluster's first node that can hold a trial "
+        "(default: $TUNING_CLUSTER_WAIT_S, else 600)",
+    )
+    parser.add_argument(
         "--resume",
         metavar="RUN_DIR",
         help="continue an interrupted run: keep its finished trials, run the others",
@@ -74,7 +81,12 @@ def main(argv: list[str] | None = None) -> int:
             print(dry_run(experiment, runner, num_cpus=args.num_cpus, num_gpus=args.num_gpus))
             return EXIT_OK
         summary = run_experiment(
-            experiment, runner, num_cpus=args.num_cpus, num_gpus=args.num_gpus, resume=resume
+            experiment,
+            runner,
+            num_cpus=args.num_cpus,
+            num_gpus=args.num_gpus,
+            resume=resume,
+            wait_for_cluster=args.wait_for_cluster,
         )
     except ExperimentError as exc:
         if args.debug:
