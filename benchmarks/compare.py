@@ -12,15 +12,18 @@ the medians are reported:
                        TuneConfig defaults (reuse_actors off, grid order as listed)
 - ``project_tune``     this project's runner (tuning.runners.tune.run_tune) with the
                        file's settings plus ``--project-set`` (default: largest_first, auto CPUs)
+- ``project_shared``   the same runner with shared fits (``search.share_fits: auto``): one
+                       fit per combination of the other parameters, every size scored from it
 
 Fixed costs are measured once and apart: starting Ray (``ray.init``) and loading the split
 through Ray Data. Trial-phase wall time excludes both (the Ray approaches all use the one
 Ray started here). ``--fresh`` runs each approach in a new process every round instead
 (its own Ray, imports and worker pools: cold, as a single ``tuning.run`` is; the fixed
-costs are then medians over those processes). Ideal = sum of the sequential trials' own
-times / cores; efficiency =
-ideal / wall; speedup = sequential wall / wall. Peak RSS is sampled every 50 ms: the driver
-(this process) and the largest process that ran a trial (Ray worker, joblib worker).
+costs are then medians over those processes, and each approach gets an end-to-end time:
+its process's start to exit, imports, Ray, data and shutdown included). Ideal = sum of the
+sequential trials' own times / cores; efficiency = ideal / wall; speedup = sequential
+wall / wall. Peak RSS is sampled every 50 ms: the driver (this process) and the largest
+process that ran a trial (Ray worker, joblib worker).
 """
 
 from __future__ import annotations
@@ -50,8 +53,16 @@ except ImportError:  # Ray ships its own copy, importable once Ray is
     importlib.import_module("ray")
     psutil = importlib.import_module("psutil")
 
-APPROACHES = ("sequential", "loop_all_cores", "gridsearchcv", "ray_core", "plain_tune", "project_tune")
-RAY_APPROACHES = ("ray_core", "plain_tune", "project_tune")
+APPROACHES = (
+    "sequential",
+    "loop_all_cores",
+    "gridsearchcv",
+    "ray_core",
+    "plain_tune",
+    "project_tune",
+    "project_shared",
+)
+RAY_APPROACHES = ("ray_core", "plain_tune", "project_tune", "project_shared")
 PROJECT_SET = ("search.order=largest_first", "resources.num_cpus=auto")
 MARK = "<!-- benchmark:{} -->"
 
@@ -66,6 +77,7 @@ class Outcome:
     pids: set[int] = field(default_factory=set)
     driver_rss: int = 0
     worker_rss: int | None = None
+    end_to_end_s: float | None = None  # --fresh: the approach's own process, start to exit
 
 
 class RssSampler:
@@ -221,23 +233,33 @@ class Bench:
         trials = [TrialResult(str(i), r.config, dict(r.metrics or {})) for i, r in enumerate(grid)]
         return self.from_trials(wall, trials)
 
-    def project_tune(self) -> Outcome:
+    def project_tune(self, shared: tuple[str, ...] = ("search.share_fits=false",)) -> Outcome:
         from tuning.cluster import connect
         from tuning.config import load_experiment
         from tuning.plan import make_plan
         from tuning.progress import Progress
         from tuning.runners.tune import run_tune
 
-        experiment = load_experiment(
-            self.path, [*self.overrides, *project_settings(self.experiment, self.project_set)]
-        )
+        settings = [*project_settings(self.experiment, self.project_set), *shared]
+        experiment = load_experiment(self.path, [*self.overrides, *settings])
         plan = make_plan(experiment, "tune", connect())  # the Ray this benchmark started
-        progress = Progress("tune", plan.total, "mse", "min", _quiet)
+        progress = Progress("tune", plan.total, "mse", "min", _quiet, plan.slots, list(plan.configs))
         result = run_tune(
-            plan.experiment, self.split, plan.spec, self.run_dir("project"), self.cores, progress
+            plan.experiment,
+            self.split,
+            plan.spec,
+            self.run_dir("project"),
+            self.cores,
+            progress,
+            groups=plan.groups,
         )
-        self.project_cpus = plan.experiment.resources.num_cpus
+        if not plan.groups:
+            self.project_cpus = plan.experiment.resources.num_cpus
         return self.from_trials(result.wall_s, result.trials)
+
+    def project_shared(self) -> Outcome:
+        """The project's runner with shared fits where they are exact (one Tune trial per group)."""
+        return self.project_tune(shared=("search.share_fits=auto",))
 
 
 def project_settings(experiment, project_set: list[str]) -> list[str]:
@@ -306,8 +328,13 @@ def summarise(runs: dict[str, list[Outcome]], cores: int, fixed: dict[str, float
             "driver_peak_rss_mb": max(o.driver_rss for o in outcomes) / 2**20,
             "worker_peak_rss_mb": max(workers) / 2**20 if workers else None,
             "best_mse": outcomes[0].best_mse,
+            "end_to_end_s": _median([o.end_to_end_s for o in outcomes if o.end_to_end_s is not None]),
         }
     return {"ideal_s": ideal, "sequential_work_s": work, "approaches": out}
+
+
+def _median(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
 
 
 def check_agree(outcomes: dict[str, list[Outcome]]) -> bool:
@@ -339,9 +366,9 @@ def table(report: dict[str, Any]) -> str:
     """The markdown table of the medians."""
     head = (
         "| approach | trial phase s (median) | + fixed s | vs ideal | efficiency | speedup "
-        "| driver RSS MB | worker RSS MB | best MSE |"
+        "| driver RSS MB | worker RSS MB | best MSE | end to end s |"
     )
-    rows = [head, "|" + "---|" * 9]
+    rows = [head, "|" + "---|" * 10]
     for name, a in report["approaches"].items():
         rows.append(
             f"| {name} | {a['trial_phase_s']:.2f} | {a['fixed_s']:.1f} | "
@@ -352,7 +379,8 @@ def table(report: dict[str, Any]) -> str:
             + (f"{a['speedup']:.2f}x" if a["speedup"] else "-")
             + f" | {a['driver_peak_rss_mb']:.0f} | "
             + (f"{a['worker_peak_rss_mb']:.0f}" if a["worker_peak_rss_mb"] else "-")
-            + f" | {a['best_mse']:.6f} |"
+            + f" | {a['best_mse']:.6f} | "
+            + (f"{a['end_to_end_s']:.2f} |" if a.get("end_to_end_s") else "- |")
         )
     return "\n".join(rows)
 
@@ -442,12 +470,14 @@ def measure_fresh(args, names, echo):
             out = Path(tmp) / f"{name}-{repeat}.json"
             command = [sys.executable, "-m", "benchmarks.compare", *passed, "--only", name]
             command += ["--repeats", "1", "--markdown", "", "--child-out", str(out)]
+            started = time.perf_counter()
             done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+            end_to_end = time.perf_counter() - started
             if done.returncode != 0:
                 raise SystemExit(f"{name} failed:\n{done.stderr[-2000:]}")
             child = json.loads(out.read_text())
             (raw,) = child["runs"][name]
-            outcome = Outcome(**raw | {"pids": set(raw["pids"])})
+            outcome = Outcome(**raw | {"pids": set(raw["pids"]), "end_to_end_s": end_to_end})
             runs[name].append(outcome)
             fixed["data_load_s"].append(child["fixed"]["data_load_s"])
             if name in RAY_APPROACHES:

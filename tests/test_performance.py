@@ -200,6 +200,7 @@ FIELDS = {
     "driver_peak_rss_mb",
     "worker_peak_rss_mb",
     "best_mse",
+    "end_to_end_s",
 }
 
 
@@ -220,7 +221,7 @@ def test_benchmark_runs_every_approach_and_they_agree(ray_session, tmp_path, cap
     for name, approach in report["approaches"].items():
         assert set(approach) == FIELDS, name
         assert approach["trial_phase_s"] > 0 and approach["driver_peak_rss_mb"] > 0
-    for name in ("gridsearchcv", "ray_core", "plain_tune", "project_tune"):
+    for name in ("gridsearchcv", "ray_core", "plain_tune", "project_tune", "project_shared"):
         assert report["approaches"][name]["worker_peak_rss_mb"] > 0, name
     assert report["trials"] == 2 and report["cores"] == 4 and report["ideal_s"] > 0
     assert {"ray_start_s", "data_load_s"} == set(report["fixed"])
@@ -246,6 +247,7 @@ def test_fresh_benchmark_runs_each_approach_in_a_new_process(tmp_path, capsys):
     assert main(argv) == 0
     report = json.loads(out.read_text())
     assert report["fresh"] is True and set(report["approaches"]) == {"sequential", "loop_all_cores"}
+    assert all(a["end_to_end_s"] > a["trial_phase_s"] for a in report["approaches"].values())
     assert report["best_mse_agree"] is True and report["fixed"]["data_load_s"] > 0
     assert report["fixed"]["ray_start_s"] == 0.0  # no Ray approach ran
     printed = capsys.readouterr().out

@@ -12,6 +12,7 @@ from typing import Any
 from tuning.cluster import local_cluster, resolve_address
 from tuning.config import Experiment
 from tuning.plan import Plan, make_plan
+from tuning.shared import Group
 from tuning.values import fmt
 
 SHOWN_TRIALS = 20
@@ -53,25 +54,41 @@ def describe(plan: Plan) -> str:
         f"Trials:      {plan.total}{proposed} (runner: {plan.runner}; "
         f"best {experiment.metric}: {experiment.mode})",
         f"Each trial:  {_demand(res.num_cpus, res.num_gpus)}",
-        f"All trials:  {_demand(res.num_cpus * plan.total, res.num_gpus * plan.total, always_plural=True)}"
+        f"All trials:  {_demand(res.num_cpus * plan.tune_trials, res.num_gpus * plan.tune_trials, True)}"
         " if they all ran at once",
     ]
     if plan.runs_tune:
         waves = _count(plan.waves, "wave")
-        lines.append(f"Ray Tune:    {_count(plan.slots, 'trial')} at a time ({plan.limit()}), {waves}")
+        shared = f"; {_count(plan.tune_trials, 'trial')}, one per shared fit" if plan.groups else ""
+        lines.append(
+            f"Ray Tune:    {_count(plan.slots, 'trial')} at a time ({plan.limit()}), {waves}{shared}"
+        )
     if plan.runs_sequential:
         lines.append("Sequential:  1 trial at a time, in this process")
     if plan.spec.params:
         lines.append(f"Estimator:   {experiment.estimator.class_path}({_call_args(plan.spec.params)})")
-    if plan.configs:
+    if plan.share_note:
+        lines.append(f"Shared fits: {plan.share_note}")
+    if plan.groups:
+        lines += ["", group_table(plan.groups)]
+    elif plan.configs:
         lines += ["", trial_table(list(plan.configs))]
     return "\n".join(lines)
 
 
-def trial_table(configs: list[dict[str, Any]], shown: int = SHOWN_TRIALS) -> str:
+def group_table(groups: tuple[Group, ...]) -> str:
+    """The shared fits, one row each: the other parameters and the sizes scored from the one fit."""
+    rows = []
+    for group in groups:
+        sizes = ", ".join(str(s) for s in group.sizes)
+        rows.append({**group.largest, group.size_param: f"{sizes} (fit: {max(group.sizes)})"})
+    return trial_table(rows, label="fit")
+
+
+def trial_table(configs: list[dict[str, Any]], shown: int = SHOWN_TRIALS, label: str = "#") -> str:
     """The configurations, one row each (the first ``shown``, then a count of the rest)."""
     params = list(dict.fromkeys(k for c in configs for k in c))
-    rows = [["#", *params]]
+    rows = [[label, *params]]
     for index, config in enumerate(configs[:shown]):
         rows.append([str(index), *(fmt(config.get(p, "")) for p in params)])
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]

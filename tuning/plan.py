@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from tuning.cluster import Cluster, check_fits
-from tuning.config import Experiment
+from tuning.config import Experiment, why_not_share
 from tuning.search import adaptive, check_runner, search_space
+from tuning.shared import Group, fitted_sizes, group_configs, size_param_of
 from tuning.space import expand
 from tuning.trial import TrialSpec
 from tuning.values import is_number
@@ -27,6 +28,8 @@ class Plan:
 
     ``configs`` are in the order the runners start them (empty for an adaptive search,
     which proposes its configurations as it runs); ``experiment`` has ``num_cpus`` resolved.
+    ``groups`` are the shared fits (`tuning.shared`; empty: one fit per configuration), each
+    one Tune trial; ``share_note`` says why fits are not shared, or what sharing saves.
     """
 
     experiment: Experiment
@@ -35,6 +38,13 @@ class Plan:
     configs: tuple[dict[str, Any], ...]
     total: int
     spec: TrialSpec
+    groups: tuple[Group, ...] = ()
+    share_note: str | None = None
+
+    @property
+    def tune_trials(self) -> int:
+        """How many Tune trials run: one per group when fits are shared, else one per configuration."""
+        return len(self.groups) if self.groups else self.total
 
     @property
     def adaptive(self) -> bool:
@@ -51,7 +61,7 @@ class Plan:
     @property
     def slots(self) -> int:
         """How many Tune trials run at once."""
-        return min(self.cluster.slots(self.experiment.resources), self.total)
+        return min(self.cluster.slots(self.experiment.resources), self.tune_trials)
 
     @property
     def tune_cores(self) -> float:
@@ -65,7 +75,7 @@ class Plan:
 
     @property
     def waves(self) -> int:
-        return -(-self.total // self.slots) if self.slots else 0
+        return -(-self.tune_trials // self.slots) if self.slots else 0
 
     def limit(self) -> str:
         """What bounds the number of Tune trials at once."""
@@ -74,7 +84,7 @@ class Plan:
         gpu_fit = (
             sum(int(gpus // res.num_gpus + 1e-9) for gpus in cluster.node_gpus) if res.num_gpus else None
         )
-        if self.slots == self.total:
+        if self.slots == self.tune_trials:
             return "all of them"
         if res.max_concurrent_trials and self.slots == res.max_concurrent_trials:
             return f"limited by resources.max_concurrent_trials={res.max_concurrent_trials}"
@@ -90,14 +100,39 @@ def make_plan(experiment: Experiment, runner: str | None, cluster: Cluster) -> P
     search = experiment.search
     configs = [] if adaptive(experiment) else trials_in_run_order(experiment)
     total = search.num_samples if adaptive(experiment) else len(configs)
-    if experiment.resources.num_cpus == "auto":
-        sized = configs or [{}] * total
+    groups, share_note = share_plan(experiment, configs)
+    if experiment.resources.num_cpus == "auto":  # one group: one trial that takes every core
+        sized = [g.largest for g in groups] or configs or [{}] * total
         node_cpus = max(cluster.node_cpus, default=1)
         experiment = with_cpus(experiment, auto_cpus(sized, cluster.cpus, search.size_param, node_cpus))
     if runner != "sequential":
         cluster = check_fits(cluster, experiment.resources)  # a joined cluster may be waited for
     spec = TrialSpec.from_experiment(experiment)
-    return Plan(experiment, runner, cluster, tuple(configs), total, spec)
+    return Plan(experiment, runner, cluster, tuple(configs), total, spec, groups, share_note)
+
+
+def share_plan(experiment: Experiment, configs: list[dict[str, Any]]) -> tuple[tuple[Group, ...], str | None]:
+    """The shared fits of ``search.share_fits`` and the plan's note on them.
+
+    ``auto`` shares where it is exact and there is something to share; ``true`` was checked
+    possible with the experiment (`tuning.config.checks`); ``false`` notes what sharing would save.
+    """
+    setting = experiment.search.share_fits
+    reason = why_not_share(experiment)
+    if reason is not None:
+        return (), None if setting is False else f"not shared: {reason}"
+    size = size_param_of(experiment.estimator.class_path) or ""
+    groups = group_configs(configs, size)
+    separate, shared = fitted_sizes(groups)
+    if setting is not True and len(groups) == len(configs):
+        return (), None if setting is False else f"not shared: no two configurations differ only in {size}"
+    saving = (
+        f"{len(configs)} configurations from {len(groups)} fit{'s' if len(groups) != 1 else ''}: "
+        f"{size} {shared} fitted instead of {separate} ({separate / max(shared, 1):.1f}x less)"
+    )
+    if setting is False:
+        return (), f"off (search.share_fits: false); with auto: {saving}"
+    return tuple(groups), saving
 
 
 def trials_in_run_order(experiment: Experiment) -> list[dict[str, Any]]:

@@ -24,6 +24,7 @@ from typing import Any
 
 from tuning.estimator import size_params_first
 from tuning.metrics import better
+from tuning.shared import INDEX_KEY, SHARED_KEY
 from tuning.space import config_key
 from tuning.values import is_number, params_text
 
@@ -259,6 +260,9 @@ def tune_callback(progress: Progress):
     from ray.tune import Callback
 
     class _TuneProgress(Callback):
+        def __init__(self):
+            self.reported: dict[str, set[int]] = {}  # a shared-fit trial's configurations done
+
         def on_step_end(self, iteration, trials, **info):
             progress.tick()
 
@@ -268,10 +272,28 @@ def tune_callback(progress: Progress):
         def on_trial_start(self, iteration, trials, trial, **info):
             progress.started(trial.config, key=trial.trial_id)
 
+        def on_trial_result(self, iteration, trials, trial, result, **info):
+            shared = trial.config.get(SHARED_KEY)
+            if shared is not None and result.get(INDEX_KEY) is not None:  # one configuration of a group
+                done = self.reported.setdefault(trial.trial_id, set())
+                if result[INDEX_KEY] not in done:
+                    done.add(result[INDEX_KEY])
+                    progress.finished(shared[result[INDEX_KEY]], result, key=("shared", trial.trial_id))
+
         def on_trial_complete(self, iteration, trials, trial, **info):
+            if SHARED_KEY in trial.config:
+                progress.requeued(key=trial.trial_id)  # its configurations were counted one by one
+                return
             progress.finished(trial.config, trial.last_result, key=trial.trial_id)
 
         def on_trial_error(self, iteration, trials, trial, **info):
+            if SHARED_KEY in trial.config:
+                progress.requeued(key=trial.trial_id)
+                done = self.reported.get(trial.trial_id, set())
+                for index, config in enumerate(trial.config[SHARED_KEY]):
+                    if index not in done:
+                        progress.finished(config, None, key=("shared", trial.trial_id))
+                return
             progress.finished(trial.config, None, key=trial.trial_id)
 
         def on_trial_recover(self, iteration, trials, trial, **info):

@@ -7,6 +7,7 @@ of any error. Nothing here imports Ray: validating a file is fast and is done be
 cluster is touched.
 """
 
+from tuning.config.checks import why_not_share
 from tuning.config.loading import load_experiment, locate, validate
 from tuning.config.overrides import apply_override
 from tuning.config.schema import (
@@ -39,4 +40,5 @@ __all__ = [
     "load_experiment",
     "locate",
     "validate",
+    "why_not_share",
 ]

@@ -14,7 +14,8 @@ from typing import Any
 
 from tuning.config.schema import BUILTIN_DATASETS, SPLIT_SEED, Experiment
 from tuning.errors import ExperimentError
-from tuning.estimator import default_params, resolve_estimator
+from tuning.estimator import default_params, fixed_params, resolve_estimator
+from tuning.families import family_of
 from tuning.values import is_number
 
 Where = Callable[[str], str]
@@ -28,6 +29,7 @@ def check_experiment(experiment: Experiment, where: Where) -> None:
     check_budget(experiment, where)
     check_local_data(experiment, where)
     check_search(experiment, where)
+    check_share_fits(experiment, where)
 
 
 def check_estimator(experiment: Experiment, where: Where) -> None:
@@ -149,4 +151,60 @@ def check_local_data(experiment: Experiment, where: Where) -> None:
     if Path(source).suffix.lower() not in (".csv", ".parquet", ".pq"):
         raise ExperimentError(
             f"must end in .csv or .parquet; got {source!r}", where=where("data.source"), key="data.source"
+        )
+
+
+def why_not_share(experiment: Experiment) -> str | None:
+    """Why the experiment's trials cannot share fits exactly (None: they can).
+
+    Sharing needs a whole space known in advance, no budget, an estimator family whose
+    size parameter grows by exact prefixes (`tuning.families`), that parameter in the
+    space, and every other setting (fixed or searched) one that keeps the prefixes exact.
+    """
+    search = experiment.search
+    if search.algorithm == "optuna":
+        return "search.algorithm optuna proposes each configuration after the last one's score"
+    if search.budget is not None:
+        return "search.budget grows each trial step by step already"
+    cls = resolve_estimator(experiment.estimator.class_path)
+    family = family_of(cls)
+    if family is None:
+        return f"{cls.__name__} has no size parameter that grows by exact prefixes (forests, boosting)"
+    size = family.size_param
+    if size not in experiment.space:
+        return f"the space does not vary {size}, the {family.name} size parameter"
+    sizes = [
+        v for kind, values in experiment.space[size].items() for v in values if kind in ("grid", "choice")
+    ]
+    if len(sizes) != sum(len(v) for v in experiment.space[size].values()):
+        return f"space.{size} must be a list of sizes (grid or choice) to share fits"
+    searched = set(experiment.space)
+    params = {
+        **default_params(cls),
+        **fixed_params(cls, experiment.estimator.params, searched, seed=experiment.seed, n_jobs=1),
+    }
+    listed = {
+        name: [v for kind, vs in domain.items() if kind in ("grid", "choice") for v in vs]
+        for name, domain in experiment.space.items()
+        if name not in (size, SPLIT_SEED)
+    }
+    params.update({name: values[0] for name, values in listed.items() if values})
+    if reason := family.why_not(params):
+        return reason
+    for name, values in listed.items():
+        for value in values:
+            if reason := family.why_not({**params, name: value}):
+                return f"{reason} (space.{name} has {value!r})"
+    return None
+
+
+def check_share_fits(experiment: Experiment, where: Where) -> None:
+    """``search.share_fits: true`` must be possible exactly; ``auto`` shares only where it is."""
+    if experiment.search.share_fits is not True:
+        return
+    if reason := why_not_share(experiment):
+        raise ExperimentError(
+            f"must be false or auto here: fits cannot be shared exactly because {reason}",
+            where=where("search.share_fits"),
+            key="search.share_fits",
         )

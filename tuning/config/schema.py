@@ -221,7 +221,10 @@ class SearchConfig(_Strict):
     through Ray Tune (``pip install 'tuning[optuna]'``). ``scheduler: asha`` stops poor
     trials early; it needs a ``budget`` grown in steps. ``order: largest_first`` runs the
     configurations with the largest ``size_param`` first (longest trials first: none is left
-    running alone at the end); both runners follow it.
+    running alone at the end); both runners follow it. ``share_fits`` fits once per
+    combination of the other parameters at the largest size and scores every smaller size
+    from that fit, where the estimator's size parameter grows by exact prefixes (forests,
+    boosting: `tuning.families`); ``auto`` shares where that is exact, ``true`` requires it.
     """
 
     algorithm: Literal["grid", "random", "optuna"] = "grid"
@@ -232,6 +235,7 @@ class SearchConfig(_Strict):
     reduction_factor: float = Field(3, gt=1, allow_inf_nan=False)
     order: Literal["as_listed", "largest_first"] = "as_listed"
     size_param: str = "n_estimators"
+    share_fits: bool | Literal["auto"] = False
 
     @model_validator(mode="after")
     def _consistent(self) -> SearchConfig:

@@ -17,7 +17,7 @@ from tuning.data import Split
 from tuning.plan import Plan
 from tuning.progress import Progress
 from tuning.runners.common import RunnerResult
-from tuning.runners.sequential import read_sequential, run_sequential
+from tuning.runners.sequential import read_sequential, run_sequential, run_sequential_groups
 from tuning.runners.tune import read_tune, run_tune
 from tuning.search import proposed
 
@@ -54,6 +54,10 @@ def _sequential(plan: Plan, split: Split, run_dir: Path, echo, resume: bool) -> 
     progress.done = sum(t.finished for t in done or [])
     start = time.perf_counter()
     try:
+        if plan.groups:
+            return run_sequential_groups(
+                plan.groups, split, plan.spec, run_dir, plan.sequential_cores, progress, done
+            )
         return run_sequential(
             list(plan.configs), split, plan.spec, run_dir, plan.sequential_cores, progress, done
         )
@@ -68,7 +72,9 @@ def _tune(plan: Plan, split: Split, run_dir: Path, echo, resume: bool) -> Runner
     progress = _progress(plan, "tune", echo, plan.slots)
     start = time.perf_counter()
     try:
-        return run_tune(plan.experiment, split, plan.spec, run_dir, plan.tune_cores, progress, resume=resume)
+        return run_tune(
+            plan.experiment, split, plan.spec, run_dir, plan.tune_cores, progress, resume, plan.groups
+        )
     except KeyboardInterrupt:  # before Tune's handler, or a second Ctrl-C: its last save
         saved = read_tune(run_dir) if any(run_dir.glob("experiment_state-*.json")) else []
         return RunnerResult("tune", saved, time.perf_counter() - start, plan.tune_cores)

@@ -13,6 +13,7 @@ from tuning.data import Split
 from tuning.metrics import NAMES
 from tuning.progress import Progress
 from tuning.runners.common import RunnerResult, TrialResult
+from tuning.shared import Group, run_group
 from tuning.space import config_key
 from tuning.storage import is_uri, join, read_text
 from tuning.trial import TrialSpec, run_trial
@@ -67,6 +68,61 @@ def run_sequential(
             trials.append(trial)
             progress.finished(config, trial.metrics if trial.ok else None)
     return RunnerResult("sequential", trials, time.perf_counter() - start, cores)
+
+
+def run_sequential_groups(
+    groups: tuple[Group, ...],
+    split: Split,
+    spec: TrialSpec,
+    run_dir: Path,
+    cores: float,
+    progress: Progress,
+    done: list[TrialResult] | None = None,
+) -> RunnerResult:
+    """`run_sequential` with shared fits: one fit per group, one row per configuration.
+
+    The rows are those `run_sequential` writes (``sequential_<index>``: the configuration's
+    place in the plan); TensorBoard gets one run per group, the score against the size.
+    A group whose configurations all finished (a resumed run) is not run again.
+    """
+    out = run_dir / "sequential"
+    out.mkdir(parents=True, exist_ok=True)
+    finished = {config_key(t.config): t for t in done or [] if t.finished}
+    rows: dict[int, TrialResult] = {}
+    start = time.perf_counter()
+    with open(run_dir / RESULTS_FILE, "a") as log:
+        for number, group in enumerate(groups):
+            if all(config_key(c) in finished for c in group.configs):
+                rows.update(
+                    {i: finished[config_key(c)] for i, c in zip(group.indices, group.configs, strict=True)}
+                )
+                continue
+            path = str(out / f"shared_{number:05d}")
+            trials = [
+                TrialResult(name=f"sequential_{i:05d}", config=c, path=path)
+                for i, c in zip(group.indices, group.configs, strict=True)
+            ]
+            try:
+                for trial, metrics in zip(trials, run_group(group, split, spec), strict=True):
+                    trial.metrics = metrics
+            except Exception as exc:  # a bad configuration fails its group, not the run
+                for trial in trials:
+                    trial.error = f"{type(exc).__name__}: {exc}"
+            with SummaryWriter(path) as writer:
+                for trial, size in zip(trials, group.sizes, strict=True):
+                    for key in (k for k in NAMES if k in trial.metrics):
+                        writer.add_scalar(f"ray/tune/{key}", trial.metrics[key], size)
+            for index, trial in zip(group.indices, trials, strict=True):
+                log.write(json.dumps(_row(trial)) + "\n")
+                rows[index] = trial
+                progress.finished(trial.config, trial.metrics if trial.ok else None)
+            log.flush()
+    ordered = [rows[i] for i in sorted(rows)]
+    return RunnerResult("sequential", ordered, time.perf_counter() - start, cores)
+
+
+def _row(trial: TrialResult) -> dict:
+    return {"name": trial.name, "config": trial.config, "metrics": trial.metrics, "error": trial.error}
 
 
 def read_sequential(run_dir: Path | str) -> list[TrialResult]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sys
@@ -13,22 +14,45 @@ from tuning.data import Split
 from tuning.progress import Progress, tune_callback
 from tuning.runners.common import RunnerResult, TrialResult
 from tuning.search import param_space, scheduler, search_alg
-from tuning.storage import is_uri, join, remote, tune_storage_path
+from tuning.shared import INDEX_KEY, SHARED_KEY, Group, run_group
+from tuning.space import variant_generator
+from tuning.storage import is_uri, join, read_text, remote, tune_storage_path
 from tuning.trial import TrialSpec, run_trial
 
 
 def trial(config: dict, split: Split, spec: TrialSpec) -> None:
     """Tune's trainable: `run_trial` plus where it ran, reported after each step (once without a budget)."""
-    import ray
     from ray import tune
 
     sys.unraisablehook = quiet_exit_in_callbacks  # this actor process's; set once or again: the same
-    where = {
+    where = _where()
+    run_trial(config, split, spec, report=lambda result: tune.report({**result, **where}))
+
+
+def shared_trial(config: dict, split: Split, spec: TrialSpec, size_param: str) -> None:
+    """Tune's trainable for a group of shared fits: one fit, one result per configuration.
+
+    ``config`` is ``{"shared": [configuration, ...]}`` (`tuning.shared.Group.tune_config`),
+    smallest size first; each result carries ``shared_index`` and its size as ``timesteps_total``.
+    """
+    from ray import tune
+
+    sys.unraisablehook = quiet_exit_in_callbacks
+    configs = tuple(config[SHARED_KEY])
+    group = Group(size_param, configs, tuple(range(len(configs))))
+    where = _where()
+    run_group(group, split, spec, report=lambda result: tune.report({**result, **where}))
+
+
+def _where() -> dict[str, str]:
+    """Where a trial runs: its node and GPUs."""
+    import ray
+
+    return {
         "node_id": ray.get_runtime_context().get_node_id(),
         "gpu_ids": ",".join(str(g) for g in ray.get_gpu_ids()),
         "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES", ""),
     }
-    run_trial(config, split, spec, report=lambda result: tune.report({**result, **where}))
 
 
 def quiet_exit_in_callbacks(unraisable) -> None:
@@ -42,12 +66,39 @@ def quiet_exit_in_callbacks(unraisable) -> None:
         sys.__unraisablehook__(unraisable)
 
 
-def trainable(experiment: Experiment, split: Split, spec: TrialSpec):
-    """`trial` with the split in the object store and the experiment's resources."""
+def trainable(experiment: Experiment, split: Split, spec: TrialSpec, groups: tuple[Group, ...] = ()):
+    """`trial` (`shared_trial` for shared fits) with the split in the object store and the resources."""
     from ray import tune
 
     resources = {"cpu": experiment.resources.num_cpus, "gpu": experiment.resources.num_gpus}
+    if groups:
+        shared = tune.with_parameters(shared_trial, split=split, spec=spec, size_param=groups[0].size_param)
+        return tune.with_resources(shared, resources)
     return tune.with_resources(tune.with_parameters(trial, split=split, spec=spec), resources)
+
+
+def tune_config(experiment: Experiment, groups: tuple[Group, ...]):
+    """The ``param_space`` and `TuneConfig` of a run: one trial per configuration, or per group."""
+    from ray import tune
+
+    settings = dict(
+        metric=experiment.metric,
+        mode=experiment.mode,
+        max_concurrent_trials=experiment.resources.max_concurrent_trials,
+        reuse_actors=True,
+    )
+    if groups:  # the groups in the plan's order, as a grid; no scheduler: each group runs whole
+        cap = experiment.resources.max_concurrent_trials
+        space = {SHARED_KEY: tune.grid_search([g.tune_config()[SHARED_KEY] for g in groups])}
+        return space, tune.TuneConfig(
+            num_samples=1, search_alg=variant_generator(experiment.seed, None, cap), **settings
+        )
+    return param_space(experiment), tune.TuneConfig(
+        num_samples=experiment.search.num_samples,
+        search_alg=search_alg(experiment),
+        scheduler=scheduler(experiment),
+        **settings,
+    )
 
 
 def run_tune(
@@ -58,6 +109,7 @@ def run_tune(
     cores: float,
     progress: Progress,
     resume: bool = False,
+    groups: tuple[Group, ...] = (),
 ) -> RunnerResult:
     """Run every configuration as a Tune trial; the run directory is Tune's experiment.
 
@@ -75,7 +127,7 @@ def run_tune(
         progress.done = sum(t.finished for t in read_tune(run_dir))
         tuner = tune.Tuner.restore(
             str(run_dir.resolve()),
-            trainable=trainable(experiment, split, spec),
+            trainable=trainable(experiment, split, spec, groups),
             resume_unfinished=True,
             resume_errored=False,  # a configuration that raised would raise again
             restart_errored=False,
@@ -86,18 +138,11 @@ def run_tune(
         start = time.perf_counter()
         tuner.fit()
         return RunnerResult("tune", read_tune(run_dir), time.perf_counter() - start, cores)
+    space, settings = tune_config(experiment, groups)
     tuner = tune.Tuner(
-        trainable(experiment, split, spec),
-        param_space=param_space(experiment),
-        tune_config=tune.TuneConfig(
-            metric=experiment.metric,
-            mode=experiment.mode,
-            num_samples=experiment.search.num_samples,
-            search_alg=search_alg(experiment),
-            scheduler=scheduler(experiment),
-            max_concurrent_trials=experiment.resources.max_concurrent_trials,
-            reuse_actors=True,
-        ),
+        trainable(experiment, split, spec, groups),
+        param_space=space,
+        tune_config=settings,
         run_config=tune.RunConfig(
             name=run_dir.name,
             storage_path=tune_storage_path(run_dir),  # a local folder or a URI (tuning.storage)
@@ -135,5 +180,33 @@ def read_tune(run_dir: Path | str) -> list[TrialResult]:
         path = join(run_dir, Path(t.path).name) if is_uri(run_dir) else t.path  # t.path has no scheme
         # num_failures counts failures; an errored trial's last failure was not retried
         retries = max(0, t.num_failures - (t.status == "ERROR"))
+        if SHARED_KEY in t.config:
+            results += shared_rows(str(t), t.config[SHARED_KEY], path, error, retries)
+            continue
         results.append(TrialResult(str(t), dict(t.config), metrics, error, retries, path))
     return results
+
+
+def shared_rows(
+    name: str, configs: list[dict], path: str, error: str | None, retries: int
+) -> list[TrialResult]:
+    """One row per configuration of a shared-fit trial, from its ``result.json`` (one line per result).
+
+    A configuration the trial did not reach before an error gets the error; one it did not
+    reach otherwise (an interrupted run) is unfinished. A retried trial reports again: the
+    last result of each configuration counts.
+    """
+    by_index: dict[int, dict] = {}
+    for line in (read_text(path, "result.json") or "").splitlines():
+        try:
+            result = json.loads(line)
+        except json.JSONDecodeError:  # a line cut short
+            continue
+        if INDEX_KEY in result:
+            by_index[result[INDEX_KEY]] = result
+    rows = []
+    for index, config in enumerate(configs):
+        metrics = by_index.get(index, {})
+        row_name = f"{name}_{index:03d}"
+        rows.append(TrialResult(row_name, dict(config), metrics, None if metrics else error, retries, path))
+    return rows

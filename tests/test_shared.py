@@ -1,0 +1,301 @@
+"""Shared fits: exact prefixes per family, groups in the plan, both runners, the CLI."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.datasets import make_classification, make_regression
+from threadpoolctl import threadpool_limits
+
+from tests.conftest import ROOT, experiment_dict
+from tests.test_cli import assert_rejected, cli, write
+from tests.test_dry_run import cluster
+from tuning.config import load_experiment, validate, why_not_share
+from tuning.data import Split
+from tuning.dry_run import describe
+from tuning.families import family_of, why_not_shared
+from tuning.metrics import is_metric_key
+from tuning.plan import make_plan
+from tuning.shared import cut_model, group_configs, run_group
+from tuning.trial import TrialSpec, run_trial
+
+SKLEARN = "sklearn.ensemble."
+FAMILY_CASES = [
+    (SKLEARN + "RandomForestRegressor", {"max_depth": 4}),
+    (SKLEARN + "RandomForestClassifier", {"max_depth": 4}),
+    (SKLEARN + "ExtraTreesRegressor", {"max_depth": 4, "bootstrap": True}),
+    (SKLEARN + "ExtraTreesClassifier", {"max_depth": 4}),
+    (SKLEARN + "GradientBoostingRegressor", {"max_depth": 2, "subsample": 0.7, "max_features": 0.5}),
+    (SKLEARN + "GradientBoostingClassifier", {"max_depth": 2, "subsample": 0.7}),
+    (SKLEARN + "HistGradientBoostingRegressor", {"early_stopping": False, "max_features": 0.5}),
+    (SKLEARN + "HistGradientBoostingClassifier", {"early_stopping": False, "max_leaf_nodes": 7}),
+    ("xgboost.XGBRegressor", {"max_depth": 2, "subsample": 0.7}),
+    ("xgboost.XGBClassifier", {"max_depth": 2, "colsample_bytree": 0.5}),
+    ("lightgbm.LGBMRegressor", {"max_depth": 2, "subsample": 0.7, "subsample_freq": 1, "verbose": -1}),
+    ("lightgbm.LGBMClassifier", {"max_depth": 2, "colsample_bytree": 0.5, "verbose": -1}),
+]
+
+
+def estimator_class(path: str) -> type:
+    module, name = path.rsplit(".", 1)
+    if importlib.util.find_spec(module.split(".")[0]) is None:
+        pytest.skip(f"{module} is an optional extra, not installed")
+    return getattr(importlib.import_module(module), name)
+
+
+def fitted(cls: type, params: dict, size: int, X, y, n_jobs: int = 1):
+    """``cls`` fitted with ``size`` members, ready to predict with one thread."""
+    family = family_of(cls)
+    threads = {"n_jobs": n_jobs} if "n_jobs" in cls().get_params() else {}
+    model = cls(**params, random_state=3, **threads, **{family.size_param: size}).fit(X, y)
+    return model.set_params(n_jobs=1) if threads else model
+
+
+DATA_KINDS = [
+    pytest.param(path, params, classes, id=f"{path.rsplit('.')[-1]}-{kind}")
+    for path, params in FAMILY_CASES
+    for kind, classes in (
+        (("binary", 2), ("multiclass", 3)) if path.endswith("Classifier") else (("regression", None),)
+    )
+]
+
+
+@pytest.mark.parametrize(("path", "params", "classes"), DATA_KINDS)
+def test_the_first_n_members_of_a_larger_fit_predict_as_a_separate_fit_of_n(path, params, classes):
+    cls = estimator_class(path)
+    if classes:
+        X, y = make_classification(500, 8, n_informative=5, n_classes=classes, random_state=0)
+    else:
+        X, y = make_regression(500, 8, noise=5.0, random_state=0)
+    family = family_of(cls)
+    assert family is not None and family.why_not({**cls().get_params(), **params, "random_state": 3}) is None
+    large = fitted(cls, params, 12, X[:350], y[:350], n_jobs=2)  # the shared fit uses the trial's threads
+    for n in (1, 5, 12):
+        alone = fitted(cls, params, n, X[:350], y[:350])
+        cut = family.cut(large, n)
+        methods = ("predict", "predict_proba") if classes else ("predict",)
+        for method in methods:
+            assert np.array_equal(getattr(cut, method)(X[350:]), getattr(alone, method)(X[350:])), (n, method)
+    assert getattr(large, family.size_param) == 12  # cutting leaves the fitted model whole
+
+
+def test_a_forest_does_not_depend_on_its_fitting_threads():
+    X, y = make_regression(400, 6, noise=1.0, random_state=1)
+    cls = estimator_class(SKLEARN + "RandomForestRegressor")
+    one = fitted(cls, {"max_depth": 5}, 16, X, y, n_jobs=1).predict(X)
+    two = fitted(cls, {"max_depth": 5}, 16, X, y, n_jobs=2).predict(X)
+    assert np.array_equal(one, two)
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "reason"),
+    [
+        (SKLEARN + "RandomForestRegressor", {"random_state": None}, "random_state must be a fixed integer"),
+        (SKLEARN + "RandomForestRegressor", {"random_state": 1, "warm_start": True}, "warm_start is set"),
+        (SKLEARN + "GradientBoostingRegressor", {"random_state": 1, "n_iter_no_change": 5}, "early stopping"),
+        (SKLEARN + "HistGradientBoostingRegressor", {"random_state": 1}, "early_stopping is 'auto'"),
+        ("sklearn.linear_model.Ridge", {}, "Ridge has no size parameter"),
+        ("xgboost.XGBRegressor", {"random_state": 1, "booster": "dart"}, "booster is 'dart'"),
+        ("lightgbm.LGBMRegressor", {"random_state": 1, "boosting_type": "rf"}, "boosting_type is 'rf'"),
+    ],
+)
+def test_settings_that_break_exact_prefixes_are_named(path, params, reason):
+    cls = estimator_class(path)
+    assert reason in why_not_shared(cls, {**cls().get_params(), **params})
+
+
+def test_groups_are_the_configurations_that_differ_only_in_size():
+    configs = [
+        {"n_estimators": 8, "max_depth": 3},
+        {"n_estimators": 4, "max_depth": 5},
+        {"n_estimators": 4, "max_depth": 3},
+        {"n_estimators": 8, "max_depth": 5},
+    ]
+    groups = group_configs(configs, "n_estimators")
+    assert [(g.sizes, g.largest["max_depth"], g.indices) for g in groups] == [
+        ((4, 8), 3, (2, 0)),
+        ((4, 8), 5, (1, 3)),
+    ]
+
+
+def small_split(raw: bool = False, rows: int = 300) -> Split:
+    X, y = make_regression(rows, 5, noise=3.0, random_state=2)
+    cut = int(rows * 0.8)
+    if raw:  # a categorical column and missing values: the trial's preprocessing pipeline
+        frame = pd.DataFrame(X, columns=[f"x{i}" for i in range(5)])
+        frame["colour"] = np.where(X[:, 0] > 0, "red", "blue")
+        frame.loc[::7, "x1"] = np.nan
+        return Split(
+            frame[:cut], frame[cut:], y[:cut], y[cut:], tuple(frame.columns), "y", ("colour",), raw=True
+        )
+    return Split(X[:cut], X[cut:], y[:cut], y[cut:], tuple(f"x{i}" for i in range(5)), "y")
+
+
+@pytest.mark.parametrize(
+    ("estimator", "fixed", "size", "cv", "raw"),
+    [
+        (
+            "RandomForestRegressor",
+            {"max_depth": 4, "random_state": 5, "n_jobs": 2},
+            "n_estimators",
+            None,
+            False,
+        ),
+        ("ExtraTreesRegressor", {"max_depth": 4, "random_state": 5}, "n_estimators", 3, False),
+        ("GradientBoostingRegressor", {"max_depth": 2, "random_state": 5}, "n_estimators", None, True),
+        ("HistGradientBoostingRegressor", {"early_stopping": False, "random_state": 5}, "max_iter", 2, False),
+    ],
+)
+def test_a_group_scores_each_configuration_as_its_own_trial_would(estimator, fixed, size, cv, raw):
+    split = small_split(raw)
+    spec = TrialSpec(SKLEARN + estimator, fixed, cv=cv, seed=4)
+    configs = [{size: n, "min_samples_leaf": leaf} for leaf in (1, 3) for n in (10, 3, 6)]
+    reported: list[dict] = []
+    with threadpool_limits(1):  # OpenMP threads of histogram boosting crawl on a busy 2-core machine
+        for group in group_configs(configs, size):
+            results = run_group(group, split, spec, report=reported.append)
+            for config, result in zip(group.configs, results, strict=True):
+                alone = run_trial(config, split, spec)
+                scores = {k: v for k, v in alone.items() if is_metric_key(k)}  # with cv: mse_std...
+                assert len(scores) >= 4 and {k: result[k] for k in scores} == scores, config
+                assert result["timesteps_total"] == config[size]
+    assert [r["timesteps_total"] for r in reported] == [3, 6, 10, 3, 6, 10]  # each size as its own result
+    assert sum(r["fit_time_s"] for r in reported[:3]) == pytest.approx(reported[0]["shared_fit_s"])
+
+
+def test_a_cut_pipeline_keeps_its_fitted_preprocessing():
+    from tuning.trial import build_estimator
+
+    split = small_split(raw=True)
+    spec = TrialSpec(SKLEARN + "RandomForestRegressor", {"random_state": 0, "max_depth": 3})
+    model = build_estimator({"n_estimators": 6}, split, spec).fit(split.X_train, split.y_train)
+    cut = cut_model(model, 2, "n_estimators")
+    assert len(cut.steps[-1][1].estimators_) == 2 and len(model.steps[-1][1].estimators_) == 6
+    assert cut.steps[0][1] is model.steps[0][1]
+    assert cut.predict(split.X_test).shape == (len(split.y_test),)
+
+
+# --------------------------------------------------------------------------- plan and dry run
+
+
+def rf_experiment(tmp_path, **search):
+    raw = experiment_dict(
+        tmp_path,
+        space={"n_estimators": [4, 8, 12], "max_depth": [3, 5]},
+        search=search,
+        resources={"num_cpus": "auto"},
+    )
+    return validate(raw)
+
+
+def test_the_plan_holds_one_group_per_combination_of_the_other_parameters(tmp_path):
+    plan = make_plan(rf_experiment(tmp_path, share_fits="auto"), "tune", cluster())
+    assert [(g.sizes, g.largest["max_depth"]) for g in plan.groups] == [((4, 8, 12), 3), ((4, 8, 12), 5)]
+    assert plan.total == 6 and plan.tune_trials == 2
+    assert plan.share_note == "6 configurations from 2 fits: n_estimators 24 fitted instead of 48 (2.0x less)"
+    assert plan.experiment.resources.num_cpus == 4  # two groups on 8 CPUs: 4 threads each
+
+
+def test_one_group_gets_every_core(tmp_path):
+    raw = load_experiment(ROOT / "experiments" / "rf_shared.yaml").resolved()
+    raw["storage_path"] = str(tmp_path)
+    plan = make_plan(validate(raw), "tune", cluster(node_cpus=(16.0,), node_gpus=(0.0,)))
+    assert len(plan.groups) == 1 and plan.groups[0].sizes == tuple(range(8, 88, 4))
+    assert plan.experiment.resources.num_cpus == 16 and plan.spec.params["n_jobs"] == 16
+
+
+def test_the_dry_run_shows_the_groups(tmp_path):
+    text = describe(make_plan(rf_experiment(tmp_path, share_fits=True), "both", cluster()))
+    assert "Shared fits: 6 configurations from 2 fits" in text
+    assert "1 wave; 2 trials, one per shared fit" in text
+    table = text.split("\n\n")[-1].splitlines()
+    assert table[0].split() == ["fit", "n_estimators", "max_depth"]
+    assert table[1].split() == ["0", "4,", "8,", "12", "(fit:", "12)", "3"]
+
+
+def test_the_dry_run_says_what_an_unshared_file_would_save(tmp_path):
+    text = describe(make_plan(validate(experiment_dict(tmp_path)), "tune", cluster()))
+    assert "Shared fits: off (search.share_fits: false); with auto: 3 configurations from 1 fit" in text
+    text = (cli("tuning.run", str(ROOT / "experiments" / "rf.yaml"), "--dry-run")).stdout
+    assert "n_estimators 84 fitted instead of 920 (11.0x less)" in text
+
+
+def test_auto_says_why_it_does_not_share(tmp_path):
+    raw = experiment_dict(tmp_path, search={"share_fits": "auto"})
+    raw["estimator"] = {"class": SKLEARN + "HistGradientBoostingRegressor"}
+    raw["space"] = {"max_iter": [5, 10]}
+    plan = make_plan(validate(raw), "tune", cluster())
+    assert plan.groups == ()
+    assert plan.share_note.startswith("not shared: early_stopping is 'auto'")
+
+
+REFUSED = [
+    (
+        {"estimator": {"class": "sklearn.linear_model.Ridge"}, "space": {"alpha": [1.0, 2.0]}},
+        "search.share_fits must be false or auto here: fits cannot be shared exactly because Ridge has no",
+    ),
+    ({"space": {"max_depth": [2, 3]}}, "because the space does not vary n_estimators"),
+    (
+        {"estimator": {"class": SKLEARN + "RandomForestRegressor", "params": {"random_state": None}}},
+        "because random_state must be a fixed integer (it is None)",
+    ),
+    ({"space": {"n_estimators": [4, 8], "warm_start": [False, True]}}, "(space.warm_start has True)"),
+    ({"search": {"share_fits": True, "algorithm": "optuna", "num_samples": 2}}, "optuna proposes"),
+]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"), REFUSED, ids=["no-family", "no-size", "no-seed", "warm", "optuna"]
+)
+def test_share_fits_true_is_refused_where_fits_cannot_be_shared(tmp_path, change, message):
+    raw = experiment_dict(tmp_path, search={"share_fits": True}, runner="tune")
+    raw.update(change)
+    path = write(tmp_path, raw)
+    assert_rejected(cli("tuning.run", str(path)), message, tmp_path)
+
+
+def test_rf_yaml_is_the_unshared_tutorial():
+    experiment = load_experiment(ROOT / "experiments" / "rf.yaml")
+    assert experiment.search.share_fits is False and why_not_share(experiment) is None
+
+
+# --------------------------------------------------------------------------- end to end
+
+
+@pytest.mark.slow
+def test_both_runners_share_alike_and_the_saved_model_is_the_best_configuration(ray_session, tmp_path):
+    from tuning.run import run_experiment
+
+    summary = run_experiment(rf_experiment(tmp_path, share_fits=True), "both", echo=lambda _: None)
+    tune, seq = summary["trials"]["tune"], summary["trials"]["sequential"]
+    assert summary["status"] == "complete" and summary["parity"] == {"identical": True, "differing": []}
+    assert len(tune) == len(seq) == 6 and len({t["path"] for t in tune}) == 2  # 6 rows from 2 Tune trials
+    key = lambda t: json.dumps(t["config"], sort_keys=True)  # noqa: E731
+    assert {key(t): t["metrics"]["mse"] for t in tune} == {key(t): t["metrics"]["mse"] for t in seq}
+    best = min(tune, key=lambda t: t["metrics"]["mse"])
+    run_dir = Path(summary["run_dir"])
+    info = json.loads((run_dir / "best_model.json").read_text())
+    assert info["config"] == best["config"]
+    assert info["test_metrics"]["mse"] == best["metrics"]["mse"]  # the same model, to the last bit
+    model = joblib.load(run_dir / "best_model.joblib")
+    assert len(model.estimators_) == best["config"]["n_estimators"]
+
+
+@pytest.mark.slow
+def test_rf_shared_gives_rf_yaml_s_twenty_mses_to_the_last_bit(tmp_path):
+    cheap = ["--set", "estimator.params.max_depth=4", "--set", f"storage_path={tmp_path}"]
+    mses = {}
+    for name in ("rf", "rf_shared"):
+        done = cli("tuning.run", str(ROOT / "experiments" / f"{name}.yaml"), *cheap, timeout=900)
+        assert done.returncode == 0, done.stderr[-2000:]
+        (summary,) = (tmp_path / name).glob("*/summary.json")
+        trials = json.loads(summary.read_text())["trials"]["tune"]
+        mses[name] = {t["config"]["n_estimators"]: t["metrics"]["mse"] for t in trials}
+    assert len(mses["rf"]) == 20 and mses["rf_shared"] == mses["rf"]

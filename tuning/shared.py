@@ -1,0 +1,143 @@
+"""Shared fits: one fit at the largest size per combination of the other parameters, every
+requested size scored from it.
+
+A group is the configurations that differ only in the family's size parameter (e.g. the
+tutorial's 20 forests of 8..84 trees: one group). `run_group` fits the group's largest
+configuration once (per fold) and scores each size with the model cut to its first ``n``
+members (`tuning.families`), which predicts to the last bit as a separate fit of that size
+would: one score per configuration, as if each had run alone.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from tuning.config import SPLIT_SEED
+from tuning.data import Split
+from tuning.estimator import resolve_estimator
+from tuning.families import family_of
+from tuning.metrics import score
+from tuning.space import config_key
+from tuning.trial import Report, TrialSpec, _aggregate, _folds, build_estimator, final_estimator, resplit
+
+SHARED_KEY = "shared"  # a group's Tune config: {"shared": [config, ...]}, smallest size first
+INDEX_KEY = "shared_index"  # which of the group's configurations a result is
+
+
+@dataclass(frozen=True)
+class Group:
+    """Configurations that differ only in ``size_param``, smallest first, with their places in the plan."""
+
+    size_param: str
+    configs: tuple[dict[str, Any], ...]
+    indices: tuple[int, ...]
+
+    @property
+    def sizes(self) -> tuple[int, ...]:
+        return tuple(c[self.size_param] for c in self.configs)
+
+    @property
+    def largest(self) -> dict[str, Any]:
+        """The configuration that is fitted."""
+        return self.configs[-1]
+
+    def tune_config(self) -> dict[str, Any]:
+        return {SHARED_KEY: [dict(c) for c in self.configs]}
+
+
+def size_param_of(estimator: str) -> str | None:
+    """The size parameter of the estimator's family (None: it has none)."""
+    family = family_of(resolve_estimator(estimator))
+    return family.size_param if family else None
+
+
+def group_configs(configs: list[dict[str, Any]], size_param: str) -> list[Group]:
+    """The groups of ``configs`` (in the order of their first configuration in the plan)."""
+    members: dict[str, list[int]] = {}
+    for index, config in enumerate(configs):
+        others = {k: v for k, v in config.items() if k != size_param}
+        members.setdefault(config_key(others), []).append(index)
+    groups = []
+    for indices in members.values():
+        ordered = sorted(indices, key=lambda i: configs[i][size_param])
+        groups.append(Group(size_param, tuple(configs[i] for i in ordered), tuple(ordered)))
+    return groups
+
+
+def fitted_sizes(groups: list[Group]) -> tuple[int, int]:
+    """``(separate, shared)``: the members fitted (trees, stages) without and with sharing."""
+    return sum(sum(g.sizes) for g in groups), sum(max(g.sizes) for g in groups)
+
+
+def score_model(model, X, y) -> dict[str, float]:
+    """The trial's scoring step (`tuning.trial.run_trial` scores the same way)."""
+    return score(y, model.predict(X))
+
+
+def cut_model(model, n: int, size_param: str):
+    """``model`` (behind its pipeline, if any) cut to its first ``n`` members."""
+    estimator = final_estimator(model)
+    family = family_of(type(estimator))
+    if family is None or family.size_param != size_param:
+        raise ValueError(f"{type(estimator).__name__} cannot be cut to {size_param}={n}")
+    cut = family.cut(estimator, n)
+    if not hasattr(model, "steps"):
+        return cut
+    pipeline = copy.copy(model)  # the fitted preprocessing steps, shared
+    pipeline.steps = [*model.steps[:-1], (model.steps[-1][0], cut)]
+    return pipeline
+
+
+def fit_largest(group: Group, split: Split, spec: TrialSpec) -> tuple[list[tuple[Any, tuple]], float]:
+    """The group's largest configuration fitted on each fold: ``[(model, fold)]`` and the fit time."""
+    config = dict(group.largest)
+    if SPLIT_SEED in config:  # Monte Carlo cross-validation: the group's own split
+        split = resplit(split, config.pop(SPLIT_SEED))
+    folds = _folds(split, spec)
+    fitted, fit_time = [], 0.0
+    for fold in folds:
+        model = build_estimator(config, split, spec)
+        threads = final_estimator(model).get_params(deep=False).get("n_jobs")
+        started = time.perf_counter()
+        model.fit(fold[0], fold[1])
+        fit_time += time.perf_counter() - started
+        if threads not in (None, 1):
+            final_estimator(model).set_params(n_jobs=1)  # score with one thread, as run_trial does
+        fitted.append((model, fold))
+    return fitted, fit_time
+
+
+def run_group(group: Group, split: Split, spec: TrialSpec, report: Report | None = None) -> list[dict]:
+    """Fit the group once and score each of its configurations; ``report`` gets each in turn.
+
+    Each result is what `run_trial` returns for that configuration, plus ``shared_index``
+    (its place in the group), ``timesteps_total`` (its size: TensorBoard's x axis),
+    ``shared_fit_s`` (the one fit's time) and ``fit_time_s``, its share of that fit by size
+    (sizes 8, 12, 16: 8/16, 4/16, 4/16). The ``started_at``..``ended_at`` spans follow one
+    another: the first holds the fit.
+    """
+    began = time.time()
+    fitted, fit_time = fit_largest(group, split, spec)
+    results, previous, clock = [], 0, began
+    for index, size in enumerate(group.sizes):
+        scores = [score_model(cut_model(model, size, group.size_param), f[2], f[3]) for model, f in fitted]
+        ended = time.time()
+        result = {
+            **_aggregate(scores),
+            "fit_time_s": fit_time * (size - previous) / max(group.sizes),
+            "shared_fit_s": fit_time,
+            "started_at": clock,
+            "ended_at": ended,
+            "pid": os.getpid(),
+            INDEX_KEY: index,
+            "timesteps_total": size,
+        }
+        previous, clock = size, ended
+        results.append(result)
+        if report is not None:
+            report(result)
+    return results
