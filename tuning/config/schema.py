@@ -17,6 +17,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -37,7 +38,8 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    # the one-line docstring under each field is its description (the reference and the JSON Schema)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, use_attribute_docstrings=True)
 
 
 def keyed(key: str, message: str) -> PydanticCustomError:
@@ -105,16 +107,43 @@ def _range(start: Any, stop: Any, step: Any) -> list[int | float]:
     return values
 
 
-Param = Annotated[Any, AfterValidator(_parse_param)]
+_VALUES_SCHEMA = {"type": "array", "minItems": 1}
+_BOUNDS_SCHEMA = {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2}
+PARAM_SCHEMA: dict[str, Any] = {  # what editors check a space entry against (_parse_param decides)
+    "anyOf": [
+        {**_VALUES_SCHEMA, "description": "a grid: every value is tried"},
+        {
+            "type": "object",
+            "properties": {k: {"type": "number"} for k in ("start", "stop", "step")},
+            "required": ["start", "stop"],
+            "additionalProperties": False,
+            "description": "a grid like range(start, stop, step)",
+        },
+        *(
+            {
+                "type": "object",
+                "properties": {domain: _VALUES_SCHEMA if domain in ("grid", "choice") else _BOUNDS_SCHEMA},
+                "required": [domain],
+                "additionalProperties": False,
+            }
+            for domain in DOMAINS
+        ),
+    ]
+}
+Param = Annotated[Any, AfterValidator(_parse_param), WithJsonSchema(PARAM_SCHEMA)]
 Name = Annotated[str, AfterValidator(_check_name)]
+PositiveCpus = Annotated[float, Field(gt=0)]  # what editors accept for resources.num_cpus
 
 
 class DataConfig(_Strict):
     """Where the rows come from: a built-in data set, or a CSV/Parquet path or URI."""
 
     source: str = "california_housing"
+    """`california_housing` (built in), or a CSV/Parquet path or URI (`s3://...`) read by Ray Data."""
     target: str | None = Field(default=None, validate_default=True)
+    """The target column (numeric, no missing values); required when `data.source` is a file."""
     features: list[str] | None = Field(default=None, min_length=1)
+    """The feature columns; default: every column but the target."""
 
     @property
     def builtin(self) -> bool:
@@ -146,15 +175,20 @@ class SplitConfig(_Strict):
     """
 
     test_size: float = Field(0.2, gt=0, lt=1)
+    """The fraction of the rows held out as test rows."""
     seed: int | None = None
+    """The shuffle's seed; default: the experiment's `seed`."""
     cv: int | None = Field(default=None, ge=2)
+    """k: score each trial by k-fold cross-validation on the training rows (mean and std per metric)."""
 
 
 class EstimatorConfig(_Strict):
     """The estimator's import path and the parameters that stay fixed."""
 
     class_path: str = Field("sklearn.ensemble.RandomForestRegressor", alias="class")
+    """The estimator's import path: a scikit-learn-style class (`fit`, `predict`, `get_params`)."""
     params: dict[str, Any] = Field(default_factory=dict)
+    """Parameters every trial uses as they are (checked against the estimator's own validation)."""
 
 
 class ResourcesConfig(_Strict):
@@ -165,10 +199,13 @@ class ResourcesConfig(_Strict):
     """
 
     num_cpus: float | Literal["auto"] = 1.0
+    """CPUs per trial, > 0 (the estimator's `n_jobs` follows it), or `auto`: fill the machine."""
     num_gpus: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 0
+    """GPUs per trial; a fraction shares one GPU (0.25: four trials per GPU), whole numbers above 1."""
     max_concurrent_trials: int | None = Field(default=None, gt=0)
+    """The most trials Ray Tune runs at once; default: as many as the cluster holds."""
 
-    @field_validator("num_cpus", mode="plain")
+    @field_validator("num_cpus", mode="plain", json_schema_input_type=PositiveCpus | Literal["auto"])
     @classmethod
     def _cpus_or_auto(cls, num_cpus: Any) -> float | str:
         """A positive finite number, or ``auto``."""
@@ -195,8 +232,11 @@ class BudgetConfig(_Strict):
     """A parameter grown in steps (``warm_start``): ``step``, ``2 * step``, ... up to ``max``."""
 
     param: str = "n_estimators"
+    """The parameter grown in steps; the estimator needs `warm_start`, and the space must not search it."""
     max: int = Field(gt=0)
+    """The last step's value: every trial that is not stopped ends there."""
     step: int = Field(gt=0)
+    """The growth per step (`step`, `2 * step`, ..., `max`); at most `max`."""
 
     @model_validator(mode="after")
     def _step_fits(self) -> BudgetConfig:
@@ -228,14 +268,23 @@ class SearchConfig(_Strict):
     """
 
     algorithm: Literal["grid", "random", "optuna"] = "grid"
+    """`grid`: every combination; `random`: seeded draws; `optuna`: Optuna's TPE (`tuning[optuna]` extra)."""
     num_samples: int | None = Field(default=None, gt=0)
+    """`grid`: draws of each random domain per point (default 1); `random`, `optuna`: the trials (required)"""
     scheduler: Literal["asha", "none"] | None = None  # "none" (or null): every trial runs in full
+    """`asha`: stop poor trials early (needs `search.budget`); `none` or null: every trial runs in full."""
     budget: BudgetConfig | None = None
+    """A parameter grown in steps, each reported: needed by `asha`; without a scheduler, learning curves."""
     grace_period: int = Field(1, gt=0)
+    """ASHA: steps every trial runs before it can be stopped (the first rung)."""
     reduction_factor: float = Field(3, gt=1, allow_inf_nan=False)
+    """ASHA: rungs are this factor apart; a trial goes on when in the best 1/reduction_factor at its rung."""
     order: Literal["as_listed", "largest_first"] = "as_listed"
+    """`largest_first`: the largest `size_param` first, so no long trial runs alone at the end."""
     size_param: str = "n_estimators"
+    """What `largest_first` orders by: a numeric grid of the space."""
     share_fits: bool | Literal["auto"] = False
+    """Fit once per group at the largest size and score every smaller one from it (`auto`: where exact)."""
 
     @model_validator(mode="after")
     def _consistent(self) -> SearchConfig:
@@ -264,20 +313,35 @@ class Experiment(_Strict):
     """One experiment file."""
 
     name: Name
+    """The run's folder under `storage_path`: 1-100 letters, digits, `.`, `_` or `-` (no `..`)."""
     seed: int = 0
+    """Seeds the split's shuffle and the estimator's `random_state` (unless set or searched)."""
     data: DataConfig = Field(default_factory=DataConfig)
+    """Where the rows come from."""
     split: SplitConfig = Field(default_factory=SplitConfig)
+    """How the rows are split into training and test rows."""
     estimator: EstimatorConfig = Field(default_factory=EstimatorConfig)
+    """The estimator class and the parameters that stay fixed."""
     space: dict[str, Param] = Field(min_length=1)
+    """One entry per searched parameter: a list (a grid), `{start, stop, step}`, or one random domain."""
     search: SearchConfig = Field(default_factory=SearchConfig)
+    """How the space is searched: algorithm, samples, early stopping, order."""
     metric: Literal[NAMES] = "mse"  # type: ignore[valid-type]  # the names of tuning.metrics
+    """The metric trials are ranked on (every metric is recorded)."""
     mode: Mode | None = None
+    """`min` or `max`; default: the metric's direction (`max` for `r2`, else `min`)."""
     resources: ResourcesConfig = Field(default_factory=ResourcesConfig)
+    """What one trial reserves."""
     runner: Literal["tune", "sequential", "both"] = "tune"
+    """`tune`: Ray Tune; `sequential`: the baseline, one trial after another; `both`: both, compared."""
     storage_path: str = "results"
+    """Where runs go: a local folder (created if missing), a shared mount, or `s3://bucket/prefix`."""
     address: str | None = None
+    """The Ray cluster to join: `host:port` or `auto`; null: `RAY_ADDRESS` if set, else a new local Ray."""
     max_failures: int = Field(2, ge=0)
+    """How many times Ray Tune retries a failed trial (a dead worker, an exception)."""
     refit: bool = True
+    """Refit the best configuration on the training rows and save it (`best_model.joblib`)."""
 
     @model_validator(mode="after")
     def _defaults(self) -> Experiment:
