@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tuning.config.schema import BUILTIN_DATASETS, SPLIT_SEED, Experiment
+from tuning.config.schema import BUILTIN_DATASETS, Experiment
 from tuning.errors import ExperimentError
 from tuning.estimator import default_params, resolve_estimator
 from tuning.values import is_number
@@ -42,7 +42,7 @@ def check_estimator(experiment: Experiment, where: Where) -> None:
         ) from None
     valid = default_params(cls)
     fixed = experiment.estimator.params
-    space = {k: v for k, v in experiment.space.items() if k != SPLIT_SEED}  # a split's, not a param
+    space = experiment.space
     named = [(f"estimator.params.{k}", k) for k in fixed] + [(f"space.{k}", k) for k in space]
     for key, param in named:
         if param not in valid:
@@ -109,7 +109,7 @@ def check_budget(experiment: Experiment, where: Where) -> None:
 
 
 def check_search(experiment: Experiment, where: Where) -> None:
-    """The ordering's size parameter and a searched split seed must be integer/numeric grids."""
+    """The ordering's size parameter must be a grid of numbers."""
     search = experiment.search
     if search.order == "largest_first":
         grid = experiment.space.get(search.size_param, {}).get("grid")
@@ -119,18 +119,6 @@ def check_search(experiment: Experiment, where: Where) -> None:
                 f"got {search.size_param!r}",
                 where=where("search.size_param"),
                 key="search.size_param",
-            )
-    domain = experiment.space.get(SPLIT_SEED)
-    if domain is not None:
-        ((kind, values),) = domain.items()
-        if kind not in ("grid", "choice", "randint") or not all(
-            isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in values
-        ):
-            raise ExperimentError(
-                f"must be a grid, choice or randint of non-negative integers (one split seed per "
-                f"trial); got {{{kind}: {values!r}}}",
-                where=where(f"space.{SPLIT_SEED}"),
-                key=f"space.{SPLIT_SEED}",
             )
 
 

@@ -13,6 +13,7 @@ from tuning.data import Split
 from tuning.progress import Progress, tune_callback
 from tuning.runners.common import RunnerResult, TrialResult
 from tuning.search import param_space, scheduler, search_alg
+from tuning.space import variant_generator
 from tuning.storage import is_uri, join, remote, tune_storage_path
 from tuning.trial import TrialSpec, run_trial
 
@@ -58,8 +59,12 @@ def run_tune(
     cores: float,
     progress: Progress,
     resume: bool = False,
+    configs: list[dict] | None = None,
 ) -> RunnerResult:
     """Run every configuration as a Tune trial; the run directory is Tune's experiment.
+
+    ``configs``: run exactly these trials, in order, instead of searching the space (the
+    chunks of repeats of `tuning.plan.group_repeats`).
 
     With ``resume`` and Tune's state in ``run_dir`` (an interrupted run), `Tuner.restore`
     continues it: finished and errored trials are kept, only unfinished ones run.
@@ -86,14 +91,19 @@ def run_tune(
         start = time.perf_counter()
         tuner.fit()
         return RunnerResult("tune", read_tune(run_dir), time.perf_counter() - start, cores)
+    space, searcher, samples = (
+        listed(configs, experiment)
+        if configs is not None
+        else (param_space(experiment), search_alg(experiment), experiment.search.num_samples)
+    )
     tuner = tune.Tuner(
         trainable(experiment, split, spec),
-        param_space=param_space(experiment),
+        param_space=space,
         tune_config=tune.TuneConfig(
             metric=experiment.metric,
             mode=experiment.mode,
-            num_samples=experiment.search.num_samples,
-            search_alg=search_alg(experiment),
+            num_samples=samples,
+            search_alg=searcher,
             scheduler=scheduler(experiment),
             max_concurrent_trials=experiment.resources.max_concurrent_trials,
             reuse_actors=True,
@@ -110,6 +120,23 @@ def run_tune(
     tuner.fit()
     wall = time.perf_counter() - start
     return RunnerResult("tune", read_tune(remote(run_dir) or run_dir), wall, cores)
+
+
+def listed(configs: list[dict], experiment: Experiment):
+    """Tune's ``(param_space, search_alg, num_samples)`` that run exactly ``configs``, in order.
+
+    The configurations go to Tune's own generator as points to evaluate; the space only
+    names each key's values (Tune requires every preset key to be in it).
+    """
+    from ray import tune
+
+    values: dict[str, dict[str, object]] = {}
+    for config in configs:
+        for key, value in config.items():
+            values.setdefault(key, {})[repr(value)] = value
+    space = {key: tune.choice(list(seen.values())) for key, seen in values.items()}
+    cap = experiment.resources.max_concurrent_trials
+    return space, variant_generator(experiment.seed, list(configs), cap), len(configs)
 
 
 def _quiet_analysis() -> None:
