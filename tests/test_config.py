@@ -97,7 +97,7 @@ BAD = [
         r"space.n_estimators must not repeat a grid value \(4 is repeated\)",
     ),
     ({"space": {"n_estimators": {"start": 9, "stop": 8}}}, r"space.n_estimators must give a non-empty grid"),
-    ({"space": {}}, r"space must have at least 1 item; got \{\}"),
+    ({"space": {}}, r"space must have at least 1 parameter to search; got \{\} \(or set split.repeats"),
     ({"metric": "accuracy"}, r"metric must be one of 'mse', 'rmse', 'mae' or 'r2'; got 'accuracy'"),
     ({"mode": "best"}, r"mode must be one of 'min' or 'max'; got 'best'"),
     ({"split": {"test_size": 1.5}}, r"split.test_size must be less than 1; got 1.5"),

@@ -34,7 +34,6 @@ from tuning.runners.dispatch import run_runners, unfinished
 from tuning.search import check_runner, comparable, search_record, stopping_line
 from tuning.storage import location, publish
 from tuning.summary import build_summary, read_summary, write_summary
-from tuning.validation import check_rows
 
 T = TypeVar("T")
 Echo = Callable[[str], None]
@@ -68,7 +67,6 @@ def run_experiment(
     plan = make_plan(experiment, runner, cluster)
     settings = plan.experiment
     split, data_load_s = _timed(load_split, settings.data, settings.split, settings.split.seed)
-    check_rows(len(split.y_train) + len(split.y_test), settings.split)
     earlier_validation = (read_summary(resume) or {}).get("validation") if resume else None
     plan, validation = group_repeats(plan, split, (earlier_validation or {}).get("chunk"))
     run_dir, earlier = open_run_dir(plan, echo, resume)

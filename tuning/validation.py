@@ -124,17 +124,15 @@ def combine(parts: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def check_rows(n_rows: int, split: SplitConfig) -> None:
-    """Refuse repeats whose splits leave no training (or no test) row."""
-    if not split.repeats:
-        return
-    test = math.ceil(split.test_size * n_rows)
+    """Refuse a ``test_size`` that leaves no training row (the hold-out split's, every repeat's)."""
+    test = math.ceil(split.test_size * n_rows)  # as train_test_split and ShuffleSplit count them
     if n_rows - test < 1 or test < 1:
         raise ExperimentError(
-            f"must leave rows to train on and to test on in each of the {split.repeats} repeats; got "
-            f"{split.test_size} of {n_rows} rows ({test} test, {n_rows - test} training)",
+            f"must leave rows to train on and to test on; got {split.test_size} of {n_rows} rows "
+            f"({test} test, {n_rows - test} training)",
             key="split.test_size",
         )
-    if split.cv and split.cv > n_rows:
+    if split.repeats and split.cv and split.cv > n_rows:
         raise ExperimentError(f"must be at most the {n_rows} rows; got {split.cv}", key="split.cv")
 
 
