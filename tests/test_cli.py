@@ -322,3 +322,35 @@ def test_repeats_that_leave_no_training_row_are_refused(tmp_path):
     assert_rejected(
         result, "split.test_size must leave rows to train on and to test on; got 0.9 of 3 rows", tmp_path
     )
+
+
+@pytest.mark.slow
+def test_on_a_terminal_the_progress_is_one_line_redrawn_in_place(tmp_path):
+    import pty
+
+    raw = experiment_dict(
+        tmp_path, estimator={"class": "sklearn.linear_model.Ridge"}, space={"alpha": [0.1, 1.0, 10.0, 100.0]}
+    )
+    path = write(tmp_path, raw)
+    leader, follower = pty.openpty()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "200"}
+    command = [sys.executable, "-m", "tuning.run", str(path), "--runner", "sequential", "--num-cpus", "1"]
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=follower, stderr=follower)
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            data = os.read(leader, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    assert process.wait(timeout=300) == 0
+    os.close(leader)
+    text = b"".join(chunks).decode()
+    lines = [line for line in text.replace("\r\n", "\n").split("\n") if "[sequential]" in line]
+    assert len(lines) == 1, lines  # one line on screen, redrawn with \r, not one per trial
+    redraws = lines[0].split("\r")
+    assert redraws[1].startswith("[sequential] 1/4 done")
+    assert redraws[-1].removeprefix("\x1b[K").startswith("[sequential] 4/4 done")

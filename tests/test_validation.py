@@ -183,3 +183,50 @@ def test_an_evaluation_states_the_mean_and_names_no_best():
         "LinearRegression, Monte Carlo CV over 100 splits: r2 0.6012 ± 0.0123  (mse 0.5300 ± 0.0200)"
     )
     assert "best" not in report.lower()
+
+
+def _summary_of(trials: list[dict], evaluation: dict | None = None) -> dict:
+    return {
+        "experiment": "x",
+        "metric": "r2",
+        "mode": "max",
+        "run_dir": "r",
+        "runner": "tune",
+        "status": "complete",
+        "counts": {"ok": len(trials), "error": 0, "retries": 0},
+        "timings": {},
+        "best": None,
+        "evaluation": evaluation,
+        "estimator": {"class": "sklearn.linear_model.Ridge"},
+        "trials": {"tune": trials},
+    }
+
+
+def _record(alpha: float | None, scores: list[float]) -> dict:
+    metrics = {"r2": float(np.mean(scores)), "r2_std": float(np.std(scores)), "r2_repeats": scores}
+    config = {} if alpha is None else {"alpha": alpha}
+    return {"name": f"t{alpha}", "config": config, "status": "ok", "metrics": metrics, "duration_s": 1.0}
+
+
+def test_the_html_report_shows_the_repeats_and_error_bars():
+    import json
+    import re
+
+    from tuning.html.page import render_html
+
+    trials = [_record(a, [0.5 + a / 1000, 0.52, 0.55 + a / 1000]) for a in (1.0, 10.0, 100.0)]
+    page = render_html(_summary_of(trials))
+    data = json.loads(re.search(r'id="report-data">(.*?)</script>', page, re.S)[1])
+    assert [c["label"] for c in data["repeats"]] == ["alpha=100", "alpha=10", "alpha=1"]  # best mean first
+    assert data["repeats"][0]["scores"] == trials[2]["metrics"]["r2_repeats"]
+    assert data["spread"]["tune"] == [t["metrics"]["r2_std"] for t in trials]
+    assert "r2 of each split</h2>" in page and "r2 against each searched parameter" in page
+    evaluation = {
+        "estimator": "Ridge",
+        "strategy": "Monte Carlo CV over 3 splits",
+        "metrics": {"r2": 0.52},
+        "std": {"r2": 0.02},
+    }
+    single = render_html(_summary_of([_record(None, [0.5, 0.52, 0.54])], evaluation))
+    assert "Ridge, Monte Carlo CV over 3 splits: r2 0.5200 ± 0.0200" in single
+    assert "r2 of each split</h2>" in single and "Best" not in single
