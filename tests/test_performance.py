@@ -121,7 +121,12 @@ def test_split_seed_in_the_space_is_refused_for_split_repeats(tmp_path, domain):
 
 @pytest.mark.slow
 def test_repeats_split_all_the_rows_differently_and_repeatably(housing_split, tmp_path):
-    raw = experiment_dict(tmp_path, split={"repeats": 3}, estimator={"class": "sklearn.linear_model.Ridge"})
+    raw = experiment_dict(
+        tmp_path,
+        split={"repeats": 3},
+        estimator={"class": "sklearn.linear_model.Ridge"},
+        space={"alpha": [1.0]},
+    )
     spec = TrialSpec.from_experiment(validate(raw))
     rows = len(housing_split.y_train) + len(housing_split.y_test)
     tests = [y_score for _, _, _, y_score in folds(housing_split, spec)]

@@ -17,11 +17,11 @@ import sklearn
 
 from tuning.data import Split
 from tuning.metrics import is_metric_key, score
-from tuning.report import mean_std
 from tuning.results import write_json
 from tuning.search import best_config
 from tuning.trial import TrialSpec, build_estimator, final_estimator
 from tuning.validation import rows
+from tuning.values import mean_std
 
 MODEL_FILE = "best_model.joblib"
 MODEL_INFO = "best_model.json"

@@ -9,7 +9,7 @@ from typing import Any
 from tuning.metrics import NAMES
 from tuning.runners.common import RunnerResult, TrialResult
 from tuning.space import config_key
-from tuning.values import fmt, params_text
+from tuning.values import evaluation_line, fmt, mean_std, params_text
 
 
 def check_parity(first: RunnerResult, second: RunnerResult, metric: str) -> list[str]:
@@ -66,36 +66,21 @@ def trial_table(
     return text, len(ranked) - len(rows) + 1
 
 
-def mean_std(metrics: dict[str, Any], name: str) -> str:
-    """``0.5310 ± 0.0412`` when the metric has a spread over splits, else ``0.5310``."""
-    if f"{name}_std" in metrics:
-        return f"{metrics[name]:.4f} ± {metrics[f'{name}_std']:.4f}"
-    return f"{metrics[name]:.4f}"
-
-
 def _splits(metrics: dict[str, Any], metric: str) -> str:
     """`` over 30 splits, the mean`` for a repeated run's score."""
     repeats = metrics.get(f"{metric}_repeats")
     return f" over {len(repeats)} splits, the mean" if repeats else ""
 
 
-def evaluation_line(evaluation: dict[str, Any], metric: str) -> str:
-    """``LinearRegression, Monte Carlo CV over 100 splits: r2 0.6012 ± 0.0123 (mse ..., ...)``."""
-    means, stds = evaluation["metrics"], evaluation["std"]
-    others = ", ".join(f"{m} {means[m]:.4f} ± {stds[m]:.4f}" for m in means if m != metric)
-    return (
-        f"{evaluation['estimator']}, {evaluation['strategy']}: {metric} {means[metric]:.4f} ± "
-        f"{stds[metric]:.4f}" + (f"  ({others})" if others else "")
-    )
-
-
 def sequential_wins(results: dict[str, RunnerResult]) -> str:
     """Why the baseline beat Tune: per-trial overhead on tiny trials, or fixed costs on few."""
     seq, tune = results["sequential"], results["tune"]
-    times = [t.duration_s for t in seq.trials if t.ok]
+    # a configuration whose repeats ran in chunks was that many trials
+    times = [t.duration_s / t.metrics.get("chunks", 1) for t in seq.trials if t.ok]
     typical = statistics.median(times) if times else 0.0
     # Tune's extra wall time over the baseline's, per trial
-    per_trial = (tune.wall_s - seq.wall_s / max(tune.cores, 1)) / max(len(tune.trials), 1)
+    units = sum(t.metrics.get("chunks", 1) for t in tune.trials)
+    per_trial = (tune.wall_s - seq.wall_s / max(tune.cores, 1)) / max(units, 1)
     if typical < per_trial:
         return (
             f"The trials are too small for Ray: the sequential runner wins (a trial takes "
@@ -103,7 +88,7 @@ def sequential_wins(results: dict[str, RunnerResult]) -> str:
         )
     return (
         "The sequential runner wins: Tune's fixed costs (starting its actors) outweigh what "
-        f"running {len(tune.trials)} trials in parallel saved."
+        f"running {units} trials in parallel saved."
     )
 
 
