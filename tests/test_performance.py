@@ -334,3 +334,29 @@ def test_actor_start_probe_shows_tune_actors_never_get_waiting_workers(tmp_path)
     assert all(r["first_call_s"] > 0 for r in rounds)
     assert not any(r["prestarted"] for r in rounds if r["variant"] == "tune")
     assert "tune  on a new worker: median" in done.stdout
+
+
+@pytest.mark.slow
+def test_both_runners_give_identical_means_from_chunks_of_repeats(ray_session, housing_split, tmp_path):
+    from tuning.cluster import connect
+    from tuning.plan import group_repeats, make_plan
+    from tuning.runners.dispatch import run_runners
+
+    raw = experiment_dict(
+        tmp_path,
+        estimator={"class": "sklearn.linear_model.Ridge"},
+        space={"alpha": [1.0, 100.0]},
+        split={"repeats": 5},
+    )
+    plan, record = group_repeats(make_plan(validate(raw), "both", connect()), housing_split, chunk=2)
+    assert (plan.total, record["trials_per_configuration"]) == (6, 3)
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    results = run_runners(plan, housing_split, run_dir, echo=lambda line: None)
+    whole = TrialSpec.from_experiment(validate(raw))  # every repeat in one trial, no chunks
+    for name in ("tune", "sequential"):
+        trials = {t.config["alpha"]: t.metrics for t in results[name].trials}
+        assert sorted(trials) == [1.0, 100.0] and all(m["chunks"] == 3 for m in trials.values())
+        for alpha, metrics in trials.items():
+            expected = run_trial({"alpha": alpha}, housing_split, whole)
+            assert metrics["r2_repeats"] == expected["r2_repeats"] and metrics["r2"] == expected["r2"], name
