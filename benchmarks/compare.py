@@ -15,6 +15,14 @@ the medians are reported:
 - ``project_shared``   the same runner with shared fits (``search.share_fits: auto``): one
                        fit per combination of the other parameters, every size scored from it
 
+With ``split.repeats`` (repeated validation, e.g. experiments/mccv_linear.yaml) the repeats
+are grouped into chunks once, as a run groups them (`tuning.plan.group_repeats`: a timed
+first repeat, >= 0.5 s a trial), and every approach runs those same chunks: ``sequential``
+one after another, ``ray_core`` one task each, ``project_tune`` one Tune trial each;
+``gridsearchcv`` gets the same scikit-learn splitter; ``plain_tune`` (one trial per
+configuration, all its repeats in it) is left out. Chunks are merged per configuration
+before the best MSE (a mean over the repeats) is compared.
+
 Fixed costs are measured once and apart: starting Ray (``ray.init``) and loading the split
 through Ray Data. Trial-phase wall time excludes both (the Ray approaches all use the one
 Ray started here). ``--fresh`` runs each approach in a new process every round instead
@@ -40,7 +48,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -132,6 +140,7 @@ class Bench:
         self.project_set: list[str] = list(PROJECT_SET)
         self.project_cpus: float | None = None
         self.count = 0
+        self.chunk: int | None = None  # repeats per trial (split.repeats), as group_repeats chose
 
     def run_dir(self, name: str) -> Path:
         self.count += 1
@@ -141,21 +150,21 @@ class Bench:
         from tuning.plan import with_cpus
         from tuning.trial import TrialSpec
 
-        return TrialSpec.from_experiment(with_cpus(self.experiment, n_jobs))
+        return replace(TrialSpec.from_experiment(with_cpus(self.experiment, n_jobs)), chunk=self.chunk)
 
-    @staticmethod
-    def from_trials(wall: float, trials) -> Outcome:
+    def from_trials(self, wall: float, trials) -> Outcome:
+        from tuning.runners.chunks import merge_chunks
+        from tuning.runners.common import RunnerResult
+        from tuning.validation import chunks
+
+        times = [t.duration_s for t in trials if t.ok]
+        trials = merge_chunks(RunnerResult("", trials, wall, 1), chunks(self.spec(1))).trials
         ok = [t for t in trials if t.ok]
         if len(ok) != len(trials):
             raise RuntimeError(
                 f"{len(trials) - len(ok)} trials failed: {[t.error for t in trials if not t.ok][:2]}"
             )
-        return Outcome(
-            wall,
-            min(t.metrics["mse"] for t in ok),
-            [t.duration_s for t in ok],
-            {t.metrics["pid"] for t in ok},
-        )
+        return Outcome(wall, min(t.metrics["mse"] for t in ok), times, {t.metrics["pid"] for t in ok})
 
     def sequential(self) -> Outcome:
         from tuning.progress import Progress
@@ -179,12 +188,17 @@ class Bench:
         from sklearn.model_selection import GridSearchCV, PredefinedSplit
 
         from tuning.estimator import resolve_estimator
+        from tuning.validation import REPEAT_CHUNK, rows, splitter
 
         spec, s = self.spec(1), self.split
         X = np.concatenate([s.X_train, s.X_test])
         y = np.concatenate([s.y_train, s.y_test])
         fold = PredefinedSplit(np.r_[np.full(len(s.y_train), -1), np.zeros(len(s.y_test), dtype=int)])
-        grid = [{k: [v] for k, v in c.items()} for c in self.configs]  # exactly these configurations
+        if spec.repeats:  # the run's own splitter, over the same rows
+            (X, y), fold = rows(s, spec), splitter(spec)
+        configs = [{k: v for k, v in c.items() if k != REPEAT_CHUNK} for c in self.configs]
+        configs = list({json.dumps(c, sort_keys=True): c for c in configs}.values())
+        grid = [{k: [v] for k, v in c.items()} for c in configs]  # exactly these configurations
         search = GridSearchCV(
             resolve_estimator(spec.estimator)(**spec.params),
             grid,
@@ -236,13 +250,15 @@ class Bench:
     def project_tune(self, shared: tuple[str, ...] = ("search.share_fits=false",)) -> Outcome:
         from tuning.cluster import connect
         from tuning.config import load_experiment
-        from tuning.plan import make_plan
+        from tuning.plan import group_repeats, make_plan
         from tuning.progress import Progress
         from tuning.runners.tune import run_tune
 
         settings = [*project_settings(self.experiment, self.project_set), *shared]
         experiment = load_experiment(self.path, [*self.overrides, *settings])
         plan = make_plan(experiment, "tune", connect())  # the Ray this benchmark started
+        plan, _ = group_repeats(plan, self.split, self.chunk)  # the chunks every approach runs
+        listed = list(plan.configs) if plan.spec.chunk is not None else None
         progress = Progress("tune", plan.total, "mse", "min", _quiet, plan.slots, list(plan.configs))
         result = run_tune(
             plan.experiment,
@@ -252,6 +268,7 @@ class Bench:
             self.cores,
             progress,
             groups=plan.groups,
+            configs=listed,
         )
         if not plan.groups:
             self.project_cpus = plan.experiment.resources.num_cpus
@@ -445,13 +462,26 @@ def measure_here(args, cpus: int, experiment, configs, names, project_set):
         split = load_split(experiment.data, experiment.split, experiment.split.seed)
         fixed["data_load_s"] = time.perf_counter() - started
         with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+            if experiment.split.repeats:  # group the repeats once, as a run does; every approach runs them
+                configs, bench_chunk = grouped_repeats(experiment, split)
+                print(f"repeats: {len(configs)} trials of {bench_chunk} repeats")
             bench = Bench(experiment, split, configs, cores, Path(tmp), args.experiment, args.overrides)
+            bench.chunk = bench_chunk if experiment.split.repeats else None
             bench.project_set = project_set
             runs = measure(bench, names, args.repeats, print)
     finally:
         if cluster.started_here:
             ray.shutdown()
     return runs, fixed, cores, bench.project_cpus
+
+
+def grouped_repeats(experiment, split) -> tuple[list[dict], int]:
+    """The chunks of repeats a run of ``experiment`` would make (`tuning.plan.group_repeats`)."""
+    from tuning.cluster import local_cluster
+    from tuning.plan import group_repeats, make_plan
+
+    plan, record = group_repeats(make_plan(experiment, "sequential", local_cluster(1, 0)), split)
+    return list(plan.configs), record["chunk"]
 
 
 def measure_fresh(args, names, echo):
@@ -517,14 +547,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     use_development_data_cache()
-    from tuning.config import SPLIT_SEED, load_experiment
+    from tuning.config import load_experiment
     from tuning.plan import trials_in_run_order
 
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None  # others' work skews timings
     experiment = load_experiment(args.experiment, args.overrides)
     names = list(args.only or APPROACHES)
-    if SPLIT_SEED in experiment.space and "gridsearchcv" in names:
-        names.remove("gridsearchcv")  # one PredefinedSplit cannot give each trial its own split
+    if experiment.split.repeats and "plain_tune" in names:
+        names.remove("plain_tune")  # one trial per configuration: no chunks of repeats
     configs = trials_in_run_order(experiment)
     project_set = list(args.project_set or PROJECT_SET)
     command = "python -m benchmarks.compare " + " ".join(sys.argv[1:] if argv is None else argv)

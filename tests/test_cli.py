@@ -55,6 +55,19 @@ BAD_FILES = [
     ),
     ({"space": {"n_estimators": [0]}}, "space.n_estimators must be an int in the range [1, inf); got 0"),
     ({"data": {"source": "nowhere.csv", "target": "y"}}, "data.source must be a built-in data set"),
+    ({"split": {"repeats": 1}}, "split.repeats must be greater than or equal to 2; got 1"),
+    ({"split": {"repeats": 2.5}}, "split.repeats must be a valid integer; got 2.5"),
+    ({"split": {"repeats": "many"}}, "split.repeats must be a valid integer; got 'many'"),
+    (
+        {"space": {"split.seed": {"start": 0, "stop": 100}}},
+        "space.split.seed must not be searched (the luckiest test split is not a better model); "
+        "use split.repeats: N",
+    ),
+    (
+        {"split": {"repeats": 5}, "search": {"scheduler": "asha", "budget": {"max": 8, "step": 4}}},
+        "search.scheduler must be none with split.repeats",
+    ),
+    ({"space": {}}, "space must have at least 1 parameter to search; got {} (or set split.repeats: N"),
 ]
 
 
@@ -299,3 +312,52 @@ def test_data_file_without_rows_or_unreadable(tmp_path, name, content, message):
     data.write_bytes(content)
     path = write(tmp_path, experiment_dict(tmp_path, data={"source": str(data), "target": "y"}))
     assert_rejected(cli("tuning.run", str(path), "--num-cpus", "1"), message, tmp_path)
+
+
+@pytest.mark.slow
+def test_repeats_that_leave_no_training_row_are_refused(tmp_path):
+    data = tmp_path / "tiny.csv"
+    data.write_text("x,y\n1,2\n2,3\n3,5\n")
+    raw = experiment_dict(
+        tmp_path,
+        data={"source": str(data), "target": "y"},
+        estimator={"class": "sklearn.linear_model.LinearRegression"},
+        space={},
+        split={"repeats": 3, "test_size": 0.9},
+    )
+    result = cli("tuning.run", str(write(tmp_path, raw)), "--num-cpus", "1")
+    assert_rejected(
+        result, "split.test_size must leave rows to train on and to test on; got 0.9 of 3 rows", tmp_path
+    )
+
+
+@pytest.mark.slow
+def test_on_a_terminal_the_progress_is_one_line_redrawn_in_place(tmp_path):
+    import pty
+
+    raw = experiment_dict(
+        tmp_path, estimator={"class": "sklearn.linear_model.Ridge"}, space={"alpha": [0.1, 1.0, 10.0, 100.0]}
+    )
+    path = write(tmp_path, raw)
+    leader, follower = pty.openpty()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "200"}
+    command = [sys.executable, "-m", "tuning.run", str(path), "--runner", "sequential", "--num-cpus", "1"]
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=follower, stderr=follower)
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            data = os.read(leader, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    assert process.wait(timeout=300) == 0
+    os.close(leader)
+    text = b"".join(chunks).decode()
+    lines = [line for line in text.replace("\r\n", "\n").split("\n") if "[sequential]" in line]
+    assert len(lines) == 1, lines  # one line on screen, redrawn with \r, not one per trial
+    redraws = lines[0].split("\r")
+    assert redraws[1].startswith("[sequential] 1/4 done")
+    assert redraws[-1].removeprefix("\x1b[K").startswith("[sequential] 4/4 done")

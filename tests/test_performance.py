@@ -18,7 +18,8 @@ from tuning.config import load_experiment, validate
 from tuning.errors import ExperimentError
 from tuning.plan import auto_cpus
 from tuning.space import expand, ordered
-from tuning.trial import TrialSpec, resplit, run_trial
+from tuning.trial import TrialSpec, run_trial
+from tuning.validation import folds
 
 # --------------------------------------------------------------------------- config
 
@@ -103,65 +104,79 @@ def test_threads_fit_but_one_thread_predicts_so_scores_are_bitwise_stable(housin
 # --------------------------------------------------------------------------- Monte Carlo splits
 
 
-def test_mccv_experiment_searches_a_hundred_split_seeds():
+def test_mccv_experiment_is_an_evaluation_over_a_hundred_repeats():
     experiment = load_experiment(ROOT / "experiments" / "mccv_linear.yaml")
-    assert experiment.space == {"split.seed": {"grid": list(range(100))}}
+    assert experiment.space == {} and experiment.evaluation
+    assert (experiment.split.repeats, experiment.metric) == (100, "r2")
     assert experiment.estimator.class_path == "sklearn.linear_model.LinearRegression"
+    ridge = load_experiment(ROOT / "experiments" / "mccv_ridge.yaml")
+    assert ridge.split.repeats == 30 and 3 <= len(ridge.space["alpha"]["grid"]) <= 4
 
 
-@pytest.mark.parametrize("domain", [{"uniform": [0, 5]}, [1, -2], ["a"]])
-def test_split_seed_must_be_non_negative_integers(tmp_path, domain):
-    with pytest.raises(ExperimentError, match=r"space.split.seed must be a grid, choice or randint"):
+@pytest.mark.parametrize("domain", [{"start": 0, "stop": 100}, [1, 2], {"uniform": [0, 5]}])
+def test_split_seed_in_the_space_is_refused_for_split_repeats(tmp_path, domain):
+    with pytest.raises(ExperimentError, match=r"space.split.seed must not be searched.*split.repeats: N"):
         validate(experiment_dict(tmp_path, space={"n_estimators": [4], "split.seed": domain}))
 
 
 @pytest.mark.slow
-def test_resplit_draws_a_distinct_split_of_all_the_rows(housing_split):
-    splits = [resplit(housing_split, seed) for seed in (0, 1)]
-    for split in splits:
-        assert split.X_train.shape == housing_split.X_train.shape
-        assert split.y_test.shape == housing_split.y_test.shape
-        rows = np.sort(np.concatenate([split.y_train, split.y_test]))
-        assert np.array_equal(rows, np.sort(np.concatenate([housing_split.y_train, housing_split.y_test])))
-    assert not np.array_equal(splits[0].y_test, splits[1].y_test)
-    assert np.array_equal(resplit(housing_split, 0).y_test, splits[0].y_test)  # seeded
+def test_repeats_split_all_the_rows_differently_and_repeatably(housing_split, tmp_path):
+    raw = experiment_dict(
+        tmp_path,
+        split={"repeats": 3},
+        estimator={"class": "sklearn.linear_model.Ridge"},
+        space={"alpha": [1.0]},
+    )
+    spec = TrialSpec.from_experiment(validate(raw))
+    rows = len(housing_split.y_train) + len(housing_split.y_test)
+    tests = [y_score for _, _, _, y_score in folds(housing_split, spec)]
+    for _, y_fit, _, y_score in folds(housing_split, spec):
+        assert (len(y_fit), len(y_score)) == (rows - len(housing_split.y_test), len(housing_split.y_test))
+    assert not np.array_equal(tests[0], tests[1])
+    assert all(np.array_equal(a[3], b) for a, b in zip(folds(housing_split, spec), tests, strict=True))
 
 
 @pytest.mark.slow
-def test_a_trial_without_split_seed_uses_the_shared_split(housing_split, tmp_path):
+def test_without_repeats_a_trial_uses_the_shared_split(housing_split, tmp_path):
     raw = experiment_dict(
         tmp_path,
         estimator={"class": "sklearn.linear_model.LinearRegression"},
         space={"fit_intercept": [True]},
     )
-    experiment = validate(raw)
-    spec = TrialSpec.from_experiment(experiment)
+    spec = TrialSpec.from_experiment(validate(raw))
     plain = run_trial({}, housing_split, spec)
-    assert run_trial({"split.seed": 5}, housing_split, spec)["mse"] != plain["mse"]
     from sklearn.linear_model import LinearRegression
     from sklearn.metrics import mean_squared_error
 
     model = LinearRegression().fit(housing_split.X_train, housing_split.y_train)
     assert plain["mse"] == mean_squared_error(housing_split.y_test, model.predict(housing_split.X_test))
+    assert "mse_repeats" not in plain
 
 
 @pytest.mark.slow
-def test_mccv_runners_agree_and_each_trial_has_its_own_split(ray_session, tmp_path):
+def test_mccv_evaluation_runners_agree_split_for_split(ray_session, tmp_path):
     from tuning.run import run_experiment
 
     raw = experiment_dict(
         tmp_path,
         estimator={"class": "sklearn.linear_model.LinearRegression"},
-        space={"split.seed": {"start": 0, "stop": 6}},
+        space={},
+        split={"repeats": 6},
+        metric="r2",
     )
     lines: list[str] = []
     summary = run_experiment(validate(raw), "both", echo=lines.append)
     assert summary["parity"] == {"identical": True, "differing": []}
-    assert summary["status"] == "complete"
-    tune = summary["trials"]["tune"]
-    assert sorted(t["config"]["split.seed"] for t in tune) == list(range(6))
-    assert len({t["metrics"]["mse"] for t in tune}) == 6  # six different test sets
-    assert "split.seed" in "\n".join(lines)
+    assert summary["status"] == "complete" and summary["best"] is None
+    (tune,), (seq,) = summary["trials"]["tune"], summary["trials"]["sequential"]
+    assert tune["metrics"]["r2_repeats"] == seq["metrics"]["r2_repeats"]
+    assert len(set(tune["metrics"]["r2_repeats"])) == 6  # six different test sets
+    assert summary["evaluation"]["metrics"]["r2"] == tune["metrics"]["r2"]
+    text = "\n".join(lines)
+    assert "LinearRegression, Monte Carlo CV over 6 splits: r2 0." in text
+    assert "Best" not in text and "best r2" not in text
+    info = json.loads((Path(summary["run_dir"]) / "best_model.json").read_text())
+    assert info["train_rows"] == 20640 and info["test_metrics"] is None
 
 
 @pytest.mark.slow
@@ -319,3 +334,29 @@ def test_actor_start_probe_shows_tune_actors_never_get_waiting_workers(tmp_path)
     assert all(r["first_call_s"] > 0 for r in rounds)
     assert not any(r["prestarted"] for r in rounds if r["variant"] == "tune")
     assert "tune  on a new worker: median" in done.stdout
+
+
+@pytest.mark.slow
+def test_both_runners_give_identical_means_from_chunks_of_repeats(ray_session, housing_split, tmp_path):
+    from tuning.cluster import connect
+    from tuning.plan import group_repeats, make_plan
+    from tuning.runners.dispatch import run_runners
+
+    raw = experiment_dict(
+        tmp_path,
+        estimator={"class": "sklearn.linear_model.Ridge"},
+        space={"alpha": [1.0, 100.0]},
+        split={"repeats": 5},
+    )
+    plan, record = group_repeats(make_plan(validate(raw), "both", connect()), housing_split, chunk=2)
+    assert (plan.total, record["trials_per_configuration"]) == (6, 3)
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    results = run_runners(plan, housing_split, run_dir, echo=lambda line: None)
+    whole = TrialSpec.from_experiment(validate(raw))  # every repeat in one trial, no chunks
+    for name in ("tune", "sequential"):
+        trials = {t.config["alpha"]: t.metrics for t in results[name].trials}
+        assert sorted(trials) == [1.0, 100.0] and all(m["chunks"] == 3 for m in trials.values())
+        for alpha, metrics in trials.items():
+            expected = run_trial({"alpha": alpha}, housing_split, whole)
+            assert metrics["r2_repeats"] == expected["r2_repeats"] and metrics["r2"] == expected["r2"], name

@@ -160,7 +160,7 @@ def test_live_line_is_redrawn_in_place_at_most_once_a_second_and_erased():
     lines: list[str] = []
     clock = FakeClock()
     progress = Progress(
-        "tune", 3, "mse", "min", lines.append, 1, configs, clock, live=True, write=shown.append
+        "tune", 3, "mse", "min", lines.append, 1, configs, clock, live=True, write=shown.append, verbose=True
     )
     progress.started(configs[0], key=0)
     clock.now = 1.0
@@ -184,3 +184,53 @@ def test_live_line_is_redrawn_in_place_at_most_once_a_second_and_erased():
     quiet.tick()
     quiet.close()
     assert len(shown) == before  # not a terminal: nothing but the per-trial lines
+
+
+def test_on_a_terminal_one_line_is_updated_in_place_and_kept_at_the_end():
+    configs = grid(*range(1, 201))
+    shown: list[str] = []
+    lines: list[str] = []
+    clock = FakeClock()
+    progress = Progress(
+        "tune", len(configs), "mse", "min", lines.append, 2, configs, clock, live=True, write=shown.append
+    )
+    for index, config in enumerate(configs):
+        progress.started(config, key=index)
+        clock.now += 0.01
+        progress.finished(config, metrics(1.0 / (index + 1), clock.now - 0.01, clock.now), key=index)
+    assert lines == [f"[tune] 200/200 done | best mse 0.0050 (n_estimators=200) | {2} s in all"]
+    assert len(shown) >= 199 and all(s.startswith("\r[tune] ") and s.endswith("\x1b[K") for s in shown[:199])
+    assert shown[0].startswith("\r[tune] 1/200 done") and "\n" not in "".join(shown)
+    assert shown[-1] == "\r\x1b[K"  # erased just before the last line is printed for good
+
+
+def test_off_a_terminal_or_verbose_each_trial_has_its_line():
+    configs = grid(4, 8, 12)
+    for live, verbose in ((False, False), (True, True)):
+        lines: list[str] = []
+        clock = FakeClock()
+        progress = Progress(
+            "tune",
+            3,
+            "mse",
+            "min",
+            lines.append,
+            1,
+            configs,
+            clock,
+            live=live,
+            write=[].append,
+            verbose=verbose,
+        )
+        for index, config in enumerate(configs):
+            progress.finished(config, metrics(0.5, 0.0, 1.0), key=index)
+        assert [line.split(",")[0].split(" |")[0] for line in lines] == [
+            f"[tune] {n}/3 done" for n in (1, 2, 3)
+        ]
+
+
+def test_chunks_of_repeats_show_no_best():
+    progress, lines, _ = make(grid(4, 8))
+    progress.show_best = False
+    progress.finished({"n_estimators": 4}, metrics(0.5, 0.0, 1.0))
+    assert "best" not in lines[-1] and lines[-1].startswith("[tune] 1/2 done")

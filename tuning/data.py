@@ -16,6 +16,7 @@ from sklearn.model_selection import train_test_split
 
 from tuning.config import DataConfig, SplitConfig
 from tuning.errors import ExperimentError
+from tuning.validation import check_rows
 
 
 @dataclass(frozen=True)
@@ -140,6 +141,7 @@ def load_split(data: DataConfig, split: SplitConfig, seed: int) -> Split:
     # DataFrame columns as read; the trial's pipeline imputes and encodes them.
     X = frame[features] if raw else frame[features].to_numpy(dtype=np.float64)
     y = frame[target].to_numpy(dtype=np.float64)
+    check_rows(len(y), split)
     X_train, X_test, y_train, y_test = train_test_split(
         X, y, test_size=split.test_size, random_state=seed, shuffle=True
     )

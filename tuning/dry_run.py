@@ -13,6 +13,7 @@ from tuning.cluster import local_cluster, resolve_address
 from tuning.config import Experiment
 from tuning.plan import Plan, make_plan
 from tuning.shared import Group
+from tuning.validation import TRIAL_SECONDS
 from tuning.values import fmt
 
 SHOWN_TRIALS = 20
@@ -67,11 +68,13 @@ def describe(plan: Plan) -> str:
         lines.append("Sequential:  1 trial at a time, in this process")
     if plan.spec.params:
         lines.append(f"Estimator:   {experiment.estimator.class_path}({_call_args(plan.spec.params)})")
+    if plan.spec.repeats:
+        lines.append(f"Validation:  {repeats_text(plan)}")
     if plan.share_note:
         lines.append(f"Shared fits: {plan.share_note}")
     if plan.groups:
         lines += ["", group_table(plan.groups)]
-    elif plan.configs:
+    elif plan.configs and not experiment.evaluation:
         lines += ["", trial_table(list(plan.configs))]
     return "\n".join(lines)
 
@@ -96,6 +99,24 @@ def trial_table(configs: list[dict[str, Any]], shown: int = SHOWN_TRIALS, label:
     if len(configs) > shown:
         text += f"\n... and {len(configs) - shown} more"
     return text
+
+
+def repeats_text(plan: Plan) -> str:
+    """How the repeats split the rows, and how they will be grouped into trials."""
+    spec = plan.spec
+    how = (
+        f"RepeatedKFold({spec.cv} folds x {spec.repeats})"
+        if spec.cv
+        else f"ShuffleSplit({spec.repeats} splits, test_size {spec.test_size:g})"
+    )
+    grouped = (
+        "all in one trial per configuration (an adaptive search needs each mean)"
+        if plan.adaptive
+        else f"grouped into trials of >= {TRIAL_SECONDS:g} s each, sized when the run starts from a "
+        "timed first repeat"
+    )
+    scored = "the estimator's" if plan.experiment.evaluation else "each configuration's"
+    return f"{how} of all the rows, seed {spec.seed}; {scored} score is the mean (± std); {grouped}"
 
 
 def _count(n: int, noun: str) -> str:

@@ -17,7 +17,7 @@ from tuning.config import Experiment
 from tuning.data import Split, load_split
 from tuning.errors import ExperimentError
 from tuning.html import write_report
-from tuning.plan import Plan, make_plan
+from tuning.plan import Plan, group_repeats, grouping_line, make_plan
 from tuning.progress import say
 from tuning.refit import refit_best
 from tuning.report import check_parity, render
@@ -48,12 +48,16 @@ def run_experiment(
     echo: Echo = say,
     resume: Path | None = None,
     wait_for_cluster: float | None = None,
+    verbose: bool = False,
+    show_all: bool = False,
 ) -> dict[str, Any]:
     """Run an experiment and write its run directory; return the summary.
 
     Everything that can be rejected (results folder, cluster, data) is checked before the
     run directory is created, so bad input leaves nothing behind. ``resume`` is the run
     directory of an interrupted run: its finished trials are kept and only the others run.
+    ``verbose``: a line per finished trial on a terminal too (else one live progress line);
+    ``show_all``: every configuration in the printed table (else the best 10).
     An interrupted run (SIGINT or SIGTERM) keeps what finished and returns the summary
     with status ``interrupted``. ``wait_for_cluster``: see `tuning.cluster.cluster_wait_s`.
     """
@@ -64,15 +68,20 @@ def run_experiment(
     plan = make_plan(experiment, runner, cluster)
     settings = plan.experiment
     split, data_load_s = _timed(load_split, settings.data, settings.split, settings.split.seed)
+    earlier_validation = (read_summary(resume) or {}).get("validation") if resume else None
+    plan, validation = group_repeats(plan, split, (earlier_validation or {}).get("chunk"))
     run_dir, earlier = open_run_dir(plan, echo, resume)
-    results = run_runners(plan, split, run_dir, echo, resume=resume is not None)
+    if validation:
+        echo(grouping_line(validation))
+    results = run_runners(plan, split, run_dir, echo, resume=resume is not None, verbose=verbose)
     for name, result in results.items():  # the trial phase: every session's wall time
         result.wall_s += earlier.get(f"{name}_s") or 0.0
     fixed_costs = {"ray_start_s": ray_start_s if cluster.started_here else None, "data_load_s": data_load_s}
     summary = summarise(plan, results, split, run_dir, fixed_costs, resumed=resume is not None, echo=echo)
+    summary["validation"] = validation
     if settings.refit and summary["status"] != "interrupted":
         summary["best_model"] = refit_best(settings, results, split, plan.spec, run_dir, echo)
-    write_and_report(run_dir, summary, results, echo)
+    write_and_report(run_dir, summary, results, echo, show_all)
     return summary
 
 
@@ -100,7 +109,8 @@ def open_run_dir(plan: Plan, echo: Echo, resume: Path | None) -> tuple[Path, dic
 
     Also returns the timings of the sessions before this one (empty for a new run).
     """
-    line = f"({plan.total} trials, runner: {plan.runner})"
+    what = "one evaluation" if plan.experiment.evaluation else f"{plan.configurations} trials"
+    line = f"({what}, runner: {plan.runner})"
     if resume is not None:
         echo(f"Resuming {resume}  {line}")
         return resume, (read_summary(resume) or {}).get("timings") or {}
@@ -127,7 +137,7 @@ def summarise(
     """Compare the runners and build the summary: complete, incomplete or interrupted."""
     experiment = plan.experiment
     expected = 2 if plan.runner == "both" else 1
-    interrupted = len(results) < expected or unfinished(results, plan.total)
+    interrupted = len(results) < expected or unfinished(results, plan.configurations)
     compare = len(results) == 2 and not interrupted
     mismatched = check_parity(*comparable(results, experiment), experiment.metric) if compare else []
     ok = all(t.ok for r in results.values() for t in r.trials) and not mismatched
@@ -150,12 +160,16 @@ def summarise(
 
 
 def write_and_report(
-    run_dir: Path, summary: dict[str, Any], results: dict[str, RunnerResult], echo: Echo
+    run_dir: Path,
+    summary: dict[str, Any],
+    results: dict[str, RunnerResult],
+    echo: Echo,
+    show_all: bool = False,
 ) -> None:
     """Write summary.json and the HTML report, print the text report and what went wrong."""
     write_summary(run_dir, summary)
     echo("")
-    echo(render(summary, results))
+    echo(render(summary, results, show_all))
     _html_report(run_dir, summary, echo)
     publish(run_dir)  # keep it after the last file written to run_dir
     differing = (summary.get("parity") or {}).get("differing") or []

@@ -14,6 +14,7 @@ from tuning.errors import ExperimentError, run_command
 from tuning.html import write_report
 from tuning.report import render
 from tuning.results import read_experiment
+from tuning.runners.chunks import merge_chunks
 from tuning.runners.common import RunnerResult
 from tuning.runners.sequential import read_sequential
 from tuning.runners.tune import read_tune
@@ -21,11 +22,11 @@ from tuning.storage import is_uri, names
 from tuning.summary import best_record, counts, read_summary
 
 
-def inspect_run(run_dir: Path | str) -> str:
+def inspect_run(run_dir: Path | str, show_all: bool = False) -> str:
     """The report of a run directory, a local path or a URI (`ExperimentError` if not one)."""
     experiment = read_experiment(run_dir)
     summary = read_summary(run_dir) or {}
-    results = read_results(run_dir, summary.get("timings") or {})
+    results = read_results(run_dir, summary.get("timings") or {}, summary.get("validation"))
     if not results:
         raise ExperimentError("has no trials yet", where=str(run_dir))
     metric, mode = experiment["metric"], experiment["mode"]
@@ -34,15 +35,21 @@ def inspect_run(run_dir: Path | str) -> str:
         "metric": metric,
         "mode": mode,
         "run_dir": str(run_dir),
-        "best": summary.get("best") or best_record(results, metric, mode),
+        "best": None
+        if summary.get("evaluation")
+        else summary.get("best") or best_record(results, metric, mode),
+        "evaluation": summary.get("evaluation"),
         "counts": summary.get("counts") or counts([t for r in results.values() for t in r.trials]),
         "timings": summary.get("timings") or {},
     }
-    return render(shown, results)
+    return render(shown, results, show_all)
 
 
-def read_results(run_dir: Path | str, timings: dict) -> dict[str, RunnerResult]:
-    """Each runner's trials as the run directory holds them (none: the run has no trials yet)."""
+def read_results(
+    run_dir: Path | str, timings: dict, validation: dict | None = None
+) -> dict[str, RunnerResult]:
+    """Each runner's trials as the run directory holds them (none: the run has no trials yet),
+    one per configuration (chunks of repeats merged, as ``validation`` of summary.json says)."""
     results = {}
     if seq := read_sequential(run_dir):
         results["sequential"] = RunnerResult("sequential", seq, timings.get("sequential_s") or 0.0, 1)
@@ -50,7 +57,8 @@ def read_results(run_dir: Path | str, timings: dict) -> dict[str, RunnerResult]:
         results["tune"] = RunnerResult(
             "tune", read_tune(run_dir), timings.get("tune_s") or 0.0, timings.get("cores", 1)
         )
-    return results
+    per_configuration = (validation or {}).get("trials_per_configuration") or 1
+    return {name: merge_chunks(result, per_configuration) for name, result in results.items()}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -60,13 +68,19 @@ def main(argv: list[str] | None = None) -> int:
         help="a run directory, e.g. results/rf/2026-11-23_07-00-00 or s3://bucket/rf/2026-11-23_07-00-00",
     )
     parser.add_argument("--html", action="store_true", help="also write the HTML report (report.html)")
+    parser.add_argument(
+        "--show",
+        choices=["best", "all"],
+        default="best",
+        help="the table's rows: the best 10 (default) or all",
+    )
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     args = parser.parse_args(argv)
     run_dir = args.run_dir if is_uri(args.run_dir) else Path(args.run_dir)
 
     def show() -> None:
         try:
-            print(inspect_run(run_dir))
+            print(inspect_run(run_dir, args.show == "all"))
         except OSError as exc:  # a URI pyarrow cannot read: no bucket, no credentials, no endpoint
             raise ExperimentError(f"cannot read it ({exc})", where=str(args.run_dir)) from None
         if args.html:

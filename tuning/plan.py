@@ -10,15 +10,17 @@ of this machine (`tuning.cluster.local_cluster`).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from tuning.cluster import Cluster, check_fits
 from tuning.config import Experiment, why_not_share
+from tuning.data import Split
 from tuning.search import adaptive, check_runner, search_space
 from tuning.shared import Group, fitted_sizes, group_configs, size_param_of
 from tuning.space import expand
-from tuning.trial import TrialSpec
+from tuning.trial import TrialSpec, run_trial
+from tuning.validation import REPEAT_CHUNK, TRIAL_SECONDS, chunk_size, chunks
 from tuning.values import is_number
 
 
@@ -26,8 +28,10 @@ from tuning.values import is_number
 class Plan:
     """What a run will do, decided before any trial starts.
 
-    ``configs`` are in the order the runners start them (empty for an adaptive search,
-    which proposes its configurations as it runs); ``experiment`` has ``num_cpus`` resolved.
+    ``configs`` are the trials in the order the runners start them (empty for an adaptive
+    search, which proposes its configurations as it runs); ``experiment`` has ``num_cpus``
+    resolved. ``total`` counts trials; ``configurations`` the configurations they score
+    (fewer when `group_repeats` splits each configuration's repeats over several trials).
     ``groups`` are the shared fits (`tuning.shared`; empty: one fit per configuration), each
     one Tune trial; ``share_note`` says why fits are not shared, or what sharing saves.
     """
@@ -40,6 +44,7 @@ class Plan:
     spec: TrialSpec
     groups: tuple[Group, ...] = ()
     share_note: str | None = None
+    configurations: int = 0
 
     @property
     def tune_trials(self) -> int:
@@ -108,7 +113,7 @@ def make_plan(experiment: Experiment, runner: str | None, cluster: Cluster) -> P
     if runner != "sequential":
         cluster = check_fits(cluster, experiment.resources)  # a joined cluster may be waited for
     spec = TrialSpec.from_experiment(experiment)
-    return Plan(experiment, runner, cluster, tuple(configs), total, spec, groups, share_note)
+    return Plan(experiment, runner, cluster, tuple(configs), total, spec, groups, share_note, total)
 
 
 def share_plan(experiment: Experiment, configs: list[dict[str, Any]]) -> tuple[tuple[Group, ...], str | None]:
@@ -133,6 +138,54 @@ def share_plan(experiment: Experiment, configs: list[dict[str, Any]]) -> tuple[t
     if setting is False:
         return (), f"off (search.share_fits: false); with auto: {saving}"
     return tuple(groups), saving
+
+
+def group_repeats(plan: Plan, split: Split, chunk: int | None = None) -> tuple[Plan, dict[str, Any] | None]:
+    """The plan with each configuration's repeats grouped into trials, and how (None: no repeats).
+
+    A tiny fit must not pay a whole Tune trial (~50 ms) per repeat: one repeat of the first
+    configuration is timed, and each trial runs enough repeats to take ``TRIAL_SECONDS``
+    (`tuning.validation.chunk_size`). ``chunk`` (a resumed run's) skips the timing. An
+    adaptive search runs all the repeats of a configuration in one trial: it needs the mean.
+    """
+    spec, repeats = plan.spec, plan.spec.repeats
+    if not repeats:
+        return plan, None
+    record: dict[str, Any] = {"repeats": repeats, "cv": spec.cv, "test_size": spec.test_size, "rows": "all"}
+    if plan.adaptive:
+        return plan, {**record, "chunk": repeats, "trials_per_configuration": 1}
+    first_s = None
+    if chunk is None:
+        first_s = _time_one_repeat(plan.configs[0], split, spec)
+        chunk = chunk_size(first_s, repeats)
+    spec = replace(spec, chunk=chunk)
+    trials = tuple(
+        {**config, REPEAT_CHUNK: index} for config in plan.configs for index in range(chunks(spec))
+    )
+    record.update(chunk=chunk, trials_per_configuration=chunks(spec), first_repeat_s=first_s)
+    return replace(plan, configs=trials, total=len(trials), spec=spec), record
+
+
+def _time_one_repeat(config: dict[str, Any], split: Split, spec: TrialSpec) -> float:
+    """Seconds of one repeat of ``config``; a fast one is timed again warm (first calls import and
+    allocate) and the shorter time kept."""
+    times: list[float] = []
+    while len(times) < 2 and (not times or times[0] < TRIAL_SECONDS):
+        timed = run_trial({**config, REPEAT_CHUNK: 0}, split, replace(spec, chunk=1))
+        times.append(timed["ended_at"] - timed["started_at"])
+    return min(times)
+
+
+def grouping_line(record: dict[str, Any]) -> str:
+    """``Repeats: 100 per configuration in 2 trials of 50 (one repeat took 8 ms; >= 0.5 s a trial)``."""
+    trials, chunk = record["trials_per_configuration"], record["chunk"]
+    line = (
+        f"Repeats:       {record['repeats']} per configuration in {trials} trial{'s' if trials > 1 else ''}"
+    )
+    line += f" of {chunk}" if trials > 1 else ""
+    if record.get("first_repeat_s") is not None:
+        line += f" (one repeat took {record['first_repeat_s'] * 1000:.0f} ms; >= {TRIAL_SECONDS:g} s a trial)"
+    return line
 
 
 def trials_in_run_order(experiment: Experiment) -> list[dict[str, Any]]:

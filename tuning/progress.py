@@ -7,9 +7,10 @@ the finished ones (a straight line through duration against a size parameter suc
 ``n_estimators`` when one varies, else their mean), and the remaining trials are laid out
 on ``parallelism`` workers, the running ones first for what is left of them.
 
-On a terminal, a status line below the finished trials' lines is redrawn in place about
-once a second while Tune runs (`Progress.tick`), so the time left counts down; in a log
-file there is only one line per finished trial. Tune's own console output is replaced.
+On a terminal there is ONE status line, redrawn in place as trials finish and about once a
+second while Tune runs (`Progress.tick`), so the time left counts down; it stays on screen
+when the last trial ends. In a log file (or with ``--verbose``) there is one line per
+finished trial instead. Tune's own console output is replaced.
 """
 
 from __future__ import annotations
@@ -100,6 +101,8 @@ class Progress:
         clock: Callable[[], float] = time.perf_counter,
         live: bool | None = None,
         write: Callable[[str], None] | None = None,
+        verbose: bool = False,
+        show_best: bool = True,
     ):
         self.runner, self.total, self.metric, self.mode, self.echo = runner, total, metric, mode, echo
         self.parallelism = max(1, parallelism)
@@ -112,6 +115,8 @@ class Progress:
         self.finished_trials: list[tuple[dict[str, Any], float]] = []
         self.live = (echo is say and sys.stdout.isatty()) if live is None else live
         self.write = write or _write
+        self.per_trial = verbose or not self.live  # a line per finished trial, else the live line only
+        self.show_best = show_best
         self._last_tick = float("-inf")
         self._shown = False  # a live line is on screen
 
@@ -134,7 +139,8 @@ class Progress:
         running: int | None = None,
         key: Hashable | None = None,
     ) -> None:
-        """Count one trial that ended (``metrics`` None: it errored) and print the line.
+        """Count one trial that ended (``metrics`` None: it errored): print its line, or redraw
+        the live one (kept on screen after the last trial).
 
         ``running`` overrides the count of running trials (when the caller knows better).
         """
@@ -152,16 +158,22 @@ class Progress:
             duration = now - began
         if duration is not None:
             self.finished_trials.append((config, duration))
-        self.close()
-        self.echo(self.line(running, now))
+        if self.per_trial or self.done >= self.total:
+            self.close()
+            self.echo(self.line(running, now))
+        else:
+            self._draw(now, running)
 
     def tick(self) -> None:
         """Redraw the live status line in place (on a terminal; at most once a second)."""
         now = self.clock()
         if not self.live or now - self._last_tick < 1.0 or self.done >= self.total:
             return
+        self._draw(now)
+
+    def _draw(self, now: float, running: int | None = None) -> None:
         self._last_tick = now
-        line = self.line(now=now)
+        line = self.line(running, now=now)
         if self.write is _write:
             line = line[: shutil.get_terminal_size().columns - 1]  # a wrapped line cannot be redrawn
         self.write("\r" + line + "\x1b[K")
@@ -186,7 +198,7 @@ class Progress:
         if self.errored:
             counts += f", {self.errored} errored"
         parts = [counts]
-        if self.best:
+        if self.best and self.show_best:
             parts.append(f"best {self.metric} {self.best[0]:.4f} ({params_text(self.best[1])})")
         if self.done < self.total:
             left = self.time_left(now, running, pending)

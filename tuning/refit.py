@@ -1,5 +1,8 @@
 """The best model: refit the best configuration on the training rows, score it on the test
-rows, and save it (joblib) with its configuration and metrics, as GridSearchCV's ``refit``."""
+rows, and save it (joblib) with its configuration and metrics, as GridSearchCV's ``refit``.
+
+A repeated run (``split.repeats``) has no fixed hold-out: the model is fitted on all the
+rows and its stated score is the mean over the repeats (never one split's)."""
 
 from __future__ import annotations
 
@@ -11,12 +14,13 @@ from typing import Any
 import joblib
 import sklearn
 
-from tuning.config import SPLIT_SEED
 from tuning.data import Split
 from tuning.metrics import is_metric_key, score
 from tuning.results import create_new, write_json
 from tuning.search import best_config
 from tuning.trial import TrialSpec, build_estimator, final_estimator
+from tuning.validation import rows
+from tuning.values import mean_std
 
 MODEL_FILE = "best_model.joblib"
 MODEL_INFO = "best_model.json"
@@ -35,18 +39,18 @@ def refit(
     """
     budget_param = spec.budget[0] if spec.budget else None
     params = {k: v for k, v in spec.params.items() if not (k == "warm_start" and budget_param)}
-    config = {k: v for k, v in config.items() if k != SPLIT_SEED}  # a trial's own split: not the model's
     model = build_estimator(config, split, TrialSpec(spec.estimator, params))
     threads = None
     if "n_jobs" in final_estimator(model).get_params(deep=False):
         threads = joblib.cpu_count()  # the trials are over: the refit has this machine to itself
         final_estimator(model).set_params(n_jobs=threads)
+    X, y = rows(split, spec)  # repeats: all the rows; else the training rows
     started = time.perf_counter()
-    model.fit(split.frame(split.X_train), split.y_train)
+    model.fit(split.frame(X), y)
     fit_time = time.perf_counter() - started
     if threads is not None:
         final_estimator(model).set_params(n_jobs=1)  # score as the trials do (see run_trial)
-    metrics = score(split.y_test, model.predict(split.frame(split.X_test)))
+    metrics = None if spec.repeats else score(split.y_test, model.predict(split.frame(split.X_test)))
 
     fd, tmp = create_new(run_dir, f".{MODEL_FILE}.")  # the umask's mode, not mkstemp's 0o600
     os.close(fd)
@@ -65,8 +69,8 @@ def refit(
         "categorical": list(split.categorical),
         "target": split.target,
         "test_metrics": metrics,
-        "train_rows": len(split.y_train),
-        "test_rows": len(split.y_test),
+        "train_rows": len(y),
+        "test_rows": 0 if spec.repeats else len(split.y_test),
         "fit_time_s": fit_time,
         "fit_threads": threads,
         "scikit-learn": sklearn.__version__,
@@ -93,8 +97,28 @@ def refit_best(experiment, results, split: Split, spec: TrialSpec, run_dir: Path
         echo(f"WARNING: refitting the best configuration failed: {type(exc).__name__}: {exc}")
         return {"error": f"{type(exc).__name__}: {exc}"}
     test = info["test_metrics"]
-    echo(
-        f"Best model: {run_dir / MODEL_FILE}  ({', '.join(f'{k}={v}' for k, v in config.items())}; "
-        f"test {experiment.metric} {test[experiment.metric]:.4f})"
+    echo(_model_line(experiment, config, info, best.metrics, run_dir))
+    return {
+        "path": str(run_dir / MODEL_FILE),
+        "config": config,
+        "trial": best.name,
+        "test_metrics": test,
+        "validation_metrics": None if test else search_metrics,
+        "train_rows": info["train_rows"],
+    }
+
+
+def _model_line(
+    experiment, config: dict[str, Any], info: dict[str, Any], metrics: dict, run_dir: Path
+) -> str:
+    """``Best model: PATH  (alpha=1.0; test mse 0.5494)``; a repeated run states the mean over its splits."""
+    metric = experiment.metric
+    label = "Model:     " if experiment.evaluation else "Best model:"
+    about = ", ".join(f"{k}={v}" for k, v in config.items()) or info["estimator"].rsplit(".", 1)[-1]
+    if info["test_metrics"] is not None:
+        return f"{label} {run_dir / MODEL_FILE}  ({about}; test {metric} {info['test_metrics'][metric]:.4f})"
+    splits = len(metrics.get(f"{metric}_repeats") or ())
+    return (
+        f"{label} {run_dir / MODEL_FILE}  ({about}, fitted on all {info['train_rows']} rows; "
+        f"{metric} {mean_std(metrics, metric)}, the mean over {splits} splits)"
     )
-    return {"path": str(run_dir / MODEL_FILE), "config": config, "trial": best.name, "test_metrics": test}

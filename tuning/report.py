@@ -9,7 +9,7 @@ from typing import Any
 from tuning.metrics import NAMES
 from tuning.runners.common import RunnerResult, TrialResult
 from tuning.space import config_key
-from tuning.values import fmt, params_text
+from tuning.values import evaluation_line, fmt, mean_std, params_text
 
 
 def check_parity(first: RunnerResult, second: RunnerResult, metric: str) -> list[str]:
@@ -25,8 +25,17 @@ def check_parity(first: RunnerResult, second: RunnerResult, metric: str) -> list
     return differ
 
 
-def trial_table(results: dict[str, RunnerResult], metric: str, mode: str) -> str:
-    """One row per configuration, best first; a time column per runner; errors last."""
+SHOWN_ROWS = 10  # the table's rows unless --show all
+
+
+def trial_table(
+    results: dict[str, RunnerResult], metric: str, mode: str, shown: int | None = None
+) -> tuple[str, int]:
+    """One row per configuration, best first; a time column per runner; errors last.
+
+    The first ``shown`` rows (None: all); returns the table and how many rows were left out.
+    A metric with a spread over splits reads ``0.5310 ± 0.0412`` (mean ± std).
+    """
     main = results.get("tune") or results["sequential"]
     others = {name: {config_key(t.config): t for t in r.trials} for name, r in results.items()}
     params = sorted({k for t in main.trials for k in t.config})
@@ -37,11 +46,12 @@ def trial_table(results: dict[str, RunnerResult], metric: str, mode: str) -> str
 
     header = ["trial", *params, *NAMES, *(f"{name} s" for name in results)]
     rows = [header]
-    for trial in sorted(main.trials, key=order):
+    ranked = sorted(main.trials, key=order)
+    for trial in ranked[:shown]:
         key = config_key(trial.config)
         cells = [trial.name, *(fmt(trial.config.get(p)) for p in params)]
         if trial.ok:
-            cells += [f"{trial.metrics[m]:.4f}" for m in NAMES]
+            cells += [mean_std(trial.metrics, m) if m == metric else f"{trial.metrics[m]:.4f}" for m in NAMES]
         else:
             shown = f"ERROR: {trial.error}" if trial.error is not None else "not finished (interrupted)"
             cells += [shown[:60], "", "", ""]
@@ -50,18 +60,27 @@ def trial_table(results: dict[str, RunnerResult], metric: str, mode: str) -> str
             cells.append(f"{other.duration_s:.2f}" if other and other.ok else "-")
         rows.append(cells)
     widths = [max(len(str(r[i])) for r in rows) for i in range(len(header))]
-    return "\n".join(
+    text = "\n".join(
         "  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows
     )
+    return text, len(ranked) - len(rows) + 1
+
+
+def _splits(metrics: dict[str, Any], metric: str) -> str:
+    """`` over 30 splits, the mean`` for a repeated run's score."""
+    repeats = metrics.get(f"{metric}_repeats")
+    return f" over {len(repeats)} splits, the mean" if repeats else ""
 
 
 def sequential_wins(results: dict[str, RunnerResult]) -> str:
     """Why the baseline beat Tune: per-trial overhead on tiny trials, or fixed costs on few."""
     seq, tune = results["sequential"], results["tune"]
-    times = [t.duration_s for t in seq.trials if t.ok]
+    # a configuration whose repeats ran in chunks was that many trials
+    times = [t.duration_s / t.metrics.get("chunks", 1) for t in seq.trials if t.ok]
     typical = statistics.median(times) if times else 0.0
     # Tune's extra wall time over the baseline's, per trial
-    per_trial = (tune.wall_s - seq.wall_s / max(tune.cores, 1)) / max(len(tune.trials), 1)
+    units = sum(t.metrics.get("chunks", 1) for t in tune.trials)
+    per_trial = (tune.wall_s - seq.wall_s / max(tune.cores, 1)) / max(units, 1)
     if typical < per_trial:
         return (
             f"The trials are too small for Ray: the sequential runner wins (a trial takes "
@@ -69,21 +88,34 @@ def sequential_wins(results: dict[str, RunnerResult]) -> str:
         )
     return (
         "The sequential runner wins: Tune's fixed costs (starting its actors) outweigh what "
-        f"running {len(tune.trials)} trials in parallel saved."
+        f"running {units} trials in parallel saved."
     )
 
 
-def render(summary: dict[str, Any], results: dict[str, RunnerResult]) -> str:
-    """The report printed at the end of a run and by ``python -m tuning.inspect``."""
+def render(summary: dict[str, Any], results: dict[str, RunnerResult], show_all: bool = False) -> str:
+    """The report printed at the end of a run and by ``python -m tuning.inspect``.
+
+    The table shows the best `SHOWN_ROWS` configurations unless ``show_all``; a run with
+    no space (an evaluation) has no table and names no best: one line states the estimate.
+    """
     metric, mode = summary["metric"], summary["mode"]
-    lines = [
-        f"Trials of {summary['experiment']}, best {metric} first:",
-        trial_table(results, metric, mode),
-        "",
-    ]
+    evaluation = summary.get("evaluation")
+    if evaluation:
+        lines = [evaluation_line(evaluation, metric), ""]
+    else:
+        table, left = trial_table(results, metric, mode, None if show_all else SHOWN_ROWS)
+        lines = [f"Trials of {summary['experiment']}, best {metric} first:", table]
+        if left:
+            where = shlex.quote(str(summary["run_dir"]))
+            lines.append(f"... {left} more rows: python -m tuning.inspect {where} --show all")
+        lines.append("")
     best = summary.get("best")
     if best:
-        lines.append(f"Best:          {params_text(best['config'])}  ({metric} {best[metric]:.4f})")
+        main = results.get("tune") or results.get("sequential")
+        trial = next((t for t in main.trials if t.name == best["trial"]), None) if main else None
+        score = mean_std(trial.metrics, metric) if trial and trial.ok else f"{best[metric]:.4f}"
+        splits = _splits(trial.metrics, metric) if trial and trial.ok else ""
+        lines.append(f"Best:          {params_text(best['config'])}  ({metric} {score}{splits})")
     counts = summary["counts"]
     lines.append(f"Trials:        {counts['ok']} ok, {counts['error']} errored, {counts['retries']} retried")
     t = summary["timings"]

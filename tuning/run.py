@@ -61,6 +61,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="validate and print the plan (trials in run order, resources); start, run and write nothing",
     )
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="a line per finished trial on a terminal too (else one live line)",
+    )
+    parser.add_argument(
+        "--show",
+        choices=["best", "all"],
+        default="best",
+        help="the table's rows: the best 10 (default) or all",
+    )
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     args = parser.parse_args(argv)
     if not args.experiment and not args.resume:
@@ -87,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
             num_gpus=args.num_gpus,
             resume=resume,
             wait_for_cluster=args.wait_for_cluster,
+            verbose=args.verbose,
+            show_all=args.show == "all",
         )
     except ExperimentError as exc:
         if args.debug:

@@ -16,13 +16,13 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from tuning.config import SPLIT_SEED
 from tuning.data import Split
 from tuning.estimator import resolve_estimator
 from tuning.families import family_of
 from tuning.metrics import score
 from tuning.space import config_key
-from tuning.trial import Report, TrialSpec, _aggregate, _folds, build_estimator, final_estimator, resplit
+from tuning.trial import Report, TrialSpec, build_estimator, final_estimator
+from tuning.validation import aggregate, folds
 
 SHARED_KEY = "shared"  # a group's Tune config: {"shared": [config, ...]}, smallest size first
 INDEX_KEY = "shared_index"  # which of the group's configurations a result is
@@ -95,11 +95,8 @@ def cut_model(model, n: int, size_param: str):
 def fit_largest(group: Group, split: Split, spec: TrialSpec) -> tuple[list[tuple[Any, tuple]], float]:
     """The group's largest configuration fitted on each fold: ``[(model, fold)]`` and the fit time."""
     config = dict(group.largest)
-    if SPLIT_SEED in config:  # Monte Carlo cross-validation: the group's own split
-        split = resplit(split, config.pop(SPLIT_SEED))
-    folds = _folds(split, spec)
     fitted, fit_time = [], 0.0
-    for fold in folds:
+    for fold in folds(split, spec):
         model = build_estimator(config, split, spec)
         threads = final_estimator(model).get_params(deep=False).get("n_jobs")
         started = time.perf_counter()
@@ -127,7 +124,7 @@ def run_group(group: Group, split: Split, spec: TrialSpec, report: Report | None
         scores = [score_model(cut_model(model, size, group.size_param), f[2], f[3]) for model, f in fitted]
         ended = time.time()
         result = {
-            **_aggregate(scores),
+            **aggregate(scores),
             "fit_time_s": fit_time * (size - previous) / max(group.sizes),
             "shared_fit_s": fit_time,
             "started_at": clock,

@@ -19,8 +19,16 @@ from tuning.runners.common import RunnerResult, TrialResult
 from tuning.storage import location, read_text
 
 SUMMARY_FILE = "summary.json"
-# k-fold CV's spread, the time, and where a budgeted trial stopped (n_estimators reached, steps)
-EXTRA_METRICS = (*(f"{m}_std" for m in NAMES), "fit_time_s", "budget", "step")
+# k-fold CV's or the repeats' spread, every split's score (repeats), the time, where a budgeted
+# trial stopped (n_estimators reached, steps), and how many trials a configuration's repeats took
+EXTRA_METRICS = (
+    *(f"{m}_std" for m in NAMES),
+    *(f"{m}_repeats" for m in NAMES),
+    "fit_time_s",
+    "budget",
+    "step",
+    "chunks",
+)
 
 
 def build_summary(
@@ -47,9 +55,10 @@ def build_summary(
         "mode": experiment.mode,
         "status": status,
         "resumed": resumed,
-        "best": best_record(results, experiment.metric, experiment.mode),
-        "counts": counts(shown.trials, plan.total),
-        "unfinished": plan.total - sum(t.finished for t in shown.trials),
+        "best": None if experiment.evaluation else best_record(results, experiment.metric, experiment.mode),
+        "evaluation": evaluation_record(plan, shown) if experiment.evaluation else None,
+        "counts": counts(shown.trials, plan.configurations),
+        "unfinished": plan.configurations - sum(t.finished for t in shown.trials),
         "search": search,
         "parity": None if len(results) < 2 else {"identical": not mismatched, "differing": mismatched},
         "timings": timings(results, **fixed_costs),
@@ -130,6 +139,30 @@ def best_record(results: dict[str, RunnerResult], metric: str, mode: str) -> dic
         if name in results and (best := results[name].best(metric, mode)):
             return {"runner": name, "trial": best.name, "config": best.config, metric: best.metrics[metric]}
     return None
+
+
+def evaluation_record(plan: Plan, shown: RunnerResult) -> dict[str, Any] | None:
+    """A run with no space: the estimator, the number of splits and each metric's mean and std."""
+    trial = next((t for t in shown.trials if t.ok), None)
+    if trial is None:
+        return None
+    spec = plan.spec
+    return {
+        "estimator": spec.estimator.rsplit(".", 1)[-1],
+        "splits": (spec.repeats or 1) * (spec.cv or 1) if spec.repeats else spec.cv or 1,
+        "strategy": evaluation_strategy(spec.repeats, spec.cv),
+        "metrics": {m: trial.metrics[m] for m in NAMES if m in trial.metrics},
+        "std": {m: trial.metrics[f"{m}_std"] for m in NAMES if f"{m}_std" in trial.metrics},
+    }
+
+
+def evaluation_strategy(repeats: int | None, cv: int | None) -> str:
+    """``Monte Carlo CV over 100 splits``, ``10 x repeated 5-fold CV``, ``5-fold CV``, or a hold-out."""
+    if repeats and cv:
+        return f"{repeats} x repeated {cv}-fold CV"
+    if repeats:
+        return f"Monte Carlo CV over {repeats} splits"
+    return f"{cv}-fold CV" if cv else "one hold-out split"
 
 
 def write_summary(run_dir: Path, summary: dict[str, Any]) -> None:

@@ -6,21 +6,19 @@ import math
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-import pandas as pd
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
-from sklearn.model_selection import KFold, train_test_split
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder
 
-from tuning.config import SPLIT_SEED, Experiment
+from tuning.config import Experiment
 from tuning.data import Split
 from tuning.estimator import fixed_params, resolve_estimator
 from tuning.metrics import score
+from tuning.validation import REPEAT_CHUNK, aggregate, folds
 
 Report = Callable[[dict[str, Any]], None]
 
@@ -30,8 +28,9 @@ class TrialSpec:
     """What every trial shares: the estimator and its fixed parameters (small, picklable).
 
     ``budget`` is ``(param, steps)``: the estimator grows (``warm_start``) through ``steps``
-    values of ``param`` and is scored after each. ``cv`` is a number of folds of the
-    training rows that replace the test rows for scoring.
+    values of ``param`` and is scored after each. ``cv``, ``repeats``, ``test_size`` and
+    ``seed`` choose the splits (`tuning.validation`); ``chunk`` is how many of a
+    configuration's repeats one trial runs (None: all; set by `tuning.plan.group_repeats`).
     """
 
     estimator: str
@@ -39,6 +38,9 @@ class TrialSpec:
     budget: tuple[str, tuple[int, ...]] | None = None
     cv: int | None = None
     seed: int = 0
+    repeats: int | None = None
+    test_size: float = 0.2
+    chunk: int | None = None
 
     @classmethod
     def from_experiment(cls, experiment: Experiment) -> TrialSpec:
@@ -60,6 +62,8 @@ class TrialSpec:
             budget=(budget.param, budget.steps) if budget else None,
             cv=experiment.split.cv,
             seed=experiment.split.seed,
+            repeats=experiment.split.repeats,
+            test_size=experiment.split.test_size,
         )
 
 
@@ -97,56 +101,30 @@ def set_budget(model, param: str, value: int) -> None:
     final_estimator(model).set_params(**{param: value})
 
 
-def _folds(split: Split, spec: TrialSpec) -> list[tuple[Any, Any, Any, Any]]:
-    """``(X_fit, y_fit, X_score, y_score)``: the train/test split, or k folds of the training rows."""
-    if not spec.cv:
-        return [(split.X_train, split.y_train, split.X_test, split.y_test)]
-
-    def rows(X, index):
-        return X.iloc[index] if hasattr(X, "iloc") else X[index]
-
-    kfold = KFold(n_splits=spec.cv, shuffle=True, random_state=spec.seed)
-    return [
-        (rows(split.X_train, fit), split.y_train[fit], rows(split.X_train, held), split.y_train[held])
-        for fit, held in kfold.split(split.X_train)
-    ]
-
-
-def _aggregate(scores: list[dict[str, float]]) -> dict[str, float]:
-    """One fold: its metrics. Several: the mean of each metric and its std (``mse_std``)."""
-    if len(scores) == 1:
-        return scores[0]
-    out: dict[str, float] = {}
-    for key in scores[0]:
-        values = np.array([s[key] for s in scores])
-        out[key] = float(values.mean())
-        out[f"{key}_std"] = float(values.std())
-    return out
-
-
 def run_trial(
     config: dict[str, Any], split: Split, spec: TrialSpec, report: Report | None = None
 ) -> dict[str, Any]:
-    """Fit one configuration on the training rows and score it on the test rows (or by k-fold CV).
+    """Fit one configuration on the training rows and score it on the test rows, or on each
+    split of `tuning.validation` (k-fold CV, repeats; ``config[REPEAT_CHUNK]``: one chunk of them).
 
     With a budget the estimator grows step by step and ``report`` gets the metrics after
     each step (Tune passes ``tune.report``: a scheduler may stop the trial there). Without
     one there is one step, reported once. Returns the last step's metrics.
     """
     started = time.time()
-    if SPLIT_SEED in config:  # Monte Carlo cross-validation: this trial's own split
-        config = dict(config)
-        split = resplit(split, config.pop(SPLIT_SEED))
-    folds = _folds(split, spec)
-    models = [build_estimator(config, split, spec) for _ in folds]
-    threads = final_estimator(models[0]).get_params(deep=False).get("n_jobs")
+    config = dict(config)
+    chunk = config.pop(REPEAT_CHUNK, None)
+    threads = final_estimator(build_estimator(config, split, spec)).get_params(deep=False).get("n_jobs")
     param, steps = spec.budget or (None, (None,))
+    grown: dict[int, Any] = {}  # under a budget, each split's model grows step by step (warm_start)
     fit_time = 0.0
     result: dict[str, Any] = {}
     for step, amount in enumerate(steps, start=1):
         scores = []
-        for model, (X_fit, y_fit, X_score, y_score) in zip(models, folds, strict=True):
+        for index, (X_fit, y_fit, X_score, y_score) in enumerate(folds(split, spec, chunk)):
+            model = grown.get(index) or build_estimator(config, split, spec)
             if param is not None:
+                grown[index] = model
                 set_budget(model, param, amount)
             if threads not in (None, 1):
                 final_estimator(model).set_params(n_jobs=threads)
@@ -159,7 +137,7 @@ def run_trial(
                 final_estimator(model).set_params(n_jobs=1)
             scores.append(score(y_score, model.predict(X_score)))
         result = {
-            **_aggregate(scores),
+            **aggregate(scores, keep=spec.repeats is not None),
             "fit_time_s": fit_time,
             "started_at": started,
             "ended_at": time.time(),
@@ -170,18 +148,3 @@ def run_trial(
         if report is not None:
             report(result)
     return result
-
-
-def resplit(split: Split, seed: int) -> Split:
-    """A fresh split of all the rows (train then test), as large as ``split``'s, shuffled with ``seed``."""
-    raw = hasattr(split.X_train, "iloc")  # DataFrames: the rows go through the preprocessing pipeline
-    X = (
-        pd.concat([split.X_train, split.X_test], ignore_index=True)
-        if raw
-        else np.concatenate([split.X_train, split.X_test])
-    )
-    y = np.concatenate([split.y_train, split.y_test])
-    X_train, X_test, y_train, y_test = train_test_split(
-        X, y, test_size=len(split.y_test), random_state=seed, shuffle=True
-    )
-    return replace(split, X_train=X_train, X_test=X_test, y_train=y_train, y_test=y_test)

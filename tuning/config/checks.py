@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tuning.config.schema import BUILTIN_DATASETS, SPLIT_SEED, Experiment
+from tuning.config.schema import BUILTIN_DATASETS, Experiment
 from tuning.errors import ExperimentError
 from tuning.estimator import default_params, fixed_params, resolve_estimator
 from tuning.families import family_of
@@ -44,7 +44,7 @@ def check_estimator(experiment: Experiment, where: Where) -> None:
         ) from None
     valid = default_params(cls)
     fixed = experiment.estimator.params
-    space = {k: v for k, v in experiment.space.items() if k != SPLIT_SEED}  # a split's, not a param
+    space = experiment.space
     named = [(f"estimator.params.{k}", k) for k in fixed] + [(f"space.{k}", k) for k in space]
     for key, param in named:
         if param not in valid:
@@ -111,7 +111,7 @@ def check_budget(experiment: Experiment, where: Where) -> None:
 
 
 def check_search(experiment: Experiment, where: Where) -> None:
-    """The ordering's size parameter and a searched split seed must be integer/numeric grids."""
+    """The ordering's size parameter must be a grid of numbers."""
     search = experiment.search
     if search.order == "largest_first":
         grid = experiment.space.get(search.size_param, {}).get("grid")
@@ -121,18 +121,6 @@ def check_search(experiment: Experiment, where: Where) -> None:
                 f"got {search.size_param!r}",
                 where=where("search.size_param"),
                 key="search.size_param",
-            )
-    domain = experiment.space.get(SPLIT_SEED)
-    if domain is not None:
-        ((kind, values),) = domain.items()
-        if kind not in ("grid", "choice", "randint") or not all(
-            isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in values
-        ):
-            raise ExperimentError(
-                f"must be a grid, choice or randint of non-negative integers (one split seed per "
-                f"trial); got {{{kind}: {values!r}}}",
-                where=where(f"space.{SPLIT_SEED}"),
-                key=f"space.{SPLIT_SEED}",
             )
 
 
@@ -166,6 +154,8 @@ def why_not_share(experiment: Experiment) -> str | None:
         return "search.algorithm optuna proposes each configuration after the last one's score"
     if search.budget is not None:
         return "search.budget grows each trial step by step already"
+    if experiment.split.repeats:
+        return "split.repeats fits each configuration once per split (chunks of repeats are the trials)"
     cls = resolve_estimator(experiment.estimator.class_path)
     family = family_of(cls)
     if family is None:
@@ -186,7 +176,7 @@ def why_not_share(experiment: Experiment) -> str | None:
     listed = {
         name: [v for kind, vs in domain.items() if kind in ("grid", "choice") for v in vs]
         for name, domain in experiment.space.items()
-        if name not in (size, SPLIT_SEED)
+        if name != size
     }
     params.update({name: values[0] for name, values in listed.items() if values})
     if reason := family.why_not(params):

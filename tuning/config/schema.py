@@ -33,7 +33,8 @@ ADAPTIVE_RUNNER = (
     "runner must be tune or both when search.algorithm is optuna (an adaptive search needs "
     "Tune; both replays Tune's configurations one after another); got 'sequential'"
 )
-SPLIT_SEED = "split.seed"  # a space key, not an estimator parameter: each trial re-splits with it
+SPLIT_SEED = "split.seed"  # refused in the space: a split seed is not a parameter to win
+REPEATS_HINT = "use split.repeats: N to average over N random splits (Monte Carlo cross-validation)"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
@@ -172,6 +173,14 @@ class SplitConfig(_Strict):
 
     ``cv: k`` scores each trial by k-fold cross-validation on the training rows instead
     (mean and std per metric); the test rows stay held out for the refitted best model.
+
+    ``repeats: N`` is repeated validation (Monte Carlo cross-validation, Ray's second
+    tutorial): ALL the rows are split N times at random, ``test_size`` held out each time
+    (scikit-learn's ``ShuffleSplit(N, test_size, random_state=seed)``; with ``cv: k``,
+    ``RepeatedKFold(k, N)``: one score per fold of each repeat). A configuration's score is
+    the mean over the splits, with its std and every split's score kept; there is no fixed
+    hold-out, so the saved model is the best configuration fitted on all the rows and its
+    stated score is that mean. See `tuning.validation`.
     """
 
     test_size: float = Field(0.2, gt=0, lt=1)
@@ -180,6 +189,8 @@ class SplitConfig(_Strict):
     """The shuffle's seed; default: the experiment's `seed`."""
     cv: int | None = Field(default=None, ge=2)
     """k: score each trial by k-fold cross-validation on the training rows (mean and std per metric)."""
+    repeats: int | None = Field(default=None, ge=2, strict=True)
+    """N: score on N random splits of all the rows (ShuffleSplit; with cv, RepeatedKFold); mean ± std."""
 
 
 class EstimatorConfig(_Strict):
@@ -322,8 +333,8 @@ class Experiment(_Strict):
     """How the rows are split into training and test rows."""
     estimator: EstimatorConfig = Field(default_factory=EstimatorConfig)
     """The estimator class and the parameters that stay fixed."""
-    space: dict[str, Param] = Field(min_length=1)
-    """One entry per searched parameter: a list (a grid), `{start, stop, step}`, or one random domain."""
+    space: dict[str, Param] = Field(default_factory=dict)
+    """One entry per searched parameter (a list, `{start, stop, step}`, a random domain); empty: evaluate."""
     search: SearchConfig = Field(default_factory=SearchConfig)
     """How the space is searched: algorithm, samples, early stopping, order."""
     metric: Literal[NAMES] = "mse"  # type: ignore[valid-type]  # the names of tuning.metrics
@@ -346,6 +357,7 @@ class Experiment(_Strict):
     @model_validator(mode="after")
     def _defaults(self) -> Experiment:
         """Checks across sections, then the defaults that depend on other keys (mode, split seed)."""
+        self._check_repeats()
         budget = self.search.budget
         if budget and (budget.param in self.space or budget.param in self.estimator.params):
             raise keyed(
@@ -368,6 +380,31 @@ class Experiment(_Strict):
         if self.split.seed is None:
             self.split.seed = self.seed
         return self
+
+    def _check_repeats(self) -> None:
+        """A space to search, or repeats to evaluate one estimator; no split seed searched; no ASHA."""
+        if SPLIT_SEED in self.space:
+            raise keyed(
+                f"space.{SPLIT_SEED}",
+                f"must not be searched (the luckiest test split is not a better model); {REPEATS_HINT}",
+            )
+        if not self.space and self.split.repeats is None:
+            raise keyed(
+                "space",
+                "must have at least 1 parameter to search; got {} (or set split.repeats: N to "
+                "evaluate the estimator as it is over N random splits)",
+            )
+        if self.split.repeats is not None and self.search.scheduler is not None:
+            raise keyed(
+                "search.scheduler",
+                f"must be none with split.repeats (ASHA would stop a configuration on some of its "
+                f"splits, not on their mean); got {self.search.scheduler!r}",
+            )
+
+    @property
+    def evaluation(self) -> bool:
+        """No space: the run evaluates one configuration (the estimator as it is), names no best."""
+        return not self.space
 
     def resolved(self) -> dict[str, Any]:
         """The experiment with every default filled in, as saved beside the results."""

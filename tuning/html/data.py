@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tuning.estimator import size_params_first
-from tuning.values import is_number
+from tuning.values import is_number, params_text
 
 RUNNER_LABELS = {"tune": "Ray Tune", "sequential": "Sequential baseline"}
 
@@ -78,6 +78,8 @@ def report_data(summary: dict[str, Any]) -> dict[str, Any]:
             ]
             for name in runners(summary)
         }
+    data["spread"] = spread(summary)
+    data["repeats"] = repeats(summary)
     for name in runners(summary):
         trials = [t for t in summary["trials"][name] if _timed(t)]
         if not trials:
@@ -99,6 +101,45 @@ def report_data(summary: dict[str, Any]) -> dict[str, Any]:
         }
     data["timings"] = summary.get("timings") or {}
     return data
+
+
+def _scored(summary: dict[str, Any], name: str) -> list[dict[str, Any]]:
+    metric = summary["metric"]
+    return [
+        t for t in summary["trials"][name] if t.get("status") == "ok" and metric in (t.get("metrics") or {})
+    ]
+
+
+def spread(summary: dict[str, Any]) -> dict[str, dict[str, list[float | None]]]:
+    """Each runner's std over the splits, point for point with ``params`` (error bars); empty without."""
+    metric = summary["metric"]
+    out: dict[str, dict[str, list[float | None]]] = {}
+    for name in runners(summary):
+        stds = [(t.get("metrics") or {}).get(f"{metric}_std") for t in _scored(summary, name)]
+        if any(s is not None for s in stds):
+            out[name] = stds
+    return out
+
+
+def repeats(summary: dict[str, Any], most: int = 20) -> list[dict[str, Any]]:
+    """Every split's score of each configuration (a repeated run), best mean first, at most ``most``."""
+    metric, sign = summary["metric"], 1 if summary["mode"] == "min" else -1
+    names = runners(summary)
+    if not names:
+        return []
+    shown = "tune" if "tune" in names else names[0]
+    trials = [t for t in _scored(summary, shown) if t["metrics"].get(f"{metric}_repeats")]
+    trials.sort(key=lambda t: sign * t["metrics"][metric])
+    estimator = ((summary.get("estimator") or {}).get("class") or "").rsplit(".", 1)[-1]
+    return [
+        {
+            "label": params_text(t["config"]) or estimator or t["name"],
+            "scores": t["metrics"][f"{metric}_repeats"],
+            "mean": t["metrics"][metric],
+            "std": t["metrics"].get(f"{metric}_std"),
+        }
+        for t in trials[:most]
+    ]
 
 
 def size_param(data: dict[str, Any]) -> str | None:

@@ -49,6 +49,7 @@ def params_figure(data: dict[str, Any]) -> Figure | None:
                 continue
             xs = [x if numeric else ticks.index(json.dumps(x, default=str)) for x, _ in points]
             ys = [y for _, y in points]
+            _error_bars(ax, xs, ys, data.get("spread", {}).get(name), RUNNER_STYLE.get(name, {"color": "C2"}))
             for x, y in zip(xs, ys, strict=True):
                 means.setdefault(x, []).append(y)
             style = RUNNER_STYLE.get(name, {"color": "C2", "marker": "s"})
@@ -79,6 +80,45 @@ def params_figure(data: dict[str, Any]) -> Figure | None:
             ax.legend(fontsize=8)
     for ax in axes[len(params) :]:
         ax.set_visible(False)
+    return figure
+
+
+def _error_bars(ax, xs: list, ys: list[float], stds: list | None, style: dict[str, Any]) -> None:
+    """Mean ± std over the splits behind each point (a repeated run)."""
+    if not stds or len(stds) != len(ys):
+        return
+    yerr = [s or 0.0 for s in stds]
+    ax.errorbar(xs, ys, yerr=yerr, fmt="none", ecolor=style["color"], elinewidth=1, capsize=3, alpha=0.6)
+
+
+def repeats_figure(data: dict[str, Any]) -> Figure | None:
+    """Every split's score: a histogram for one configuration, a box per configuration for several."""
+    shown = data.get("repeats") or []
+    if not shown:
+        return None
+    metric = data["metric"]
+    if len(shown) == 1:
+        (one,) = shown
+        figure = _figure(7.0, 3.4)
+        ax = figure.subplots()
+        ax.hist(one["scores"], bins=min(30, max(5, len(one["scores"]) // 4)), color="C0", alpha=0.8)
+        ax.axvline(
+            one["mean"], color="0.2", linewidth=1.5, label=f"mean {one['mean']:.4f} ± {one['std']:.4f}"
+        )
+        ax.set_xlabel(f"{metric} of each split")
+        ax.set_ylabel("splits")
+        ax.set_title(f"{one['label']}: {len(one['scores'])} splits", fontsize=11)
+        ax.legend(fontsize=8)
+        ax.grid(alpha=0.3)
+        return figure
+    figure = _figure(7.0, 1.2 + 0.42 * len(shown))
+    ax = figure.subplots()
+    ax.boxplot([c["scores"] for c in shown], vert=False, showmeans=True)
+    ax.set_yticks(range(1, len(shown) + 1), [c["label"] for c in shown], fontsize=8)
+    ax.invert_yaxis()  # best mean at the top
+    ax.set_xlabel(f"{metric} of each split (triangle: the mean, which ranks them)")
+    ax.set_title(f"{len(shown[0]['scores'])} splits per configuration, best mean first", fontsize=11)
+    ax.grid(axis="x", alpha=0.3)
     return figure
 
 

@@ -15,12 +15,12 @@ from typing import Any
 
 from tuning.errors import ExperimentError, run_command
 from tuning.html.data import RUNNER_LABELS, report_data, runners, searched_params
-from tuning.html.figures import params_figure, png_base64, timeline_figure, timings_figure
+from tuning.html.figures import params_figure, png_base64, repeats_figure, timeline_figure, timings_figure
 from tuning.metrics import NAMES
 from tuning.results import write_atomic
 from tuning.space import config_key
 from tuning.summary import read_summary
-from tuning.values import fmt, params_text
+from tuning.values import evaluation_line, fmt, mean_std, params_text
 
 REPORT_FILE = "report.html"
 
@@ -48,6 +48,9 @@ def render_html(summary: dict[str, Any]) -> str:
         f'<p class="meta">{e(summary.get("run_dir", ""))} · {e(str(summary.get("created", "")))} · '
         f"runner {e(str(summary.get('runner', '')))} · status <b>{e(str(summary.get('status', '')))}</b></p>",
     ]
+    evaluation = summary.get("evaluation")
+    if evaluation:
+        parts.append(f'<p class="best">{e(evaluation_line(evaluation, metric))}</p>')
     best = summary.get("best")
     if best:
         params = params_text(best["config"])
@@ -60,6 +63,7 @@ def render_html(summary: dict[str, Any]) -> str:
     if speedup is not None and speedup < 1:
         parts.append('<p class="note">The trials are too small for Ray: the sequential baseline wins.</p>')
     for title, figure, alt in (
+        (f"{metric} of each split", repeats_figure(data), "the scores of the repeats per configuration"),
         ("Timeline of trials", timeline_figure(data), "Gantt chart: one lane per worker"),
         ("Speedup and efficiency", timings_figure(data), "trial-phase wall times"),
         (f"{metric} against each searched parameter", params_figure(data), f"{metric} per parameter"),
@@ -126,7 +130,7 @@ def _table_html(summary: dict[str, Any]) -> str:
         key = config_key(t["config"])
         cells = [t["name"], *(fmt(t["config"].get(p)) for p in params)]
         if t.get("status") == "ok":
-            cells += [f"{m[k]:.4f}" if k in m else "" for k in NAMES]
+            cells += [(mean_std(m, k) if k == metric else f"{m[k]:.4f}") if k in m else "" for k in NAMES]
         else:
             cells += [f"error: {t.get('error')}", *[""] * (len(NAMES) - 1)]
         cells += [f"{times[n][key]:.2f}" if times[n].get(key) is not None else "-" for n in names]

@@ -16,25 +16,33 @@ from pathlib import Path
 from tuning.data import Split
 from tuning.plan import Plan
 from tuning.progress import Progress
+from tuning.runners.chunks import merge_chunks
 from tuning.runners.common import RunnerResult
 from tuning.runners.sequential import read_sequential, run_sequential, run_sequential_groups
 from tuning.runners.tune import read_tune, run_tune
 from tuning.search import proposed
+from tuning.validation import chunks
 
 
 def run_runners(
-    plan: Plan, split: Split, run_dir: Path, echo: Callable[[str], None], resume: bool = False
+    plan: Plan,
+    split: Split,
+    run_dir: Path,
+    echo: Callable[[str], None],
+    resume: bool = False,
+    verbose: bool = False,
 ) -> dict[str, RunnerResult]:
-    """Each runner of the plan, by name; an interrupted one holds the trials that finished."""
+    """Each runner of the plan, by name, one trial per configuration (chunks of repeats merged);
+    an interrupted one holds the trials that finished. ``verbose``: a line per trial on a terminal too."""
     results: dict[str, RunnerResult] = {}
     with _sigterm_as_sigint():
         if plan.runs_sequential and not plan.adaptive:
-            results["sequential"] = _sequential(plan, split, run_dir, echo, resume)
+            results["sequential"] = _sequential(plan, split, run_dir, echo, resume, verbose)
         if plan.runs_tune and not unfinished(results, plan.total):
-            results["tune"] = _tune(plan, split, run_dir, echo, resume)
+            results["tune"] = _tune(plan, split, run_dir, echo, resume, verbose)
     if plan.runner == "both" and plan.adaptive and "tune" in results:
-        results["sequential"] = _replay(plan, results["tune"], split, run_dir, echo)
-    return results
+        results["sequential"] = _replay(plan, results["tune"], split, run_dir, echo, verbose)
+    return {name: merge_chunks(result, chunks(plan.spec)) for name, result in results.items()}
 
 
 def unfinished(results: dict[str, RunnerResult], total: int) -> bool:
@@ -42,15 +50,27 @@ def unfinished(results: dict[str, RunnerResult], total: int) -> bool:
     return any(sum(t.finished for t in r.trials) < total for r in results.values())
 
 
-def _progress(plan: Plan, runner: str, echo: Callable[[str], None], parallelism: int = 1) -> Progress:
+def _progress(
+    plan: Plan, runner: str, echo: Callable[[str], None], verbose: bool, parallelism: int = 1
+) -> Progress:
     experiment = plan.experiment
     planned = list(plan.configs) or None  # an adaptive search proposes its configurations as it goes
-    return Progress(runner, plan.total, experiment.metric, experiment.mode, echo, parallelism, planned)
+    return Progress(
+        runner,
+        plan.total,
+        experiment.metric,
+        experiment.mode,
+        echo,
+        parallelism,
+        planned,
+        verbose=verbose,
+        show_best=plan.spec.chunk is None,  # a chunk's score is not its configuration's
+    )
 
 
-def _sequential(plan: Plan, split: Split, run_dir: Path, echo, resume: bool) -> RunnerResult:
+def _sequential(plan: Plan, split: Split, run_dir: Path, echo, resume: bool, verbose: bool) -> RunnerResult:
     done = read_sequential(run_dir) if resume else None
-    progress = _progress(plan, "sequential", echo)
+    progress = _progress(plan, "sequential", echo, verbose)
     progress.done = sum(t.finished for t in done or [])
     start = time.perf_counter()
     try:
@@ -62,28 +82,38 @@ def _sequential(plan: Plan, split: Split, run_dir: Path, echo, resume: bool) -> 
             list(plan.configs), split, plan.spec, run_dir, plan.sequential_cores, progress, done
         )
     except KeyboardInterrupt:  # finished trials are in trials.jsonl already
+        progress.close()
         trials = read_sequential(run_dir)
         return RunnerResult("sequential", trials, time.perf_counter() - start, plan.sequential_cores)
 
 
-def _tune(plan: Plan, split: Split, run_dir: Path, echo, resume: bool) -> RunnerResult:
+def _tune(plan: Plan, split: Split, run_dir: Path, echo, resume: bool, verbose: bool) -> RunnerResult:
     cluster = plan.cluster
     echo(f"Ray Tune: {plan.slots} trials at a time on {cluster.cpus:g} CPUs, {cluster.gpus:g} GPUs")
-    progress = _progress(plan, "tune", echo, plan.slots)
+    progress = _progress(plan, "tune", echo, verbose, plan.slots)
+    listed = list(plan.configs) if plan.spec.chunk is not None else None  # chunks of repeats
     start = time.perf_counter()
     try:
         return run_tune(
-            plan.experiment, split, plan.spec, run_dir, plan.tune_cores, progress, resume, plan.groups
+            plan.experiment,
+            split,
+            plan.spec,
+            run_dir,
+            plan.tune_cores,
+            progress,
+            resume=resume,
+            groups=plan.groups,
+            configs=listed,
         )
     except KeyboardInterrupt:  # before Tune's handler, or a second Ctrl-C: its last save
         saved = read_tune(run_dir) if any(run_dir.glob("experiment_state-*.json")) else []
         return RunnerResult("tune", saved, time.perf_counter() - start, plan.tune_cores)
 
 
-def _replay(plan: Plan, tune: RunnerResult, split: Split, run_dir: Path, echo) -> RunnerResult:
+def _replay(plan: Plan, tune: RunnerResult, split: Split, run_dir: Path, echo, verbose: bool) -> RunnerResult:
     """The baseline of an adaptive search: Tune's configurations again, one after another."""
     configs = proposed(tune)
-    progress = _progress(plan, "sequential", echo)
+    progress = _progress(plan, "sequential", echo, verbose)
     return run_sequential(configs, split, plan.spec, run_dir, plan.sequential_cores, progress)
 
 

@@ -77,8 +77,9 @@ def trainable(experiment: Experiment, split: Split, spec: TrialSpec, groups: tup
     return tune.with_resources(tune.with_parameters(trial, split=split, spec=spec), resources)
 
 
-def tune_config(experiment: Experiment, groups: tuple[Group, ...]):
-    """The ``param_space`` and `TuneConfig` of a run: one trial per configuration, or per group."""
+def tune_config(experiment: Experiment, groups: tuple[Group, ...], configs: list[dict] | None = None):
+    """The ``param_space`` and `TuneConfig` of a run: one trial per configuration, per group,
+    or per listed trial (``configs``: a configuration's chunks of repeats)."""
     from ray import tune
 
     settings = dict(
@@ -93,6 +94,9 @@ def tune_config(experiment: Experiment, groups: tuple[Group, ...]):
         return space, tune.TuneConfig(
             num_samples=1, search_alg=variant_generator(experiment.seed, None, cap), **settings
         )
+    if configs is not None:  # exactly these trials, in order; no scheduler (refused with repeats)
+        space, searcher, samples = listed(configs, experiment)
+        return space, tune.TuneConfig(num_samples=samples, search_alg=searcher, **settings)
     return param_space(experiment), tune.TuneConfig(
         num_samples=experiment.search.num_samples,
         search_alg=search_alg(experiment),
@@ -110,8 +114,12 @@ def run_tune(
     progress: Progress,
     resume: bool = False,
     groups: tuple[Group, ...] = (),
+    configs: list[dict] | None = None,
 ) -> RunnerResult:
     """Run every configuration as a Tune trial; the run directory is Tune's experiment.
+
+    ``configs``: run exactly these trials, in order, instead of searching the space (the
+    chunks of repeats of `tuning.plan.group_repeats`).
 
     With ``resume`` and Tune's state in ``run_dir`` (an interrupted run), `Tuner.restore`
     continues it: finished and errored trials are kept, only unfinished ones run.
@@ -138,7 +146,7 @@ def run_tune(
         start = time.perf_counter()
         tuner.fit()
         return RunnerResult("tune", read_tune(run_dir), time.perf_counter() - start, cores)
-    space, settings = tune_config(experiment, groups)
+    space, settings = tune_config(experiment, groups, configs)
     tuner = tune.Tuner(
         trainable(experiment, split, spec, groups),
         param_space=space,
@@ -155,6 +163,23 @@ def run_tune(
     tuner.fit()
     wall = time.perf_counter() - start
     return RunnerResult("tune", read_tune(remote(run_dir) or run_dir), wall, cores)
+
+
+def listed(configs: list[dict], experiment: Experiment):
+    """Tune's ``(param_space, search_alg, num_samples)`` that run exactly ``configs``, in order.
+
+    The configurations go to Tune's own generator as points to evaluate; the space only
+    names each key's values (Tune requires every preset key to be in it).
+    """
+    from ray import tune
+
+    values: dict[str, dict[str, object]] = {}
+    for config in configs:
+        for key, value in config.items():
+            values.setdefault(key, {})[repr(value)] = value
+    space = {key: tune.choice(list(seen.values())) for key, seen in values.items()}
+    cap = experiment.resources.max_concurrent_trials
+    return space, variant_generator(experiment.seed, list(configs), cap), len(configs)
 
 
 def _quiet_analysis() -> None:
