@@ -33,6 +33,8 @@ def inspect_run(run_dir: Path | str) -> str:
         "experiment": experiment["name"],
         "metric": metric,
         "mode": mode,
+        "metrics": summary.get("metrics") or experiment.get("metrics"),
+        "best_model": summary.get("best_model"),
         "run_dir": str(run_dir),
         "best": summary.get("best") or best_record(results, metric, mode),
         "counts": summary.get("counts") or counts([t for r in results.values() for t in r.trials]),

@@ -14,7 +14,7 @@ import sklearn
 
 from tuning.config import SPLIT_SEED
 from tuning.data import Split
-from tuning.metrics import is_metric_key, score
+from tuning.metrics import class_report, is_metric_key, scorer
 from tuning.results import write_json
 from tuning.search import best_config
 from tuning.trial import TrialSpec, build_estimator, final_estimator
@@ -37,7 +37,7 @@ def refit(
     budget_param = spec.budget[0] if spec.budget else None
     params = {k: v for k, v in spec.params.items() if not (k == "warm_start" and budget_param)}
     config = {k: v for k, v in config.items() if k != SPLIT_SEED}  # a trial's own split: not the model's
-    model = build_estimator(config, split, TrialSpec(spec.estimator, params))
+    model = build_estimator(config, split, TrialSpec(spec.estimator, params, metrics=spec.metrics))
     threads = None
     if "n_jobs" in final_estimator(model).get_params(deep=False):
         threads = joblib.cpu_count()  # the trials are over: the refit has this machine to itself
@@ -47,7 +47,10 @@ def refit(
     fit_time = time.perf_counter() - started
     if threads is not None:
         final_estimator(model).set_params(n_jobs=1)  # score as the trials do (see run_trial)
-    metrics = score(split.y_test, model.predict(split.frame(split.X_test)))
+    X_test = split.frame(split.X_test)
+    metrics = scorer(spec.metrics)(model, X_test, split.y_test)
+    classes = class_report(split.y_test, model.predict(X_test), model.classes_) if spec.classifier else {}
+    method = "predict_proba" if classes and hasattr(model, "predict_proba") else "predict"
 
     fd, tmp = tempfile.mkstemp(dir=run_dir, prefix=f".{MODEL_FILE}.")
     os.close(fd)
@@ -66,12 +69,13 @@ def refit(
         "categorical": list(split.categorical),
         "target": split.target,
         "test_metrics": metrics,
+        **classes,  # a classifier's classes_, confusion matrix and per-class scores on the test rows
         "train_rows": len(split.y_train),
         "test_rows": len(split.y_test),
         "fit_time_s": fit_time,
         "fit_threads": threads,
         "scikit-learn": sklearn.__version__,
-        "load": f"joblib.load('{MODEL_FILE}').predict(rows)  # rows: a DataFrame with the feature columns",
+        "load": f"joblib.load('{MODEL_FILE}').{method}(rows)  # rows: a DataFrame with the feature columns",
         **about,
     }
     write_json(run_dir / MODEL_INFO, info)
@@ -98,4 +102,11 @@ def refit_best(experiment, results, split: Split, spec: TrialSpec, run_dir: Path
         f"Best model: {run_dir / MODEL_FILE}  ({', '.join(f'{k}={v}' for k, v in config.items())}; "
         f"test {experiment.metric} {test[experiment.metric]:.4f})"
     )
-    return {"path": str(run_dir / MODEL_FILE), "config": config, "trial": best.name, "test_metrics": test}
+    classes = {k: info[k] for k in ("classes", "confusion_matrix", "per_class", "averages") if k in info}
+    return {
+        "path": str(run_dir / MODEL_FILE),
+        "config": config,
+        "trial": best.name,
+        "test_metrics": test,
+        **classes,
+    }

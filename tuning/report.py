@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import shlex
 import statistics
+from collections.abc import Sequence
 from typing import Any
 
-from tuning.metrics import NAMES
+from tuning.metrics import SHORT_NAMES
 from tuning.runners.common import RunnerResult, TrialResult
 from tuning.space import config_key
+from tuning.summary import recorded_metrics
 from tuning.values import fmt, params_text
 
 
@@ -25,8 +27,11 @@ def check_parity(first: RunnerResult, second: RunnerResult, metric: str) -> list
     return differ
 
 
-def trial_table(results: dict[str, RunnerResult], metric: str, mode: str) -> str:
-    """One row per configuration, best first; a time column per runner; errors last."""
+def trial_table(
+    results: dict[str, RunnerResult], metric: str, mode: str, metrics: Sequence[str] = SHORT_NAMES
+) -> str:
+    """One row per configuration, best first, a column per recorded metric and a time column
+    per runner; errors last."""
     main = results.get("tune") or results["sequential"]
     others = {name: {config_key(t.config): t for t in r.trials} for name, r in results.items()}
     params = sorted({k for t in main.trials for k in t.config})
@@ -35,16 +40,16 @@ def trial_table(results: dict[str, RunnerResult], metric: str, mode: str) -> str
     def order(trial: TrialResult):
         return (not trial.ok, sign * trial.metrics.get(metric, 0.0))
 
-    header = ["trial", *params, *NAMES, *(f"{name} s" for name in results)]
+    header = ["trial", *params, *metrics, *(f"{name} s" for name in results)]
     rows = [header]
     for trial in sorted(main.trials, key=order):
         key = config_key(trial.config)
         cells = [trial.name, *(fmt(trial.config.get(p)) for p in params)]
         if trial.ok:
-            cells += [f"{trial.metrics[m]:.4f}" for m in NAMES]
+            cells += [f"{trial.metrics[m]:.4f}" if m in trial.metrics else "" for m in metrics]
         else:
             shown = f"ERROR: {trial.error}" if trial.error is not None else "not finished (interrupted)"
-            cells += [shown[:60], "", "", ""]
+            cells += [shown[:60], *[""] * (len(metrics) - 1)]
         for name in results:
             other = others[name].get(key)
             cells.append(f"{other.duration_s:.2f}" if other and other.ok else "-")
@@ -53,6 +58,38 @@ def trial_table(results: dict[str, RunnerResult], metric: str, mode: str) -> str
     return "\n".join(
         "  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows
     )
+
+
+def class_lines(best_model: dict[str, Any]) -> list[str]:
+    """A classifier's confusion matrix and per-class scores on the test rows (none for a regressor)."""
+    if "confusion_matrix" not in best_model:
+        return []
+    names = [str(c) for c in best_model["classes"]]
+    matrix = [["true \\ predicted", *names]] + [
+        [name, *map(str, counts)] for name, counts in zip(names, best_model["confusion_matrix"], strict=True)
+    ]
+    scores = [["class", "precision", "recall", "f1-score", "support"]] + [
+        [
+            name,
+            *(f"{best_model['per_class'][name][k]:.4f}" for k in ("precision", "recall", "f1-score")),
+            f"{best_model['per_class'][name]['support']:g}",
+        ]
+        for name in names
+    ]
+    return [
+        "Best model on the test rows:",
+        *(f"  {line}" for line in _aligned(matrix)),
+        *(f"  {line}" for line in _aligned(scores)),
+    ]
+
+
+def _aligned(rows: list[list[str]]) -> list[str]:
+    """Rows of cells as lines: the first column left-aligned, the others right-aligned."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return [
+        "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True)))
+        for row in rows
+    ]
 
 
 def sequential_wins(results: dict[str, RunnerResult]) -> str:
@@ -78,12 +115,13 @@ def render(summary: dict[str, Any], results: dict[str, RunnerResult]) -> str:
     metric, mode = summary["metric"], summary["mode"]
     lines = [
         f"Trials of {summary['experiment']}, best {metric} first:",
-        trial_table(results, metric, mode),
+        trial_table(results, metric, mode, recorded_metrics(summary)),
         "",
     ]
     best = summary.get("best")
     if best:
         lines.append(f"Best:          {params_text(best['config'])}  ({metric} {best[metric]:.4f})")
+    lines += class_lines(summary.get("best_model") or {})
     counts = summary["counts"]
     lines.append(f"Trials:        {counts['ok']} ok, {counts['error']} errored, {counts['retries']} retried")
     t = summary["timings"]

@@ -7,20 +7,21 @@ it back. Its rows (`trial_record`) are what the tables, plots and future API sho
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from tuning.data import Split
-from tuning.metrics import NAMES
+from tuning.metrics import SHORT_NAMES
 from tuning.plan import Plan
 from tuning.results import environment, write_json
 from tuning.runners.common import RunnerResult, TrialResult
 from tuning.storage import location, read_text
 
 SUMMARY_FILE = "summary.json"
-# k-fold CV's spread, the time, and where a budgeted trial stopped (n_estimators reached, steps)
-EXTRA_METRICS = (*(f"{m}_std" for m in NAMES), "fit_time_s", "budget", "step")
+# the time, and where a budgeted trial stopped (n_estimators reached, steps)
+EXTRA_METRICS = ("fit_time_s", "budget", "step")
 
 
 def build_summary(
@@ -45,6 +46,7 @@ def build_summary(
         "runner": plan.runner,
         "metric": experiment.metric,
         "mode": experiment.mode,
+        "metrics": list(plan.spec.metrics),  # what each trial recorded
         "status": status,
         "resumed": resumed,
         "best": best_record(results, experiment.metric, experiment.mode),
@@ -62,7 +64,9 @@ def build_summary(
         },
         "estimator": {"class": plan.spec.estimator, "fixed_params": plan.spec.params},
         "trials": {
-            name: [{**trial_record(t), "path": t.path and location(t.path)} for t in r.trials]
+            name: [
+                {**trial_record(t, plan.spec.metrics), "path": t.path and location(t.path)} for t in r.trials
+            ]
             for name, r in results.items()
         },
         "versions": environment(),
@@ -102,13 +106,20 @@ def timings(
     return out
 
 
-def trial_record(trial: TrialResult) -> dict[str, Any]:
-    """One trial as summary.json keeps it."""
+def recorded_metrics(summary: dict[str, Any]) -> list[str]:
+    """The metrics each trial of a run recorded (a summary written before they were listed:
+    the four regression metrics)."""
+    return list(summary.get("metrics") or SHORT_NAMES)
+
+
+def trial_record(trial: TrialResult, metrics: Sequence[str] = SHORT_NAMES) -> dict[str, Any]:
+    """One trial as summary.json keeps it: its ``metrics``, their spread over k folds (``_std``)..."""
+    keys = (*metrics, *(f"{m}_std" for m in metrics), *EXTRA_METRICS)
     return {
         "name": trial.name,
         "config": trial.config,
         "status": "ok" if trial.ok else "error",
-        "metrics": {k: trial.metrics[k] for k in (*NAMES, *EXTRA_METRICS) if k in trial.metrics},
+        "metrics": {k: trial.metrics[k] for k in keys if k in trial.metrics},
         "duration_s": trial.duration_s if trial.ok else None,
         "started_at": trial.metrics.get("started_at"),
         "ended_at": trial.metrics.get("ended_at"),

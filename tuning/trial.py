@@ -13,14 +13,14 @@ import numpy as np
 import pandas as pd
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
-from sklearn.model_selection import KFold, train_test_split
+from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder
 
 from tuning.config import SPLIT_SEED, Experiment
 from tuning.data import Split
-from tuning.estimator import fixed_params, resolve_estimator
-from tuning.metrics import score
+from tuning.estimator import fixed_params, resolve_estimator, task_of
+from tuning.metrics import DEFAULT_METRICS, scorer
 
 Report = Callable[[dict[str, Any]], None]
 
@@ -31,7 +31,8 @@ class TrialSpec:
 
     ``budget`` is ``(param, steps)``: the estimator grows (``warm_start``) through ``steps``
     values of ``param`` and is scored after each. ``cv`` is a number of folds of the
-    training rows that replace the test rows for scoring.
+    training rows that replace the test rows for scoring. ``metrics`` are the names of
+    `tuning.metrics` each trial records; ``classifier``: the estimator is one.
     """
 
     estimator: str
@@ -39,6 +40,8 @@ class TrialSpec:
     budget: tuple[str, tuple[int, ...]] | None = None
     cv: int | None = None
     seed: int = 0
+    metrics: tuple[str, ...] = DEFAULT_METRICS["regressor"]
+    classifier: bool = False
 
     @classmethod
     def from_experiment(cls, experiment: Experiment) -> TrialSpec:
@@ -60,6 +63,8 @@ class TrialSpec:
             budget=(budget.param, budget.steps) if budget else None,
             cv=experiment.split.cv,
             seed=experiment.split.seed,
+            metrics=tuple(experiment.metrics or (experiment.metric,)),
+            classifier=task_of(estimator) == "classifier",
         )
 
 
@@ -105,10 +110,11 @@ def _folds(split: Split, spec: TrialSpec) -> list[tuple[Any, Any, Any, Any]]:
     def rows(X, index):
         return X.iloc[index] if hasattr(X, "iloc") else X[index]
 
-    kfold = KFold(n_splits=spec.cv, shuffle=True, random_state=spec.seed)
+    folds = StratifiedKFold if split.stratified else KFold  # a classifier's folds keep each class's share
+    kfold = folds(n_splits=spec.cv, shuffle=True, random_state=spec.seed)
     return [
         (rows(split.X_train, fit), split.y_train[fit], rows(split.X_train, held), split.y_train[held])
-        for fit, held in kfold.split(split.X_train)
+        for fit, held in kfold.split(split.X_train, split.y_train)
     ]
 
 
@@ -139,6 +145,7 @@ def run_trial(
         split = resplit(split, config.pop(SPLIT_SEED))
     folds = _folds(split, spec)
     models = [build_estimator(config, split, spec) for _ in folds]
+    scores_of = scorer(spec.metrics)  # each of the model's methods called once for every metric
     threads = final_estimator(models[0]).get_params(deep=False).get("n_jobs")
     param, steps = spec.budget or (None, (None,))
     fit_time = 0.0
@@ -157,7 +164,7 @@ def run_trial(
                 # a forest's threads add the trees' predictions in whatever order they finish,
                 # which changes the last bits: predict with one thread so every run scores alike
                 final_estimator(model).set_params(n_jobs=1)
-            scores.append(score(y_score, model.predict(X_score)))
+            scores.append(scores_of(model, X_score, y_score))
         result = {
             **_aggregate(scores),
             "fit_time_s": fit_time,
@@ -182,6 +189,11 @@ def resplit(split: Split, seed: int) -> Split:
     )
     y = np.concatenate([split.y_train, split.y_test])
     X_train, X_test, y_train, y_test = train_test_split(
-        X, y, test_size=len(split.y_test), random_state=seed, shuffle=True
+        X,
+        y,
+        test_size=len(split.y_test),
+        random_state=seed,
+        shuffle=True,
+        stratify=y if split.stratified else None,
     )
     return replace(split, X_train=X_train, X_test=X_test, y_train=y_train, y_test=y_test)

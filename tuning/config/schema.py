@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib.util
 import math
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NamedTuple
 
 from pydantic import (
     AfterValidator,
@@ -22,11 +22,26 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from tuning.metrics import NAMES, Mode, mode_of
+from tuning.estimator import task_of_class
+from tuning.metrics import DEFAULT_METRIC, Mode, mode_of, recorded, unknown
 from tuning.space import distinct_count
 from tuning.values import is_number
 
-BUILTIN_DATASETS = {"california_housing": "MedHouseVal"}
+
+class Builtin(NamedTuple):
+    """A data set that ships with scikit-learn: its loader in `sklearn.datasets` and its target."""
+
+    loader: str
+    target: str
+
+
+BUILTIN_DATASETS = {
+    "california_housing": Builtin("fetch_california_housing", "MedHouseVal"),  # cached, or downloaded once
+    "breast_cancer": Builtin("load_breast_cancer", "target"),  # these four ship inside scikit-learn
+    "wine": Builtin("load_wine", "target"),
+    "iris": Builtin("load_iris", "target"),
+    "digits": Builtin("load_digits", "target"),
+}
 DOMAINS = ("grid", "choice", "uniform", "loguniform", "randint")
 ADAPTIVE_RUNNER = (
     "runner must be tune or both when search.algorithm is optuna (an adaptive search needs "
@@ -124,7 +139,8 @@ class DataConfig(_Strict):
     @property
     def target_column(self) -> str:
         """The target column: the given one, or the built-in data set's."""
-        return self.target or BUILTIN_DATASETS.get(self.source, "")
+        builtin = BUILTIN_DATASETS.get(self.source)
+        return self.target or (builtin.target if builtin else "")
 
     @field_validator("target")
     @classmethod
@@ -143,11 +159,15 @@ class SplitConfig(_Strict):
 
     ``cv: k`` scores each trial by k-fold cross-validation on the training rows instead
     (mean and std per metric); the test rows stay held out for the refitted best model.
+
+    ``stratify`` (classifiers only): the split and the folds keep each class's share of
+    the rows (``train_test_split(stratify=y)``, ``StratifiedKFold``).
     """
 
     test_size: float = Field(0.2, gt=0, lt=1)
     seed: int | None = None
     cv: int | None = Field(default=None, ge=2)
+    stratify: bool = True
 
 
 class EstimatorConfig(_Strict):
@@ -266,7 +286,8 @@ class Experiment(_Strict):
     estimator: EstimatorConfig = Field(default_factory=EstimatorConfig)
     space: dict[str, Param] = Field(min_length=1)
     search: SearchConfig = Field(default_factory=SearchConfig)
-    metric: Literal[NAMES] = "mse"  # type: ignore[valid-type]  # the names of tuning.metrics
+    metric: str | None = None  # a name of tuning.metrics; default: mse, or accuracy for a classifier
+    metrics: list[str] | None = None  # recorded beside metric; filled with tuning.metrics.recorded
     mode: Mode | None = None
     resources: ResourcesConfig = Field(default_factory=ResourcesConfig)
     runner: Literal["tune", "sequential", "both"] = "tune"
@@ -295,11 +316,33 @@ class Experiment(_Strict):
                 )
         if self.search.algorithm == "optuna" and self.runner == "sequential":
             raise keyed("runner", ADAPTIVE_RUNNER.removeprefix("runner "))
+        task = task_of_class(self.estimator.class_path)
+        self.metric = self.metric or DEFAULT_METRIC[task]
+        self.metrics = list(recorded(self.metric, self.metrics, task))
         if self.mode is None:
             self.mode = mode_of(self.metric)
         if self.split.seed is None:
             self.split.seed = self.seed
         return self
+
+    @field_validator("metric")
+    @classmethod
+    def _known_metric(cls, metric: str | None) -> str | None:
+        """A metric name of `tuning.metrics`, with the closest names if it is not one."""
+        if metric is not None and (why := unknown(metric)):
+            raise keyed("metric", why)
+        return metric
+
+    @field_validator("metrics")
+    @classmethod
+    def _known_metrics(cls, metrics: list[str] | None) -> list[str] | None:
+        """Metric names of `tuning.metrics`, each once."""
+        for i, name in enumerate(metrics or []):
+            if why := unknown(name):
+                raise keyed(f"metrics.{i}", why)
+            if name in metrics[:i]:
+                raise keyed(f"metrics.{i}", f"must not repeat a metric; {name!r} is repeated")
+        return metrics
 
     def resolved(self) -> dict[str, Any]:
         """The experiment with every default filled in, as saved beside the results."""

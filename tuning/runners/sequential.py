@@ -10,7 +10,6 @@ from typing import Any
 from tensorboardX import SummaryWriter
 
 from tuning.data import Split
-from tuning.metrics import NAMES
 from tuning.progress import Progress
 from tuning.runners.common import RunnerResult, TrialResult
 from tuning.space import config_key
@@ -52,7 +51,7 @@ def run_sequential(
             except Exception as exc:  # a bad configuration fails its trial, not the run
                 trial.error = f"{type(exc).__name__}: {exc}"
             with SummaryWriter(trial.path) as writer:
-                for key in (*NAMES, "fit_time_s"):
+                for key in (*spec.metrics, "fit_time_s"):
                     if key in trial.metrics:
                         writer.add_scalar(
                             f"ray/tune/{key}", trial.metrics[key], 1
