@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import time
+from collections import Counter
+from typing import ClassVar
 
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.tree import DecisionTreeClassifier
 
 
 class SleepyRegressor(RegressorMixin, BaseEstimator):
@@ -89,3 +92,17 @@ class RendezvousRegressor(SleepyRegressor):
                 raise TimeoutError(f"only {started} of {self.parties} fits started in {self.timeout} s")
             time.sleep(0.05)
         return super().fit(X, y)
+
+
+class CountingTree(DecisionTreeClassifier):
+    """A decision tree that counts its calls of ``predict`` and ``predict_proba`` (in ``calls``)."""
+
+    calls: ClassVar[Counter] = Counter()
+
+    def predict(self, X, check_input=True):
+        CountingTree.calls["predict"] += 1
+        return super().predict(X, check_input)
+
+    def predict_proba(self, X, check_input=True):
+        CountingTree.calls["predict_proba"] += 1
+        return super().predict_proba(X, check_input)

@@ -63,7 +63,7 @@ def read_dataset(data: DataConfig):
     context.execution_options.preserve_order = True  # the split must not depend on scheduling
     logging.getLogger("ray.data").setLevel(logging.WARNING)
     if data.builtin:
-        return ray.data.from_pandas(_builtin_frame(data.source))
+        return ray.data.from_pandas(builtin_frame(data.source))
     reader = ray.data.read_parquet if data.source.lower().endswith((".parquet", ".pq")) else ray.data.read_csv
     if "://" not in data.source and os.path.getsize(data.source) == 0:
         raise ExperimentError(f"must have rows; {data.source!r} is an empty file", key="data.source")
@@ -86,7 +86,7 @@ def _reason(exc: BaseException) -> str:
     return (errors or lines or [type(exc).__name__])[-1][:300]
 
 
-def _builtin_frame(name: str) -> pd.DataFrame:
+def builtin_frame(name: str) -> pd.DataFrame:
     """A built-in data set's rows: features and target (``sklearn.datasets``' own loader)."""
     try:
         return getattr(sklearn.datasets, BUILTIN_DATASETS[name].loader)(as_frame=True).frame
