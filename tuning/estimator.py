@@ -36,7 +36,12 @@ def resolve_estimator(path: str) -> type:
 def task_of(cls: type) -> Task:
     """``classifier`` if the estimator is one (scikit-learn's tags, which XGBoost's and
     LightGBM's classifiers set too), else ``regressor``."""
-    return "classifier" if is_classifier(cls()) else "regressor"
+    estimator = cls()
+    try:
+        classifier = is_classifier(estimator)
+    except AttributeError:  # no scikit-learn tags (not a BaseEstimator): the older marker, if any
+        classifier = getattr(estimator, "_estimator_type", None) == "classifier"
+    return "classifier" if classifier else "regressor"
 
 
 def task_of_class(path: str) -> Task:
