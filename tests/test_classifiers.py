@@ -24,7 +24,7 @@ from tuning.errors import ExperimentError
 from tuning.metrics import METRICS, SHORT_NAMES, recorded, scorer
 from tuning.refit import refit
 from tuning.report import class_lines
-from tuning.trial import TrialSpec, _folds, run_trial
+from tuning.trial import TrialSpec, _folds, resplit, run_trial
 
 FOREST = {"class": "sklearn.ensemble.RandomForestClassifier", "params": {"max_depth": 4}}
 
@@ -173,6 +173,13 @@ def test_a_classifier_folds_keep_the_class_shares_and_a_regressor_folds_are_unch
     unstratified = [y for *_, y in _folds(plain, spec)]
     kfold = KFold(5, shuffle=True, random_state=3).split(split.X_train)
     assert [h.tolist() for h in unstratified] == [split.y_train[i].tolist() for _, i in kfold]
+
+
+def test_a_classifier_resplit_per_trial_is_stratified_too():
+    split = breast_cancer_split()
+    shares = pd.Series(split.y_test).value_counts().to_dict()
+    for seed in (1, 2):
+        assert pd.Series(resplit(split, seed).y_test).value_counts().to_dict() == shares
 
 
 def test_string_labels_through_the_pipeline_and_the_saved_model(tmp_path):
