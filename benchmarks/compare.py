@@ -195,7 +195,7 @@ class Bench:
         y = np.concatenate([s.y_train, s.y_test])
         fold = PredefinedSplit(np.r_[np.full(len(s.y_train), -1), np.zeros(len(s.y_test), dtype=int)])
         if spec.repeats:  # the run's own splitter, over the same rows
-            (X, y), fold = rows(s, spec), splitter(spec)
+            (X, y), fold = rows(s, spec), splitter(spec, s.stratified)
         configs = [{k: v for k, v in c.items() if k != REPEAT_CHUNK} for c in self.configs]
         configs = list({json.dumps(c, sort_keys=True): c for c in configs}.values())
         grid = [{k: [v] for k, v in c.items()} for c in configs]  # exactly these configurations

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import time
+from collections import Counter
+from typing import ClassVar
 
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.tree import DecisionTreeClassifier
 
 
 class SleepyRegressor(RegressorMixin, BaseEstimator):
@@ -107,3 +110,17 @@ class WorkerShiftedRegressor(SleepyRegressor):
 
         in_worker = ray.is_initialized() and ray.get_runtime_context().worker.mode == ray.WORKER_MODE
         return super().predict(X) + (self.shift if in_worker else 0.0)
+
+
+class CountingTree(DecisionTreeClassifier):
+    """A decision tree that counts its calls of ``predict`` and ``predict_proba`` (in ``calls``)."""
+
+    calls: ClassVar[Counter] = Counter()
+
+    def predict(self, X, check_input=True):
+        CountingTree.calls["predict"] += 1
+        return super().predict(X, check_input)
+
+    def predict_proba(self, X, check_input=True):
+        CountingTree.calls["predict_proba"] += 1
+        return super().predict_proba(X, check_input)

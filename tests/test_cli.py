@@ -46,7 +46,7 @@ BAD_FILES = [
     ({"resources": {"num_cpus": 0}}, "exp.yaml:13: resources.num_cpus must be greater than 0; got 0"),
     ({"resourcez": {}}, "resourcez is not a known key (did you mean 'resources'?)"),
     ({"space": {"n_estimators": []}}, "space.n_estimators must be a non-empty list of grid values; got []"),
-    ({"metric": "accuracy"}, "metric must be one of 'mse', 'rmse', 'mae' or 'r2'; got 'accuracy'"),
+    ({"metric": "accuracy"}, "metric must be a regression metric for RandomForestRegressor"),
     ({"estimator": {"class": "os.system"}}, "estimator.class must be an estimator class"),
     ({"estimator": {"class": "no_such_pkg.Model"}}, "estimator.class must be an importable class"),
     (

@@ -49,7 +49,7 @@ def test_defaults_are_filled_and_saved(tmp_path):
     assert experiment.mode == "max"
     resolved = experiment.resolved()
     assert resolved["estimator"]["class"] == "sklearn.ensemble.RandomForestRegressor"
-    assert resolved["split"] == {"test_size": 0.2, "seed": 201, "cv": None, "repeats": None}
+    assert resolved["split"] == {"test_size": 0.2, "seed": 201, "cv": None, "repeats": None, "stratify": True}
     assert validate(resolved) == experiment
 
 
@@ -103,7 +103,10 @@ BAD = [
     ),
     ({"space": {"n_estimators": {"start": 9, "stop": 8}}}, r"space.n_estimators must give a non-empty grid"),
     ({"space": {}}, r"space must have at least 1 parameter to search; got \{\} \(or set split.repeats"),
-    ({"metric": "accuracy"}, r"metric must be one of 'mse', 'rmse', 'mae' or 'r2'; got 'accuracy'"),
+    (
+        {"metric": "accuracy"},
+        r"metric must be a regression metric for RandomForestRegressor .*; got 'accuracy'",
+    ),
     ({"mode": "best"}, r"mode must be one of 'min' or 'max'; got 'best'"),
     ({"split": {"test_size": 1.5}}, r"split.test_size must be less than 1; got 1.5"),
     ({"name": "../escape"}, r"name must be 1-100 letters, digits.*; got '../escape'"),

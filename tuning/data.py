@@ -10,11 +10,13 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from pandas.api.types import is_numeric_dtype
-from sklearn.datasets import fetch_california_housing, get_data_home
+import sklearn.datasets
+from pandas.api.types import is_float_dtype, is_numeric_dtype
+from sklearn.datasets import get_data_home
 from sklearn.model_selection import train_test_split
+from sklearn.utils.multiclass import type_of_target
 
-from tuning.config import DataConfig, SplitConfig
+from tuning.config import BUILTIN_DATASETS, DataConfig, SplitConfig
 from tuning.errors import ExperimentError
 from tuning.validation import check_rows
 
@@ -31,13 +33,14 @@ class Split:
     target: str
     categorical: tuple[str, ...] = ()  # non-numeric feature columns, encoded in the trial's pipeline
     raw: bool = False  # X_* are DataFrames (categories or missing values) that a pipeline prepares
+    stratified: bool = False  # a classifier's split: folds and re-splits keep each class's share
 
     def fingerprint(self) -> dict[str, object]:
         """Row counts and a hash of the arrays, to tell whether two runs saw the same split."""
         digest = hashlib.sha256()
         for array in (self.X_train, self.y_train, self.X_test, self.y_test):
-            if isinstance(array, pd.DataFrame):
-                array = pd.util.hash_pandas_object(array, index=False).to_numpy()
+            if isinstance(array, pd.DataFrame) or array.dtype == object:  # e.g. string labels
+                array = pd.util.hash_pandas_object(pd.DataFrame(array), index=False).to_numpy()
             digest.update(np.ascontiguousarray(array).tobytes())
         return {
             "train_rows": len(self.y_train),
@@ -61,7 +64,7 @@ def read_dataset(data: DataConfig):
     context.execution_options.preserve_order = True  # the split must not depend on scheduling
     logging.getLogger("ray.data").setLevel(logging.WARNING)
     if data.builtin:
-        return ray.data.from_pandas(_fetch_california_housing())
+        return ray.data.from_pandas(builtin_frame(data.source))
     reader = ray.data.read_parquet if data.source.lower().endswith((".parquet", ".pq")) else ray.data.read_csv
     if "://" not in data.source and os.path.getsize(data.source) == 0:
         raise ExperimentError(f"must have rows; {data.source!r} is an empty file", key="data.source")
@@ -84,9 +87,10 @@ def _reason(exc: BaseException) -> str:
     return (errors or lines or [type(exc).__name__])[-1][:300]
 
 
-def _fetch_california_housing():
+def builtin_frame(name: str) -> pd.DataFrame:
+    """A built-in data set's rows: features and target (``sklearn.datasets``' own loader)."""
     try:
-        return fetch_california_housing(as_frame=True).frame
+        return getattr(sklearn.datasets, BUILTIN_DATASETS[name].loader)(as_frame=True).frame
     except OSError as exc:  # URLError and socket errors are OSErrors
         raise ExperimentError(
             f"cannot download the California housing data and no copy is cached in "
@@ -96,11 +100,13 @@ def _fetch_california_housing():
         ) from None
 
 
-def load_split(data: DataConfig, split: SplitConfig, seed: int) -> Split:
+def load_split(data: DataConfig, split: SplitConfig, seed: int, classifier: bool = False) -> Split:
     """Read the rows through Ray Data and split them with scikit-learn's seeded shuffle.
 
     ``train_test_split(test_size, random_state=seed)`` on Ray Data's ordered rows is
-    the tutorial's split, row for row, whatever the number of blocks or workers.
+    the tutorial's split, row for row, whatever the number of blocks or workers. A
+    ``classifier``'s target is class labels, and its split is stratified unless
+    ``split.stratify`` is false (`split_rows`).
     """
     frame = read_dataset(data).to_pandas()
     if frame.empty:
@@ -118,7 +124,7 @@ def load_split(data: DataConfig, split: SplitConfig, seed: int) -> Split:
             f"must be columns of {data.source!r}; got {unknown}; columns: {', '.join(frame.columns)}",
             key="data.features",
         )
-    if not is_numeric_dtype(frame[target]):
+    if not classifier and not is_numeric_dtype(frame[target]):
         raise ExperimentError(
             f"must be a numeric column (the estimators are regressors); {target!r} is {frame[target].dtype}",
             key="data.target",
@@ -140,9 +146,71 @@ def load_split(data: DataConfig, split: SplitConfig, seed: int) -> Split:
     # All numeric and complete: plain float arrays, exactly as the tutorial. Otherwise the
     # DataFrame columns as read; the trial's pipeline imputes and encodes them.
     X = frame[features] if raw else frame[features].to_numpy(dtype=np.float64)
-    y = frame[target].to_numpy(dtype=np.float64)
+    y = class_labels(frame[target]) if classifier else frame[target].to_numpy(dtype=np.float64)
     check_rows(len(y), split)
-    X_train, X_test, y_train, y_test = train_test_split(
-        X, y, test_size=split.test_size, random_state=seed, shuffle=True
-    )
-    return Split(X_train, X_test, y_train, y_test, tuple(features), target, categorical, raw)
+    stratify = classifier and split.stratify
+    X_train, X_test, y_train, y_test = split_rows(X, y, split, seed, stratify)
+    return Split(X_train, X_test, y_train, y_test, tuple(features), target, categorical, raw, stratify)
+
+
+def class_labels(column: pd.Series) -> np.ndarray:
+    """A classifier's target as labels: strings, booleans or integers as they are (a float
+    column of whole numbers as integers); `ExperimentError` unless there are two classes or more."""
+    name = column.name
+    values = column.to_numpy()
+    if is_float_dtype(column):
+        if not np.all(np.mod(values, 1) == 0):
+            example = next(v for v in values if v % 1)
+            raise ExperimentError(
+                f"must hold class labels (strings, booleans or integers) for a classifier; {name!r} "
+                f"has fractional numbers such as {example:g} (a regression target: use a regressor)",
+                key="data.target",
+            )
+        values = values.astype(np.int64)
+    elif values.dtype != object and not np.issubdtype(values.dtype, np.integer) and values.dtype != bool:
+        values = values.astype(object)  # e.g. pandas' string dtype: labels as Python strings
+    try:
+        kind = type_of_target(values)
+    except (TypeError, ValueError):  # e.g. strings mixed with numbers
+        kind = "unknown"
+    classes = pd.Series(values).value_counts()
+    if kind not in ("binary", "multiclass") or len(classes) < 2:
+        got = f"one class, {_label(classes.index[0])!r}" if len(classes) == 1 else f"{kind} values"
+        raise ExperimentError(
+            f"must hold at least two classes of one type (strings, booleans or integers) for a "
+            f"classifier; {name!r} has {got}",
+            key="data.target",
+        )
+    return values
+
+
+def split_rows(X, y, split: SplitConfig, seed: int, stratify: bool):
+    """``train_test_split`` of the rows; stratified: each class keeps its share of both parts,
+    and has rows enough for that and for every fold of ``split.cv``."""
+    if not stratify:
+        return train_test_split(X, y, test_size=split.test_size, random_state=seed, shuffle=True)
+    classes = pd.Series(y).value_counts()
+    if classes.iloc[-1] < 2:
+        raise ExperimentError(
+            f"must have at least 2 rows of each class to stratify the split; class "
+            f"{_label(classes.index[-1])!r} has {classes.iloc[-1]} (drop it, or set split.stratify: false)",
+            key="data.target",
+        )
+    try:
+        parts = train_test_split(X, y, test_size=split.test_size, random_state=seed, stratify=y)
+    except ValueError as exc:  # e.g. fewer test rows than classes
+        raise ExperimentError(f"must leave room for every class; {exc}", key="split.test_size") from None
+    if split.cv:
+        trained = pd.Series(parts[2]).value_counts()
+        if trained.iloc[-1] < split.cv:
+            raise ExperimentError(
+                f"must have at least {split.cv} training rows of each class to fill every fold of "
+                f"split.cv: {split.cv}; class {_label(trained.index[-1])!r} has {trained.iloc[-1]}",
+                key="data.target",
+            )
+    return parts
+
+
+def _label(value):
+    """A class label as Python writes it (``3``, not ``np.int64(3)``)."""
+    return value.item() if isinstance(value, np.generic) else value

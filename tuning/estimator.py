@@ -11,6 +11,10 @@ import importlib
 import inspect
 from typing import Any
 
+from sklearn.base import is_classifier
+
+from tuning.metrics import Task
+
 # parameters that make a fit bigger (and slower), the most common first
 SIZE_PARAMS = ("n_estimators", "max_iter", "n_iter", "epochs")
 
@@ -35,6 +39,26 @@ def resolve_estimator(path: str) -> type:
     if missing:
         raise ValueError(f"must be a scikit-learn-style estimator class; it has no {', '.join(missing)}")
     return obj
+
+
+def task_of(cls: type) -> Task:
+    """``classifier`` if the estimator is one (scikit-learn's tags, which XGBoost's and
+    LightGBM's classifiers set too), else ``regressor``."""
+    estimator = cls()
+    try:
+        classifier = is_classifier(estimator)
+    except AttributeError:  # no scikit-learn tags (not a BaseEstimator): the older marker, if any
+        classifier = getattr(estimator, "_estimator_type", None) == "classifier"
+    return "classifier" if classifier else "regressor"
+
+
+def task_of_class(path: str) -> Task:
+    """`task_of` the class at ``path``; ``regressor`` if it cannot be built (the estimator
+    check says why: `tuning.config.checks.check_estimator`)."""
+    try:
+        return task_of(resolve_estimator(path))
+    except Exception:  # whatever an unknown class raises when built; reported by the check
+        return "regressor"
 
 
 def default_params(cls: type) -> dict[str, Any]:

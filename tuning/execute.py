@@ -17,6 +17,7 @@ from tuning.config import Experiment
 from tuning.data import Split, load_split
 from tuning.errors import ExperimentError
 from tuning.html import write_report
+from tuning.metrics import unscorable
 from tuning.plan import Plan, group_repeats, grouping_line, make_plan
 from tuning.progress import say
 from tuning.refit import refit_best
@@ -67,7 +68,9 @@ def run_experiment(
     cluster, ray_start_s = _timed(join_cluster, experiment.address, num_cpus, num_gpus, wait_for_cluster)
     plan = make_plan(experiment, runner, cluster)
     settings = plan.experiment
-    split, data_load_s = _timed(load_split, settings.data, settings.split, settings.split.seed)
+    classifier = plan.spec.classifier
+    split, data_load_s = _timed(load_split, settings.data, settings.split, settings.split.seed, classifier)
+    check_scorable(settings, split, classifier)
     earlier_validation = (read_summary(resume) or {}).get("validation") if resume else None
     plan, validation = group_repeats(plan, split, (earlier_validation or {}).get("chunk"))
     run_dir, earlier = open_run_dir(plan, echo, resume)
@@ -102,6 +105,18 @@ def join_cluster(
         raise ExperimentError(
             f"must be a running Ray cluster; cannot join {address}: {reason}", key="address"
         ) from None
+
+
+def check_scorable(experiment: Experiment, split: Split, classifier: bool) -> None:
+    """Each recorded metric can score this target (`tuning.metrics.unscorable`), before any trial."""
+    task = "classifier" if classifier else "regressor"
+    failed = unscorable(experiment.metrics or [experiment.metric], task, split.y_train, split.y_test)
+    if failed:
+        name, reason = failed
+        key = "metric" if name == experiment.metric else "metrics"
+        raise ExperimentError(
+            f"must be a metric that can score {split.target!r}; got {name!r}: {reason}", key=key
+        )
 
 
 def open_run_dir(plan: Plan, echo: Echo, resume: Path | None) -> tuple[Path, dict[str, Any]]:

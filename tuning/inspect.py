@@ -34,6 +34,8 @@ def inspect_run(run_dir: Path | str, show_all: bool = False) -> str:
         "experiment": experiment["name"],
         "metric": metric,
         "mode": mode,
+        "metrics": summary.get("metrics") or experiment.get("metrics"),
+        "best_model": summary.get("best_model"),
         "run_dir": str(run_dir),
         "best": None
         if summary.get("evaluation")

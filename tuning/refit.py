@@ -15,7 +15,7 @@ import joblib
 import sklearn
 
 from tuning.data import Split
-from tuning.metrics import is_metric_key, score
+from tuning.metrics import class_report, is_metric_key, scorer
 from tuning.results import create_new, write_json
 from tuning.search import best_config
 from tuning.trial import TrialSpec, build_estimator, final_estimator
@@ -39,7 +39,7 @@ def refit(
     """
     budget_param = spec.budget[0] if spec.budget else None
     params = {k: v for k, v in spec.params.items() if not (k == "warm_start" and budget_param)}
-    model = build_estimator(config, split, TrialSpec(spec.estimator, params))
+    model = build_estimator(config, split, TrialSpec(spec.estimator, params, metrics=spec.metrics))
     threads = None
     if "n_jobs" in final_estimator(model).get_params(deep=False):
         threads = joblib.cpu_count()  # the trials are over: the refit has this machine to itself
@@ -50,7 +50,8 @@ def refit(
     fit_time = time.perf_counter() - started
     if threads is not None:
         final_estimator(model).set_params(n_jobs=1)  # score as the trials do (see run_trial)
-    metrics = None if spec.repeats else score(split.y_test, model.predict(split.frame(split.X_test)))
+    metrics, classes = (None, {}) if spec.repeats else test_scores(model, split, spec)
+    method = "predict_proba" if classes and hasattr(model, "predict_proba") else "predict"
 
     fd, tmp = create_new(run_dir, f".{MODEL_FILE}.")  # the umask's mode, not mkstemp's 0o600
     os.close(fd)
@@ -69,16 +70,25 @@ def refit(
         "categorical": list(split.categorical),
         "target": split.target,
         "test_metrics": metrics,
+        **classes,  # a classifier's classes_, confusion matrix and per-class scores on the test rows
         "train_rows": len(y),
         "test_rows": 0 if spec.repeats else len(split.y_test),
         "fit_time_s": fit_time,
         "fit_threads": threads,
         "scikit-learn": sklearn.__version__,
-        "load": f"joblib.load('{MODEL_FILE}').predict(rows)  # rows: a DataFrame with the feature columns",
+        "load": f"joblib.load('{MODEL_FILE}').{method}(rows)  # rows: a DataFrame with the feature columns",
         **about,
     }
     write_json(run_dir / MODEL_INFO, info)
     return info
+
+
+def test_scores(model, split: Split, spec: TrialSpec) -> tuple[dict[str, float], dict[str, Any]]:
+    """The model's recorded metrics on the test rows and, for a classifier, its class report."""
+    X_test = split.frame(split.X_test)
+    metrics = scorer(spec.metrics)(model, X_test, split.y_test)
+    classes = class_report(split.y_test, model.predict(X_test), model.classes_) if spec.classifier else {}
+    return metrics, classes
 
 
 def refit_best(experiment, results, split: Split, spec: TrialSpec, run_dir: Path, echo) -> dict[str, Any]:
@@ -98,6 +108,7 @@ def refit_best(experiment, results, split: Split, spec: TrialSpec, run_dir: Path
         return {"error": f"{type(exc).__name__}: {exc}"}
     test = info["test_metrics"]
     echo(_model_line(experiment, config, info, best.metrics, run_dir))
+    classes = {k: info[k] for k in ("classes", "confusion_matrix", "per_class", "averages") if k in info}
     return {
         "path": str(run_dir / MODEL_FILE),
         "config": config,
@@ -105,6 +116,7 @@ def refit_best(experiment, results, split: Split, spec: TrialSpec, run_dir: Path
         "test_metrics": test,
         "validation_metrics": None if test else search_metrics,
         "train_rows": info["train_rows"],
+        **classes,
     }
 
 

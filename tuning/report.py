@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import shlex
 import statistics
+from collections.abc import Sequence
 from typing import Any
 
-from tuning.metrics import NAMES
+from tuning.metrics import SHORT_NAMES
 from tuning.runners.common import RunnerResult, TrialResult
 from tuning.space import config_key
+from tuning.summary import recorded_metrics
 from tuning.values import evaluation_line, fmt, mean_std, params_text
 
 
@@ -29,9 +31,14 @@ SHOWN_ROWS = 10  # the table's rows unless --show all
 
 
 def trial_table(
-    results: dict[str, RunnerResult], metric: str, mode: str, shown: int | None = None
+    results: dict[str, RunnerResult],
+    metric: str,
+    mode: str,
+    metrics: Sequence[str] = SHORT_NAMES,
+    shown: int | None = None,
 ) -> tuple[str, int]:
-    """One row per configuration, best first; a time column per runner; errors last.
+    """One row per configuration, best first, a column per recorded metric and a time column
+    per runner; errors last.
 
     The first ``shown`` rows (None: all); returns the table and how many rows were left out.
     A metric with a spread over splits reads ``0.5310 ± 0.0412`` (mean ± std).
@@ -44,17 +51,22 @@ def trial_table(
     def order(trial: TrialResult):
         return (not trial.ok, sign * trial.metrics.get(metric, 0.0))
 
-    header = ["trial", *params, *NAMES, *(f"{name} s" for name in results)]
+    header = ["trial", *params, *metrics, *(f"{name} s" for name in results)]
     rows = [header]
     ranked = sorted(main.trials, key=order)
     for trial in ranked[:shown]:
         key = config_key(trial.config)
         cells = [trial.name, *(fmt(trial.config.get(p)) for p in params)]
         if trial.ok:
-            cells += [mean_std(trial.metrics, m) if m == metric else f"{trial.metrics[m]:.4f}" for m in NAMES]
+            cells += [
+                (mean_std(trial.metrics, m) if m == metric else f"{trial.metrics[m]:.4f}")
+                if m in trial.metrics
+                else ""
+                for m in metrics
+            ]
         else:
-            shown = f"ERROR: {trial.error}" if trial.error is not None else "not finished (interrupted)"
-            cells += [shown[:60], "", "", ""]
+            error = f"ERROR: {trial.error}" if trial.error is not None else "not finished (interrupted)"
+            cells += [error[:60], *[""] * (len(metrics) - 1)]
         for name in results:
             other = others[name].get(key)
             cells.append(f"{other.duration_s:.2f}" if other and other.ok else "-")
@@ -70,6 +82,38 @@ def _splits(metrics: dict[str, Any], metric: str) -> str:
     """`` over 30 splits, the mean`` for a repeated run's score."""
     repeats = metrics.get(f"{metric}_repeats")
     return f" over {len(repeats)} splits, the mean" if repeats else ""
+
+
+def class_lines(best_model: dict[str, Any]) -> list[str]:
+    """A classifier's confusion matrix and per-class scores on the test rows (none for a regressor)."""
+    if "confusion_matrix" not in best_model:
+        return []
+    names = [str(c) for c in best_model["classes"]]
+    matrix = [["true \\ predicted", *names]] + [
+        [name, *map(str, counts)] for name, counts in zip(names, best_model["confusion_matrix"], strict=True)
+    ]
+    scores = [["class", "precision", "recall", "f1-score", "support"]] + [
+        [
+            name,
+            *(f"{best_model['per_class'][name][k]:.4f}" for k in ("precision", "recall", "f1-score")),
+            f"{best_model['per_class'][name]['support']:g}",
+        ]
+        for name in names
+    ]
+    return [
+        "Best model on the test rows:",
+        *(f"  {line}" for line in _aligned(matrix)),
+        *(f"  {line}" for line in _aligned(scores)),
+    ]
+
+
+def _aligned(rows: list[list[str]]) -> list[str]:
+    """Rows of cells as lines: the first column left-aligned, the others right-aligned."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return [
+        "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True)))
+        for row in rows
+    ]
 
 
 def sequential_wins(results: dict[str, RunnerResult]) -> str:
@@ -103,7 +147,9 @@ def render(summary: dict[str, Any], results: dict[str, RunnerResult], show_all: 
     if evaluation:
         lines = [evaluation_line(evaluation, metric), ""]
     else:
-        table, left = trial_table(results, metric, mode, None if show_all else SHOWN_ROWS)
+        table, left = trial_table(
+            results, metric, mode, recorded_metrics(summary), None if show_all else SHOWN_ROWS
+        )
         lines = [f"Trials of {summary['experiment']}, best {metric} first:", table]
         if left:
             where = shlex.quote(str(summary["run_dir"]))
@@ -116,6 +162,7 @@ def render(summary: dict[str, Any], results: dict[str, RunnerResult], show_all: 
         score = mean_std(trial.metrics, metric) if trial and trial.ok else f"{best[metric]:.4f}"
         splits = _splits(trial.metrics, metric) if trial and trial.ok else ""
         lines.append(f"Best:          {params_text(best['config'])}  ({metric} {score}{splits})")
+    lines += class_lines(summary.get("best_model") or {})
     counts = summary["counts"]
     lines.append(f"Trials:        {counts['ok']} ok, {counts['error']} errored, {counts['retries']} retried")
     t = summary["timings"]

@@ -19,7 +19,7 @@ from typing import Any
 from tuning.data import Split
 from tuning.estimator import resolve_estimator
 from tuning.families import family_of
-from tuning.metrics import score
+from tuning.metrics import scorer
 from tuning.space import config_key
 from tuning.trial import Report, TrialSpec, build_estimator, final_estimator
 from tuning.validation import aggregate, folds
@@ -73,9 +73,9 @@ def fitted_sizes(groups: list[Group]) -> tuple[int, int]:
     return sum(sum(g.sizes) for g in groups), sum(max(g.sizes) for g in groups)
 
 
-def score_model(model, X, y) -> dict[str, float]:
+def score_model(model, X, y, metrics: tuple[str, ...]) -> dict[str, float]:
     """The trial's scoring step (`tuning.trial.run_trial` scores the same way)."""
-    return score(y, model.predict(X))
+    return scorer(metrics)(model, X, y)
 
 
 def cut_model(model, n: int, size_param: str):
@@ -121,7 +121,10 @@ def run_group(group: Group, split: Split, spec: TrialSpec, report: Report | None
     fitted, fit_time = fit_largest(group, split, spec)
     results, previous, clock = [], 0, began
     for index, size in enumerate(group.sizes):
-        scores = [score_model(cut_model(model, size, group.size_param), f[2], f[3]) for model, f in fitted]
+        scores = [
+            score_model(cut_model(model, size, group.size_param), f[2], f[3], spec.metrics)
+            for model, f in fitted
+        ]
         ended = time.time()
         result = {
             **aggregate(scores),

@@ -7,28 +7,22 @@ it back. Its rows (`trial_record`) are what the tables, plots and future API sho
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from tuning.data import Split
-from tuning.metrics import NAMES
+from tuning.metrics import SHORT_NAMES
 from tuning.plan import Plan
 from tuning.results import environment, write_json
 from tuning.runners.common import RunnerResult, TrialResult
 from tuning.storage import location, read_text
 
 SUMMARY_FILE = "summary.json"
-# k-fold CV's or the repeats' spread, every split's score (repeats), the time, where a budgeted
-# trial stopped (n_estimators reached, steps), and how many trials a configuration's repeats took
-EXTRA_METRICS = (
-    *(f"{m}_std" for m in NAMES),
-    *(f"{m}_repeats" for m in NAMES),
-    "fit_time_s",
-    "budget",
-    "step",
-    "chunks",
-)
+# the time, where a budgeted trial stopped (n_estimators reached, steps), and how many trials
+# a configuration's repeats took; each metric's spread and per-split scores are added per run
+EXTRA_METRICS = ("fit_time_s", "budget", "step", "chunks")
 
 
 def build_summary(
@@ -53,6 +47,7 @@ def build_summary(
         "runner": plan.runner,
         "metric": experiment.metric,
         "mode": experiment.mode,
+        "metrics": list(plan.spec.metrics),  # what each trial recorded
         "status": status,
         "resumed": resumed,
         "best": None if experiment.evaluation else best_record(results, experiment.metric, experiment.mode),
@@ -71,7 +66,9 @@ def build_summary(
         },
         "estimator": {"class": plan.spec.estimator, "fixed_params": plan.spec.params},
         "trials": {
-            name: [{**trial_record(t), "path": t.path and location(t.path)} for t in r.trials]
+            name: [
+                {**trial_record(t, plan.spec.metrics), "path": t.path and location(t.path)} for t in r.trials
+            ]
             for name, r in results.items()
         },
         "versions": environment(),
@@ -111,13 +108,20 @@ def timings(
     return out
 
 
-def trial_record(trial: TrialResult) -> dict[str, Any]:
-    """One trial as summary.json keeps it."""
+def recorded_metrics(summary: dict[str, Any]) -> list[str]:
+    """The metrics each trial of a run recorded (a summary written before they were listed:
+    the four regression metrics)."""
+    return list(summary.get("metrics") or SHORT_NAMES)
+
+
+def trial_record(trial: TrialResult, metrics: Sequence[str] = SHORT_NAMES) -> dict[str, Any]:
+    """One trial as summary.json keeps it: its ``metrics``, their spread over k folds (``_std``)..."""
+    keys = (*metrics, *(f"{m}_std" for m in metrics), *(f"{m}_repeats" for m in metrics), *EXTRA_METRICS)
     return {
         "name": trial.name,
         "config": trial.config,
         "status": "ok" if trial.ok else "error",
-        "metrics": {k: trial.metrics[k] for k in (*NAMES, *EXTRA_METRICS) if k in trial.metrics},
+        "metrics": {k: trial.metrics[k] for k in keys if k in trial.metrics},
         "duration_s": trial.duration_s if trial.ok else None,
         "started_at": trial.metrics.get("started_at"),
         "ended_at": trial.metrics.get("ended_at"),
@@ -151,8 +155,8 @@ def evaluation_record(plan: Plan, shown: RunnerResult) -> dict[str, Any] | None:
         "estimator": spec.estimator.rsplit(".", 1)[-1],
         "splits": (spec.repeats or 1) * (spec.cv or 1) if spec.repeats else spec.cv or 1,
         "strategy": evaluation_strategy(spec.repeats, spec.cv),
-        "metrics": {m: trial.metrics[m] for m in NAMES if m in trial.metrics},
-        "std": {m: trial.metrics[f"{m}_std"] for m in NAMES if f"{m}_std" in trial.metrics},
+        "metrics": {m: trial.metrics[m] for m in spec.metrics if m in trial.metrics},
+        "std": {m: trial.metrics[f"{m}_std"] for m in spec.metrics if f"{m}_std" in trial.metrics},
     }
 
 

@@ -16,8 +16,8 @@ from sklearn.preprocessing import OneHotEncoder
 
 from tuning.config import Experiment
 from tuning.data import Split
-from tuning.estimator import fixed_params, resolve_estimator
-from tuning.metrics import score
+from tuning.estimator import fixed_params, resolve_estimator, task_of
+from tuning.metrics import DEFAULT_METRICS, scorer
 from tuning.validation import REPEAT_CHUNK, aggregate, folds
 
 Report = Callable[[dict[str, Any]], None]
@@ -31,6 +31,8 @@ class TrialSpec:
     values of ``param`` and is scored after each. ``cv``, ``repeats``, ``test_size`` and
     ``seed`` choose the splits (`tuning.validation`); ``chunk`` is how many of a
     configuration's repeats one trial runs (None: all; set by `tuning.plan.group_repeats`).
+    ``metrics`` are the names of `tuning.metrics` each trial records; ``classifier``: the
+    estimator is one.
     """
 
     estimator: str
@@ -41,6 +43,8 @@ class TrialSpec:
     repeats: int | None = None
     test_size: float = 0.2
     chunk: int | None = None
+    metrics: tuple[str, ...] = DEFAULT_METRICS["regressor"]
+    classifier: bool = False
 
     @classmethod
     def from_experiment(cls, experiment: Experiment) -> TrialSpec:
@@ -64,6 +68,8 @@ class TrialSpec:
             seed=experiment.split.seed,
             repeats=experiment.split.repeats,
             test_size=experiment.split.test_size,
+            metrics=tuple(experiment.metrics or (experiment.metric,)),
+            classifier=task_of(estimator) == "classifier",
         )
 
 
@@ -115,6 +121,7 @@ def run_trial(
     config = dict(config)
     chunk = config.pop(REPEAT_CHUNK, None)
     threads = final_estimator(build_estimator(config, split, spec)).get_params(deep=False).get("n_jobs")
+    scores_of = scorer(spec.metrics)  # each of the model's methods called once for every metric
     param, steps = spec.budget or (None, (None,))
     grown: dict[int, Any] = {}  # under a budget, each split's model grows step by step (warm_start)
     fit_time = 0.0
@@ -135,7 +142,7 @@ def run_trial(
                 # a forest's threads add the trees' predictions in whatever order they finish,
                 # which changes the last bits: predict with one thread so every run scores alike
                 final_estimator(model).set_params(n_jobs=1)
-            scores.append(score(y_score, model.predict(X_score)))
+            scores.append(scores_of(model, X_score, y_score))
         result = {
             **aggregate(scores, keep=spec.repeats is not None),
             "fit_time_s": fit_time,

@@ -2,6 +2,8 @@
 
 - the hold-out split (default): fit on the training rows, score on the test rows;
 - ``split.cv: k``: scikit-learn's ``KFold(k, shuffle=True)`` over the training rows;
+  a classifier's splitters are the stratified ones (``StratifiedKFold``...) unless
+  ``split.stratify: false``;
 - ``split.repeats: N``: repeated validation (Monte Carlo cross-validation) over ALL the rows:
   ``ShuffleSplit(N, test_size=split.test_size)``, or ``RepeatedKFold(k, N)`` with ``cv: k``.
 
@@ -21,7 +23,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import KFold, RepeatedKFold, ShuffleSplit
+from sklearn.model_selection import (
+    KFold,
+    RepeatedKFold,
+    RepeatedStratifiedKFold,
+    ShuffleSplit,
+    StratifiedKFold,
+    StratifiedShuffleSplit,
+)
 
 from tuning.errors import ExperimentError
 
@@ -35,14 +44,18 @@ TRIAL_SECONDS = 0.5  # a chunk of repeats should take at least this long (Tune a
 Fold = tuple[Any, Any, Any, Any]  # X_fit, y_fit, X_score, y_score
 
 
-def splitter(spec: TrialSpec) -> KFold | ShuffleSplit | RepeatedKFold | None:
-    """The experiment's scikit-learn splitter (None: the one hold-out split)."""
+def splitter(spec: TrialSpec, stratified: bool = False):
+    """The experiment's scikit-learn splitter (None: the one hold-out split); ``stratified``
+    (a classifier's split): each fold keeps each class's share of the rows."""
     if spec.repeats and spec.cv:
-        return RepeatedKFold(n_splits=spec.cv, n_repeats=spec.repeats, random_state=spec.seed)
+        kind = RepeatedStratifiedKFold if stratified else RepeatedKFold
+        return kind(n_splits=spec.cv, n_repeats=spec.repeats, random_state=spec.seed)
     if spec.repeats:
-        return ShuffleSplit(n_splits=spec.repeats, test_size=spec.test_size, random_state=spec.seed)
+        kind = StratifiedShuffleSplit if stratified else ShuffleSplit
+        return kind(n_splits=spec.repeats, test_size=spec.test_size, random_state=spec.seed)
     if spec.cv:
-        return KFold(n_splits=spec.cv, shuffle=True, random_state=spec.seed)
+        kind = StratifiedKFold if stratified else KFold
+        return kind(n_splits=spec.cv, shuffle=True, random_state=spec.seed)
     return None
 
 
@@ -80,13 +93,13 @@ def folds(split: Split, spec: TrialSpec, chunk: int | None = None) -> Iterator[F
 
     A generator: one split's rows at a time (1000 copies of the rows would not fit).
     """
-    cv = splitter(spec)
+    cv = splitter(spec, split.stratified)
     if cv is None:
         yield split.X_train, split.y_train, split.X_test, split.y_test
         return
     X, y = rows(split, spec)
     start, stop = chunk_splits(spec, chunk)
-    for fit, held in islice(cv.split(X), start, stop):
+    for fit, held in islice(cv.split(X, y), start, stop):
         yield _take(X, fit), y[fit], _take(X, held), y[held]
 
 

@@ -14,8 +14,9 @@ from typing import Any
 
 from tuning.config.schema import BUILTIN_DATASETS, Experiment
 from tuning.errors import ExperimentError
-from tuning.estimator import default_params, fixed_params, resolve_estimator
+from tuning.estimator import default_params, fixed_params, resolve_estimator, task_of
 from tuning.families import family_of
+from tuning.metrics import EXAMPLES, KINDS, METRICS
 from tuning.values import is_number
 
 Where = Callable[[str], str]
@@ -24,8 +25,9 @@ _SKLEARN_MESSAGE = re.compile(r"parameter of \w+ must be (?P<rule>.*?)\. Got (?P
 
 
 def check_experiment(experiment: Experiment, where: Where) -> None:
-    """Every check after the schema, in order: estimator, budget, data, search."""
+    """Every check after the schema, in order: estimator, metrics, budget, data, search."""
     check_estimator(experiment, where)
+    check_metrics(experiment, where)
     check_budget(experiment, where)
     check_local_data(experiment, where)
     check_search(experiment, where)
@@ -42,7 +44,16 @@ def check_estimator(experiment: Experiment, where: Where) -> None:
             where=where("estimator.class"),
             key="estimator.class",
         ) from None
-    valid = default_params(cls)
+    try:
+        valid = default_params(cls)
+    except TypeError as exc:  # e.g. Pipeline() needs its steps
+        raise ExperimentError(
+            f"must be an estimator class that can be built without arguments ({exc}); a pipeline "
+            f"is written as its steps, once the experiment file supports them; got "
+            f"{experiment.estimator.class_path!r}",
+            where=where("estimator.class"),
+            key="estimator.class",
+        ) from None
     fixed = experiment.estimator.params
     space = experiment.space
     named = [(f"estimator.params.{k}", k) for k in fixed] + [(f"space.{k}", k) for k in space]
@@ -61,6 +72,32 @@ def check_estimator(experiment: Experiment, where: Where) -> None:
             candidates = values if kind in ("grid", "choice") else values[:1]
             for value in candidates:
                 _check_values(cls, {**fixed, name: value}, f"space.{name}", where, only=name)
+
+
+def check_metrics(experiment: Experiment, where: Where) -> None:
+    """Each recorded metric scores this kind of estimator, with a method the estimator has."""
+    cls = resolve_estimator(experiment.estimator.class_path)
+    task = task_of(cls)
+    estimator = cls(**experiment.estimator.params)
+    listed = {name: f"metrics.{i}" for i, name in enumerate(experiment.metrics or [])}
+    for name in experiment.metrics or [experiment.metric]:
+        metric = METRICS[name]
+        key = "metric" if name == experiment.metric else listed[name]
+        if metric.task != task:
+            raise ExperimentError(
+                f"must be a {KINDS[task]} metric for {cls.__name__} (a {task}: {', '.join(EXAMPLES[task])}, "
+                f"...); got {name!r}, a {KINDS[metric.task]} metric",
+                where=where(key),
+                key=key,
+            )
+        if not any(hasattr(estimator, method) for method in metric.needs):
+            needs = " or ".join(metric.needs)
+            raise ExperimentError(
+                f"must be a metric {cls.__name__} can give; got {name!r}, which needs {needs} "
+                f"({cls.__name__} has no {needs} with these estimator.params)",
+                where=where(key),
+                key=key,
+            )
 
 
 def _check_values(cls: type, params: dict[str, Any], key: str, where: Where, only: str | None = None) -> None:

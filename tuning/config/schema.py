@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib.util
 import math
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NamedTuple
 
 from pydantic import (
     AfterValidator,
@@ -23,11 +23,26 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from tuning.metrics import NAMES, Mode, mode_of
+from tuning.estimator import task_of_class
+from tuning.metrics import DEFAULT_METRIC, Mode, mode_of, recorded, unknown
 from tuning.space import distinct_count
 from tuning.values import is_number
 
-BUILTIN_DATASETS = {"california_housing": "MedHouseVal"}
+
+class Builtin(NamedTuple):
+    """A data set that ships with scikit-learn: its loader in `sklearn.datasets` and its target."""
+
+    loader: str
+    target: str
+
+
+BUILTIN_DATASETS = {
+    "california_housing": Builtin("fetch_california_housing", "MedHouseVal"),  # cached, or downloaded once
+    "breast_cancer": Builtin("load_breast_cancer", "target"),  # these four ship inside scikit-learn
+    "wine": Builtin("load_wine", "target"),
+    "iris": Builtin("load_iris", "target"),
+    "digits": Builtin("load_digits", "target"),
+}
 DOMAINS = ("grid", "choice", "uniform", "loguniform", "randint")
 ADAPTIVE_RUNNER = (
     "runner must be tune or both when search.algorithm is optuna (an adaptive search needs "
@@ -154,7 +169,8 @@ class DataConfig(_Strict):
     @property
     def target_column(self) -> str:
         """The target column: the given one, or the built-in data set's."""
-        return self.target or BUILTIN_DATASETS.get(self.source, "")
+        builtin = BUILTIN_DATASETS.get(self.source)
+        return self.target or (builtin.target if builtin else "")
 
     @field_validator("target")
     @classmethod
@@ -181,6 +197,8 @@ class SplitConfig(_Strict):
     the mean over the splits, with its std and every split's score kept; there is no fixed
     hold-out, so the saved model is the best configuration fitted on all the rows and its
     stated score is that mean. See `tuning.validation`.
+    ``stratify`` (classifiers only): the split and the folds keep each class's share of
+    the rows (``train_test_split(stratify=y)``, ``StratifiedKFold``).
     """
 
     test_size: float = Field(0.2, gt=0, lt=1)
@@ -191,6 +209,8 @@ class SplitConfig(_Strict):
     """k: score each trial by k-fold cross-validation on the training rows (mean and std per metric)."""
     repeats: int | None = Field(default=None, ge=2, strict=True)
     """N: score on N random splits of all the rows (ShuffleSplit; with cv, RepeatedKFold); mean ± std."""
+    stratify: bool = True
+    """Classifiers: the split and the folds keep each class's share of the rows."""
 
 
 class EstimatorConfig(_Strict):
@@ -337,8 +357,10 @@ class Experiment(_Strict):
     """One entry per searched parameter (a list, `{start, stop, step}`, a random domain); empty: evaluate."""
     search: SearchConfig = Field(default_factory=SearchConfig)
     """How the space is searched: algorithm, samples, early stopping, order."""
-    metric: Literal[NAMES] = "mse"  # type: ignore[valid-type]  # the names of tuning.metrics
-    """The metric trials are ranked on (every metric is recorded)."""
+    metric: str | None = None  # a name of tuning.metrics; default: mse, or accuracy for a classifier
+    """The metric trials are ranked on: mse, rmse, mae, r2 or any scikit-learn scorer name."""
+    metrics: list[str] | None = None  # recorded beside metric; filled with tuning.metrics.recorded
+    """More metrics recorded beside `metric` (default: mse, rmse, mae, r2 for a regressor)."""
     mode: Mode | None = None
     """`min` or `max`; default: the metric's direction (`max` for `r2`, else `min`)."""
     resources: ResourcesConfig = Field(default_factory=ResourcesConfig)
@@ -375,6 +397,9 @@ class Experiment(_Strict):
                 )
         if self.search.algorithm == "optuna" and self.runner == "sequential":
             raise keyed("runner", ADAPTIVE_RUNNER.removeprefix("runner "))
+        task = task_of_class(self.estimator.class_path)
+        self.metric = self.metric or DEFAULT_METRIC[task]
+        self.metrics = list(recorded(self.metric, self.metrics, task))
         if self.mode is None:
             self.mode = mode_of(self.metric)
         if self.split.seed is None:
@@ -405,6 +430,25 @@ class Experiment(_Strict):
     def evaluation(self) -> bool:
         """No space: the run evaluates one configuration (the estimator as it is), names no best."""
         return not self.space
+
+    @field_validator("metric")
+    @classmethod
+    def _known_metric(cls, metric: str | None) -> str | None:
+        """A metric name of `tuning.metrics`, with the closest names if it is not one."""
+        if metric is not None and (why := unknown(metric)):
+            raise keyed("metric", why)
+        return metric
+
+    @field_validator("metrics")
+    @classmethod
+    def _known_metrics(cls, metrics: list[str] | None) -> list[str] | None:
+        """Metric names of `tuning.metrics`, each once."""
+        for i, name in enumerate(metrics or []):
+            if why := unknown(name):
+                raise keyed(f"metrics.{i}", why)
+            if name in metrics[:i]:
+                raise keyed(f"metrics.{i}", f"must not repeat a metric; {name!r} is repeated")
+        return metrics
 
     def resolved(self) -> dict[str, Any]:
         """The experiment with every default filled in, as saved beside the results."""

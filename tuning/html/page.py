@@ -16,10 +16,9 @@ from typing import Any
 from tuning.errors import ExperimentError, run_command
 from tuning.html.data import RUNNER_LABELS, report_data, runners, searched_params
 from tuning.html.figures import params_figure, png_base64, repeats_figure, timeline_figure, timings_figure
-from tuning.metrics import NAMES
 from tuning.results import write_atomic
 from tuning.space import config_key
-from tuning.summary import read_summary
+from tuning.summary import read_summary, recorded_metrics
 from tuning.values import evaluation_line, fmt, mean_std, params_text
 
 REPORT_FILE = "report.html"
@@ -58,6 +57,7 @@ def render_html(summary: dict[str, Any]) -> str:
             f'<p class="best">Best {e(metric)} <b>{best[metric]:.4f}</b> with {e(params)} '
             f"({e(RUNNER_LABELS.get(best['runner'], best['runner']))}, {e(best['trial'])})</p>"
         )
+    parts.append(_classes_html(summary.get("best_model") or {}))
     parts.append(_timings_html(summary))
     speedup = (summary.get("timings") or {}).get("speedup")
     if speedup is not None and speedup < 1:
@@ -108,6 +108,32 @@ def _timings_html(summary: dict[str, Any]) -> str:
     return f'<table class="facts">{cells}</table>'
 
 
+def _classes_html(best_model: dict[str, Any]) -> str:
+    """A classifier's confusion matrix and per-class scores on the test rows ('' for a regressor)."""
+    if "confusion_matrix" not in best_model:
+        return ""
+    e = html.escape
+    names = [str(c) for c in best_model["classes"]]
+    head = "".join(f"<th>{e(n)}</th>" for n in names)
+    matrix = "".join(
+        f"<tr><th>{e(name)}</th>" + "".join(f"<td>{n}</td>" for n in counts) + "</tr>"
+        for name, counts in zip(names, best_model["confusion_matrix"], strict=True)
+    )
+    keys = ("precision", "recall", "f1-score")
+    scores = "".join(
+        f"<tr><th>{e(name)}</th>"
+        + "".join(f"<td>{best_model['per_class'][name][k]:.4f}</td>" for k in keys)
+        + f"<td>{best_model['per_class'][name]['support']:g}</td></tr>"
+        for name in names
+    )
+    return (
+        "<h2>Best model on the test rows</h2>"
+        f'<table class="confusion"><tr><th>true \\ predicted</th>{head}</tr>{matrix}</table>'
+        '<table class="per-class"><tr><th>class</th><th>precision</th><th>recall</th><th>f1-score</th>'
+        f"<th>support</th></tr>{scores}</table>"
+    )
+
+
 def _table_html(summary: dict[str, Any]) -> str:
     """One row per configuration (Tune's trials, else the baseline's), best first, errors
     last, with each runner's time for it."""
@@ -119,7 +145,8 @@ def _table_html(summary: dict[str, Any]) -> str:
         for name in names
     }
     params = searched_params(summary)
-    head = ["trial", *params, *NAMES, *(f"{RUNNER_LABELS.get(n, n)} s" for n in names)]
+    metrics = recorded_metrics(summary)
+    head = ["trial", *params, *metrics, *(f"{RUNNER_LABELS.get(n, n)} s" for n in names)]
     rows = sorted(
         listed, key=lambda t: (t.get("status") != "ok", sign * (t.get("metrics") or {}).get(metric, 0.0))
     )
@@ -130,9 +157,9 @@ def _table_html(summary: dict[str, Any]) -> str:
         key = config_key(t["config"])
         cells = [t["name"], *(fmt(t["config"].get(p)) for p in params)]
         if t.get("status") == "ok":
-            cells += [(mean_std(m, k) if k == metric else f"{m[k]:.4f}") if k in m else "" for k in NAMES]
+            cells += [(mean_std(m, k) if k == metric else f"{m[k]:.4f}") if k in m else "" for k in metrics]
         else:
-            cells += [f"error: {t.get('error')}", *[""] * (len(NAMES) - 1)]
+            cells += [f"error: {t.get('error')}", *[""] * (len(metrics) - 1)]
         cells += [f"{times[n][key]:.2f}" if times[n].get(key) is not None else "-" for n in names]
         body.append("<tr>" + "".join(f"<td>{e(str(c))}</td>" for c in cells) + "</tr>")
     header = "<tr>" + "".join(f"<th>{e(h)}</th>" for h in head) + "</tr>"

@@ -10,7 +10,6 @@ from typing import Any
 from tensorboardX import SummaryWriter
 
 from tuning.data import Split
-from tuning.metrics import NAMES
 from tuning.progress import Progress
 from tuning.runners.common import RunnerResult, TrialResult
 from tuning.shared import Group, run_group
@@ -53,7 +52,7 @@ def run_sequential(
             except Exception as exc:  # a bad configuration fails its trial, not the run
                 trial.error = f"{type(exc).__name__}: {exc}"
             with SummaryWriter(trial.path) as writer:
-                for key in (*NAMES, "fit_time_s"):
+                for key in (*spec.metrics, "fit_time_s"):
                     if key in trial.metrics:
                         writer.add_scalar(
                             f"ray/tune/{key}", trial.metrics[key], 1
@@ -110,7 +109,7 @@ def run_sequential_groups(
                     trial.error = f"{type(exc).__name__}: {exc}"
             with SummaryWriter(path) as writer:
                 for trial, size in zip(trials, group.sizes, strict=True):
-                    for key in (k for k in NAMES if k in trial.metrics):
+                    for key in (k for k in spec.metrics if k in trial.metrics):
                         writer.add_scalar(f"ray/tune/{key}", trial.metrics[key], size)
             for index, trial in zip(group.indices, trials, strict=True):
                 log.write(json.dumps(_row(trial)) + "\n")

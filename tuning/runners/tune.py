@@ -197,7 +197,7 @@ def read_tune(run_dir: Path | str) -> list[TrialResult]:
     analysis = ExperimentAnalysis(run_dir if is_uri(run_dir) else str(Path(run_dir).resolve()))
     results = []
     for t in analysis.trials:
-        metrics = dict(t.last_result) if t.last_result and "mse" in t.last_result else {}
+        metrics = dict(t.last_result) if t.last_result and "fit_time_s" in t.last_result else {}
         error = None
         if t.status == "ERROR":
             text = t.get_error() or "trial failed"
