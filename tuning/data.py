@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import os
 import re
 from dataclasses import dataclass
@@ -18,7 +19,6 @@ from sklearn.utils.multiclass import type_of_target
 
 from tuning.config import BUILTIN_DATASETS, DataConfig, SplitConfig
 from tuning.errors import ExperimentError
-from tuning.validation import check_rows
 
 
 @dataclass(frozen=True)
@@ -214,3 +214,16 @@ def split_rows(X, y, split: SplitConfig, seed: int, stratify: bool):
 def _label(value):
     """A class label as Python writes it (``3``, not ``np.int64(3)``)."""
     return value.item() if isinstance(value, np.generic) else value
+
+
+def check_rows(n_rows: int, split: SplitConfig) -> None:
+    """Refuse a ``test_size`` that leaves no training row (the hold-out split's, every repeat's)."""
+    test = math.ceil(split.test_size * n_rows)  # as train_test_split and ShuffleSplit count them
+    if n_rows - test < 1 or test < 1:
+        raise ExperimentError(
+            f"must leave rows to train on and to test on; got {split.test_size} of {n_rows} rows "
+            f"({test} test, {n_rows - test} training)",
+            key="split.test_size",
+        )
+    if split.repeats and split.cv and split.cv > n_rows:
+        raise ExperimentError(f"must be at most the {n_rows} rows; got {split.cv}", key="split.cv")

@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from itertools import islice
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -32,12 +32,19 @@ from sklearn.model_selection import (
     StratifiedShuffleSplit,
 )
 
-from tuning.errors import ExperimentError
-
 if TYPE_CHECKING:
-    from tuning.config import SplitConfig
     from tuning.data import Split
-    from tuning.trial import TrialSpec
+
+
+class TrialSpec(Protocol):
+    """What the splits depend on (`tuning.trial.TrialSpec` has it)."""
+
+    cv: int | None
+    repeats: int | None
+    test_size: float
+    seed: int
+    chunk: int | None
+
 
 REPEAT_CHUNK = "repeat_chunk"  # a trial's key: which chunk of a configuration's repeats it runs
 TRIAL_SECONDS = 0.5  # a chunk of repeats should take at least this long (Tune adds ~50 ms a trial)
@@ -134,19 +141,6 @@ def combine(parts: list[dict[str, Any]]) -> dict[str, Any]:
         for values in zip(*(part[f"{name}_repeats"] for name in names), strict=True)
     ]
     return aggregate(per_split, keep=True)
-
-
-def check_rows(n_rows: int, split: SplitConfig) -> None:
-    """Refuse a ``test_size`` that leaves no training row (the hold-out split's, every repeat's)."""
-    test = math.ceil(split.test_size * n_rows)  # as train_test_split and ShuffleSplit count them
-    if n_rows - test < 1 or test < 1:
-        raise ExperimentError(
-            f"must leave rows to train on and to test on; got {split.test_size} of {n_rows} rows "
-            f"({test} test, {n_rows - test} training)",
-            key="split.test_size",
-        )
-    if split.repeats and split.cv and split.cv > n_rows:
-        raise ExperimentError(f"must be at most the {n_rows} rows; got {split.cv}", key="split.cv")
 
 
 def chunk_size(one_repeat_s: float, repeats: int, target_s: float = TRIAL_SECONDS) -> int:
