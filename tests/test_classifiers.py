@@ -13,7 +13,7 @@ import pytest
 from sklearn.datasets import load_breast_cancer
 from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 from sklearn.metrics import accuracy_score, get_scorer_names, mean_squared_error, roc_auc_score
-from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
+from sklearn.model_selection import KFold, StratifiedKFold, StratifiedShuffleSplit, train_test_split
 
 from tests.conftest import experiment_dict
 from tests.helpers import CountingTree
@@ -24,7 +24,8 @@ from tuning.errors import ExperimentError
 from tuning.metrics import METRICS, SHORT_NAMES, recorded, scorer
 from tuning.refit import refit
 from tuning.report import class_lines
-from tuning.trial import TrialSpec, _folds, resplit, run_trial
+from tuning.trial import TrialSpec, run_trial
+from tuning.validation import folds
 
 FOREST = {"class": "sklearn.ensemble.RandomForestClassifier", "params": {"max_depth": 4}}
 
@@ -166,20 +167,22 @@ def test_each_method_is_called_once_per_fold_for_every_metric(tmp_path):
 def test_a_classifier_folds_keep_the_class_shares_and_a_regressor_folds_are_unchanged():
     split = breast_cancer_split()
     spec = TrialSpec("sklearn.tree.DecisionTreeClassifier", {}, cv=5, seed=3)
-    held = [y for *_, y in _folds(split, spec)]
+    held = [y for *_, y in folds(split, spec)]
     expected = StratifiedKFold(5, shuffle=True, random_state=3).split(split.X_train, split.y_train)
     assert [h.tolist() for h in held] == [split.y_train[i].tolist() for _, i in expected]
     plain = Split(split.X_train, split.X_test, split.y_train, split.y_test, split.features, "target")
-    unstratified = [y for *_, y in _folds(plain, spec)]
+    unstratified = [y for *_, y in folds(plain, spec)]
     kfold = KFold(5, shuffle=True, random_state=3).split(split.X_train)
     assert [h.tolist() for h in unstratified] == [split.y_train[i].tolist() for _, i in kfold]
 
 
-def test_a_classifier_resplit_per_trial_is_stratified_too():
+def test_a_classifiers_repeats_are_stratified_too():
     split = breast_cancer_split()
-    shares = pd.Series(split.y_test).value_counts().to_dict()
-    for seed in (1, 2):
-        assert pd.Series(resplit(split, seed).y_test).value_counts().to_dict() == shares
+    spec = TrialSpec("sklearn.tree.DecisionTreeClassifier", {}, seed=3, repeats=3, test_size=0.2)
+    y = np.concatenate([split.y_train, split.y_test])
+    expected = StratifiedShuffleSplit(3, test_size=0.2, random_state=3).split(np.zeros(len(y)), y)
+    held = [y_score for *_, y_score in folds(split, spec)]
+    assert [h.tolist() for h in held] == [y[i].tolist() for _, i in expected]
 
 
 def test_string_labels_through_the_pipeline_and_the_saved_model(tmp_path):

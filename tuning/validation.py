@@ -83,9 +83,11 @@ def splits_per_repeat(spec: TrialSpec) -> int:
 
 def chunk_splits(spec: TrialSpec, chunk: int | None) -> tuple[int, int]:
     """``[start, stop)`` of the splits a chunk of repeats runs (all of them without chunks)."""
+    if not spec.repeats:
+        return 0, spec.cv or 1  # k folds, or the one hold-out split
     per = splits_per_repeat(spec)
     if chunk is None or not spec.chunk:
-        return 0, (spec.repeats or 1) * per
+        return 0, spec.repeats * per
     first = chunk * spec.chunk
     return first * per, min(first + spec.chunk, spec.repeats) * per
 
