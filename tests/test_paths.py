@@ -126,7 +126,7 @@ def test_a_data_file_of_another_kind_is_refused(tmp_path):
 def test_no_network_and_no_cached_housing_data_is_one_clear_line(tmp_path, monkeypatch):
     import sklearn.datasets._california_housing as housing
 
-    from tuning.data import _fetch_california_housing
+    from tuning.data import builtin_frame
 
     def offline(*args, **kwargs):
         raise OSError("[Errno -3] Temporary failure in name resolution")
@@ -134,7 +134,7 @@ def test_no_network_and_no_cached_housing_data_is_one_clear_line(tmp_path, monke
     monkeypatch.setenv("SCIKIT_LEARN_DATA", str(tmp_path / "empty-cache"))
     monkeypatch.setattr(housing, "_fetch_remote", offline)
     with pytest.raises(ExperimentError) as caught:
-        _fetch_california_housing()
+        builtin_frame("california_housing")
     message = str(caught.value)
     assert message.startswith("data.source cannot download the California housing data")
     assert str(tmp_path / "empty-cache") in message and "\n" not in message
