@@ -51,6 +51,21 @@ def test_parquet_of_the_same_rows_gives_the_same_split(cars_split, tmp_path):
     assert split.X_test.equals(cars_split.X_test)
 
 
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_ray_data_and_the_direct_read_give_the_same_split(cars_split, tmp_path, monkeypatch, suffix):
+    """Large or remote files go through Ray Data, small local ones are read here: same rows, same split."""
+    from tuning import data
+
+    path = tmp_path / f"cars{suffix}"
+    pd.read_csv(CARS).to_csv(path, index=False) if suffix == ".csv" else pd.read_csv(CARS).to_parquet(path)
+    config = DataConfig(source=str(path), target="price")
+    direct = data.load_split(config, SplitConfig(test_size=0.25), seed=7)
+    monkeypatch.setattr(data, "DIRECT_READ_BYTES", -1)  # as if the file were large: Ray Data reads it
+    through_ray = data.load_split(config, SplitConfig(test_size=0.25), seed=7)
+    assert direct.fingerprint() == through_ray.fingerprint() == cars_split.fingerprint()
+    assert direct.X_train.dtypes.equals(through_ray.X_train.dtypes)
+
+
 def test_the_trial_imputes_and_encodes_inside_its_pipeline(cars_split, tmp_path):
     from tuning.trial import build_estimator
 
