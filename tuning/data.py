@@ -101,7 +101,11 @@ def load_split(data: DataConfig, split: SplitConfig, seed: int) -> Split:
     ``train_test_split(test_size, random_state=seed)`` on Ray Data's ordered rows is
     the tutorial's split, row for row, whatever the number of blocks or workers.
     """
-    frame = read_dataset(data).to_pandas()
+    return split_frame(read_dataset(data).to_pandas(), data, split, seed)
+
+
+def split_frame(frame: pd.DataFrame, data: DataConfig, split: SplitConfig, seed: int) -> Split:
+    """Check the rows' target and features, and split them as `load_split` does (rows in memory)."""
     if frame.empty:
         raise ExperimentError(f"must have rows; {data.source!r} has none", key="data.source")
     target = data.target_column
@@ -144,3 +148,36 @@ def load_split(data: DataConfig, split: SplitConfig, seed: int) -> Split:
         X, y, test_size=split.test_size, random_state=seed, shuffle=True
     )
     return Split(X_train, X_test, y_train, y_test, tuple(features), target, categorical, raw)
+
+
+def frame_of(rows: object, target: str | None) -> tuple[pd.DataFrame, str]:
+    """In-memory rows as one DataFrame and its target column: a DataFrame (``target`` names a
+    column) or ``(X, y)`` arrays (columns ``x0, x1, ...`` unless X is a DataFrame; the target
+    is ``y``'s name, else ``target``, else ``"y"``)."""
+    if isinstance(rows, pd.DataFrame):
+        if not target:
+            raise ExperimentError(
+                "must name the target column when data= is a DataFrame (data.target, or target=)",
+                key="data.target",
+            )
+        return rows, target
+    if not (isinstance(rows, tuple | list) and len(rows) == 2):
+        raise ExperimentError(
+            f"must be a pandas DataFrame or (X, y) arrays; got {type(rows).__name__}", where="data="
+        )
+    X, y = rows
+    frame = X.reset_index(drop=True) if isinstance(X, pd.DataFrame) else pd.DataFrame(np.asarray(X))
+    if not isinstance(X, pd.DataFrame):
+        if frame.ndim != 2 or np.asarray(X).ndim != 2:
+            raise ExperimentError(f"X must be 2-dimensional; got shape {np.shape(X)}", where="data=")
+        frame.columns = [f"x{i}" for i in range(frame.shape[1])]
+    target = getattr(y, "name", None) or target or "y"
+    if len(y) != len(frame) or np.ndim(y) != 1:
+        raise ExperimentError(
+            f"y must be one value per row of X; got shape {np.shape(y)} for {len(frame)} rows", where="data="
+        )
+    if target in frame.columns:
+        raise ExperimentError(f"the target {target!r} must not also be a column of X", where="data=")
+    frame = frame.copy()
+    frame[target] = np.asarray(y)
+    return frame, str(target)

@@ -9,12 +9,13 @@ from __future__ import annotations
 import shlex
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
 from tuning.cluster import Cluster, connect
 from tuning.config import Experiment
-from tuning.data import Split, load_split
+from tuning.data import Split, load_split, split_frame
 from tuning.errors import ExperimentError
 from tuning.html import write_report
 from tuning.plan import Plan, make_plan
@@ -31,9 +32,10 @@ from tuning.results import (
 )
 from tuning.runners.common import RunnerResult
 from tuning.runners.dispatch import run_runners, unfinished
-from tuning.search import check_runner, comparable, search_record, stopping_line
+from tuning.search import check_runner, comparable, search_record, stopping_line, study_storage
 from tuning.storage import location, publish
 from tuning.summary import build_summary, read_summary, write_summary
+from tuning.tracking import open_trackers
 
 T = TypeVar("T")
 Echo = Callable[[str], None]
@@ -47,6 +49,7 @@ def run_experiment(
     num_gpus: float | None = None,
     echo: Echo = say,
     resume: Path | None = None,
+    rows: Any = None,
 ) -> dict[str, Any]:
     """Run an experiment and write its run directory; return the summary.
 
@@ -54,23 +57,29 @@ def run_experiment(
     run directory is created, so bad input leaves nothing behind. ``resume`` is the run
     directory of an interrupted run: its finished trials are kept and only the others run.
     An interrupted run (SIGINT or SIGTERM) keeps what finished and returns the summary
-    with status ``interrupted``.
+    with status ``interrupted``. ``rows`` (a DataFrame, see `tuning.api`) replace the data source.
     """
     check_runner(experiment, runner or experiment.runner)
     if resume is None:
         check_writable(experiment.storage_path)
+    trackers = open_trackers(experiment)  # reached now: a bad URI stops the run before Ray starts
+    study_storage(experiment)
     cluster, ray_start_s = _timed(join_cluster, experiment.address, num_cpus, num_gpus)
     plan = make_plan(experiment, runner, cluster)
     settings = plan.experiment
-    split, data_load_s = _timed(load_split, settings.data, settings.split, settings.split.seed)
+    load = load_split if rows is None else partial(split_frame, rows)  # rows in memory: split alike
+    split, data_load_s = _timed(load, settings.data, settings.split, settings.split.seed)
     run_dir, earlier = open_run_dir(plan, echo, resume)
-    results = run_runners(plan, split, run_dir, echo, resume=resume is not None)
+    trackers.start(run_dir)
+    results = run_runners(plan, split, run_dir, echo, resume=resume is not None, trackers=trackers)
     for name, result in results.items():  # the trial phase: every session's wall time
         result.wall_s += earlier.get(f"{name}_s") or 0.0
     fixed_costs = {"ray_start_s": ray_start_s if cluster.started_here else None, "data_load_s": data_load_s}
     summary = summarise(plan, results, split, run_dir, fixed_costs, resumed=resume is not None, echo=echo)
     if settings.refit and summary["status"] != "interrupted":
         summary["best_model"] = refit_best(settings, results, split, plan.spec, run_dir, echo)
+    if trackers:
+        summary["tracking"] = trackers.finish(summary, split.frame(split.X_test[:5]), echo)
     write_and_report(run_dir, summary, results, echo)
     return summary
 

@@ -53,8 +53,8 @@ def read_results(run_dir: Path | str, timings: dict) -> dict[str, RunnerResult]:
     return results
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tuning.inspect", description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None, prog: str = "python -m tuning.inspect") -> int:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     parser.add_argument(
         "run_dir",
         help="a run directory, e.g. results/rf/2026-11-23_07-00-00 or s3://bucket/rf/2026-11-23_07-00-00",

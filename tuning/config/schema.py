@@ -232,6 +232,8 @@ class SearchConfig(_Strict):
     reduction_factor: float = Field(3, gt=1, allow_inf_nan=False)
     order: Literal["as_listed", "largest_first"] = "as_listed"
     size_param: str = "n_estimators"
+    storage: str | None = None  # an Optuna storage URL (sqlite:///study.db): the study is kept there
+    study_name: str | None = None  # the study in ``storage`` (default: the experiment's name)
 
     @model_validator(mode="after")
     def _consistent(self) -> SearchConfig:
@@ -248,11 +250,49 @@ class SearchConfig(_Strict):
                 f"is required when search.scheduler is {self.scheduler} "
                 "(e.g. {param: n_estimators, max: 64, step: 8})",
             )
+        if self.storage is not None and self.algorithm != "optuna":
+            raise keyed(
+                "search.storage",
+                f"is an Optuna storage: it needs search.algorithm optuna; got {self.algorithm!r}",
+            )
         if self.algorithm == "optuna" and importlib.util.find_spec("optuna") is None:
             raise keyed(
                 "search.algorithm",
                 "needs Optuna for 'optuna', an optional extra: pip install 'tuning[optuna]'",
             )
+        return self
+
+
+class MlflowConfig(_Strict):
+    """MLflow: one run per trial, nested under one run for the experiment, and the best model."""
+
+    tracking_uri: str | None = None  # default: MLflow's own (MLFLOW_TRACKING_URI, else ./mlruns)
+    experiment_name: str | None = None  # default: the experiment's name
+
+
+class WandbConfig(_Strict):
+    """Weights & Biases: one run per trial, grouped by run directory."""
+
+    project: str | None = None  # default: the experiment's name
+    entity: str | None = None
+    mode: Literal["online", "offline"] | None = None  # default: W&B's own (WANDB_MODE, else online)
+
+
+class TrackingConfig(_Strict):
+    """Where the trials are also logged (optional extras: ``tuning[mlflow]``, ``tuning[wandb]``)."""
+
+    mlflow: MlflowConfig | None = None
+    wandb: WandbConfig | None = None
+
+    @model_validator(mode="after")
+    def _installed(self) -> TrackingConfig:
+        """A tracker's package must be installed."""
+        for name, package in (("mlflow", "mlflow"), ("wandb", "wandb")):
+            if getattr(self, name) is not None and importlib.util.find_spec(package) is None:
+                raise keyed(
+                    f"tracking.{name}",
+                    f"needs {package}, an optional extra: pip install 'tuning[{name}]'",
+                )
         return self
 
 
@@ -274,6 +314,7 @@ class Experiment(_Strict):
     address: str | None = None
     max_failures: int = Field(2, ge=0)
     refit: bool = True
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
 
     @model_validator(mode="after")
     def _defaults(self) -> Experiment:

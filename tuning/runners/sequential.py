@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,11 +29,13 @@ def run_sequential(
     cores: float,
     progress: Progress,
     done: list[TrialResult] | None = None,
+    on_trial: Callable[[int, TrialResult], None] | None = None,
 ) -> RunnerResult:
     """Run each configuration in turn; write ``sequential/trials.jsonl`` and TensorBoard events.
 
     A configuration that raises is recorded as errored and the loop goes on. ``done``
     (a resumed run: `read_sequential`) are trials already finished: they are kept, not run.
+    ``on_trial(index, trial)`` is called after each trial that ran (the trackers log it).
     """
     out = run_dir / "sequential"
     out.mkdir(parents=True, exist_ok=True)
@@ -66,6 +69,8 @@ def run_sequential(
             log.flush()
             trials.append(trial)
             progress.finished(config, trial.metrics if trial.ok else None)
+            if on_trial is not None:
+                on_trial(index, trial)
     return RunnerResult("sequential", trials, time.perf_counter() - start, cores)
 
 
