@@ -28,12 +28,11 @@ def housing(rows: int = 600) -> pd.DataFrame:
 
 def tiny(tmp_path: Path, **changes) -> dict:
     """Two forests of depth 2: a run in seconds."""
-    return experiment_dict(
-        tmp_path,
-        estimator={"class": "sklearn.ensemble.RandomForestRegressor", "params": {"max_depth": 2}},
-        space={"n_estimators": [2, 4]},
-        **changes,
-    )
+    small = {
+        "estimator": {"class": "sklearn.ensemble.RandomForestRegressor", "params": {"max_depth": 2}},
+        "space": {"n_estimators": [2, 4]},
+    }
+    return experiment_dict(tmp_path, **{**small, **changes})
 
 
 def assert_matches_run_dir(result, runner: str) -> None:
@@ -53,6 +52,16 @@ def assert_matches_run_dir(result, runner: str) -> None:
     X = np.random.default_rng(0).random((5, len(summary["split"]["features"])))
     frame = pd.DataFrame(X, columns=summary["split"]["features"])
     assert np.array_equal(result.best_model.predict(frame), saved.predict(frame))
+
+
+def event_tags(folder: Path) -> dict[str, set[str]]:
+    """The scalar tags and plugins (HParams: ``hparams``) of a trial folder's TensorBoard events."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(folder))
+    events.Reload()
+    plugins = {metadata.plugin_data.plugin_name for metadata in events.summary_metadata.values()}
+    return {"scalars": set(events.Tags()["scalars"]), "plugins": plugins}
 
 
 def test_bad_dict_is_rejected_like_a_file(tmp_path):
@@ -104,6 +113,12 @@ def test_api_on_a_dataframe_and_on_arrays(tmp_path, ray_session):
     saved = yaml.safe_load((result.run_dir / "experiment.yaml").read_text())
     assert saved["data"] == {"source": "memory://DataFrame", "target": "MedHouseVal", "features": None}
     assert "<b>small</b>: complete" in result._repr_html_()
+    tune_tags, sequential_tags = (
+        event_tags(Path(result.summary["trials"][r][0]["path"])) for r in ("tune", "sequential")
+    )
+    assert sequential_tags["scalars"] == {f"ray/tune/{m}" for m in ("mse", "rmse", "mae", "r2", "fit_time_s")}
+    assert sequential_tags["scalars"] <= tune_tags["scalars"]
+    assert "hparams" in sequential_tags["plugins"] and "hparams" in tune_tags["plugins"]
     loaded = load_result(result.run_dir)
     assert loaded.summary == result.summary and loaded.best_params == result.best_params
     pd.testing.assert_frame_equal(loaded.trials, result.trials)

@@ -32,9 +32,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--version", action="version", version=f"tuning {__version__}")
     parser.add_argument("command", choices=list(COMMANDS), help="see below; `tuning COMMAND --help`")
-    parser.add_argument("args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    return command_main(args.command)(args.args, prog=f"tuning {args.command}")
+    argv = sys.argv[1:] if argv is None else list(argv)
+    # the command's own options follow its name: `tuning run FILE --set ...`
+    name_at = next((i for i, arg in enumerate(argv) if not arg.startswith("-")), len(argv))
+    args = parser.parse_args(argv[: name_at + 1])
+    return command_main(args.command)(argv[name_at + 1 :], prog=f"tuning {args.command}")
 
 
 def command_main(name: str) -> Callable[..., int]:

@@ -8,10 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tensorboardX import SummaryWriter
-
 from tuning.data import Split
-from tuning.metrics import NAMES
+from tuning.events import write_trial_events
 from tuning.progress import Progress
 from tuning.runners.common import RunnerResult, TrialResult
 from tuning.space import config_key
@@ -54,12 +52,7 @@ def run_sequential(
                 trial.metrics = run_trial(config, split, spec)
             except Exception as exc:  # a bad configuration fails its trial, not the run
                 trial.error = f"{type(exc).__name__}: {exc}"
-            with SummaryWriter(trial.path) as writer:
-                for key in (*NAMES, "fit_time_s"):
-                    if key in trial.metrics:
-                        writer.add_scalar(
-                            f"ray/tune/{key}", trial.metrics[key], 1
-                        )  # Tune's tags: one chart for both
+            write_trial_events(trial.path, config, trial.metrics)  # Tune's tags: one chart for both
             log.write(
                 json.dumps(
                     {"name": trial.name, "config": config, "metrics": trial.metrics, "error": trial.error}

@@ -9,7 +9,10 @@ trials go on, and the run says which logging failed.
 
 from __future__ import annotations
 
+import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -100,3 +103,18 @@ class SequentialLog:
     def close(self) -> None:
         if self.started:
             self.callback.on_experiment_end(self.trials)
+
+
+@contextmanager
+def environment(**values: str) -> Iterator[None]:
+    """Environment variables set for a block (MLflow and W&B read settings from the environment)."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value

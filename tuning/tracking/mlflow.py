@@ -9,9 +9,6 @@ sklearn model, ``mlflow.sklearn.load_model("runs:/<id>/best_model")``).
 from __future__ import annotations
 
 import logging
-import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +16,7 @@ from ray.air.integrations.mlflow import MLflowLoggerCallback
 
 from tuning.config import Experiment
 from tuning.errors import ExperimentError
-from tuning.tracking.base import Guarded
+from tuning.tracking.base import Guarded, environment
 
 KEY = "tracking.mlflow"
 CHECK_TIMEOUT_S = 5  # how long the tracking server may take to answer before the run stops
@@ -49,7 +46,9 @@ class MlflowTracker:
         from mlflow import MlflowClient
 
         try:
-            with _env(MLFLOW_HTTP_REQUEST_MAX_RETRIES="0", MLFLOW_HTTP_REQUEST_TIMEOUT=str(CHECK_TIMEOUT_S)):
+            with environment(
+                MLFLOW_HTTP_REQUEST_MAX_RETRIES="0", MLFLOW_HTTP_REQUEST_TIMEOUT=str(CHECK_TIMEOUT_S)
+            ):
                 client = MlflowClient(tracking_uri=self.uri)
                 found = client.get_experiment_by_name(self.experiment_name)
                 return found.experiment_id if found else client.create_experiment(self.experiment_name)
@@ -113,18 +112,3 @@ def _types(model: Any) -> list[str]:
     import skops.io  # optional: tuning[mlflow]
 
     return skops.io.get_untrusted_types(data=skops.io.dumps(model))
-
-
-@contextmanager
-def _env(**values: str) -> Iterator[None]:
-    """Environment variables set for a block (MLflow reads its settings from the environment)."""
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value

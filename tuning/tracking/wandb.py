@@ -7,6 +7,7 @@ The trials go through Ray Tune's own `WandbLoggerCallback` (both runners: see
 
 from __future__ import annotations
 
+import logging
 import netrc
 import os
 from pathlib import Path
@@ -17,13 +18,19 @@ from ray.air.integrations.wandb import WandbLoggerCallback
 
 from tuning.config import Experiment
 from tuning.errors import ExperimentError
-from tuning.tracking.base import Guarded
+from tuning.tracking.base import Guarded, environment
 
 KEY = "tracking.wandb"
 
 
 class GuardedWandbCallback(Guarded, WandbLoggerCallback):
     tracker = "W&B"
+
+    def setup(self, *args: Any, **kwargs: Any) -> None:
+        # Ray asks for an API key unless WANDB_MODE says offline; the file's mode counts too
+        offline = {"WANDB_MODE": "offline"} if self.kwargs.get("mode") == "offline" else {}
+        with environment(**offline):
+            super().setup(*args, **kwargs)
 
 
 class WandbTracker:
@@ -48,9 +55,19 @@ class WandbTracker:
         self.group = f"{run_dir.parent.name}/{run_dir.name}"
 
     def callback(self, runner: str) -> GuardedWandbCallback:
+        import wandb  # optional: tuning[wandb]
+
+        # starting each trial's logging actor takes seconds: Tune's "may be a bottleneck" notes
+        logging.getLogger("ray.tune.utils.util").setLevel(logging.ERROR)
         extra = {"entity": self.entity} if self.entity else {}
         callback = GuardedWandbCallback(
-            project=self.project, group=self.group, mode=self.mode, job_type=runner, **extra
+            project=self.project,
+            group=self.group,
+            mode=self.mode,
+            job_type=runner,
+            reinit="finish_previous",  # what Ray's reinit=True means, without W&B's deprecation warning
+            settings=wandb.Settings(silent=True),  # the progress lines speak; W&B's run summaries do not
+            **extra,
         )
         callback.runner = runner
         return callback
