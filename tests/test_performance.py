@@ -340,7 +340,7 @@ def test_actor_start_probe_shows_tune_actors_never_get_waiting_workers(tmp_path)
 def test_both_runners_give_identical_means_from_chunks_of_repeats(ray_session, housing_split, tmp_path):
     from tuning.cluster import connect
     from tuning.plan import group_repeats, make_plan
-    from tuning.runners.dispatch import run_runners
+    from tuning.runners.dispatch import Session, run_runners
 
     raw = experiment_dict(
         tmp_path,
@@ -352,7 +352,7 @@ def test_both_runners_give_identical_means_from_chunks_of_repeats(ray_session, h
     assert (plan.total, record["trials_per_configuration"]) == (6, 3)
     run_dir = tmp_path / "run"
     run_dir.mkdir()
-    results = run_runners(plan, housing_split, run_dir, echo=lambda line: None)
+    results = run_runners(Session(plan, housing_split, run_dir, echo=lambda line: None))
     whole = TrialSpec.from_experiment(validate(raw))  # every repeat in one trial, no chunks
     for name in ("tune", "sequential"):
         trials = {t.config["alpha"]: t.metrics for t in results[name].trials}

@@ -141,7 +141,13 @@ def load_split(data: DataConfig, split: SplitConfig, seed: int, classifier: bool
     ``classifier``'s target is class labels, and its split is stratified unless
     ``split.stratify`` is false (`split_rows`).
     """
-    frame = read_frame(data)
+    return split_frame(read_frame(data), data, split, seed, classifier)
+
+
+def split_frame(
+    frame: pd.DataFrame, data: DataConfig, split: SplitConfig, seed: int, classifier: bool = False
+) -> Split:
+    """Check the rows' target and features, and split them as `load_split` does (rows in memory)."""
     if frame.empty:
         raise ExperimentError(f"must have rows; {data.source!r} has none", key="data.source")
     target = data.target_column
@@ -260,3 +266,36 @@ def check_rows(n_rows: int, split: SplitConfig) -> None:
         )
     if split.repeats and split.cv and split.cv > n_rows:
         raise ExperimentError(f"must be at most the {n_rows} rows; got {split.cv}", key="split.cv")
+
+
+def frame_of(rows: object, target: str | None) -> tuple[pd.DataFrame, str]:
+    """In-memory rows as one DataFrame and its target column: a DataFrame (``target`` names a
+    column) or ``(X, y)`` arrays (columns ``x0, x1, ...`` unless X is a DataFrame; the target
+    is ``y``'s name, else ``target``, else ``"y"``)."""
+    if isinstance(rows, pd.DataFrame):
+        if not target:
+            raise ExperimentError(
+                "must name the target column when data= is a DataFrame (data.target, or target=)",
+                key="data.target",
+            )
+        return rows, target
+    if not (isinstance(rows, tuple | list) and len(rows) == 2):
+        raise ExperimentError(
+            f"must be a pandas DataFrame or (X, y) arrays; got {type(rows).__name__}", where="data="
+        )
+    X, y = rows
+    frame = X.reset_index(drop=True) if isinstance(X, pd.DataFrame) else pd.DataFrame(np.asarray(X))
+    if not isinstance(X, pd.DataFrame):
+        if frame.ndim != 2 or np.asarray(X).ndim != 2:
+            raise ExperimentError(f"X must be 2-dimensional; got shape {np.shape(X)}", where="data=")
+        frame.columns = [f"x{i}" for i in range(frame.shape[1])]
+    target = getattr(y, "name", None) or target or "y"
+    if len(y) != len(frame) or np.ndim(y) != 1:
+        raise ExperimentError(
+            f"y must be one value per row of X; got shape {np.shape(y)} for {len(frame)} rows", where="data="
+        )
+    if target in frame.columns:
+        raise ExperimentError(f"the target {target!r} must not also be a column of X", where="data=")
+    frame = frame.copy()
+    frame[target] = np.asarray(y)
+    return frame, str(target)

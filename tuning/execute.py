@@ -9,12 +9,13 @@ from __future__ import annotations
 import shlex
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
 from tuning.cluster import Cluster, cluster_wait_s, connect
 from tuning.config import Experiment
-from tuning.data import Split, load_split
+from tuning.data import Split, load_split, split_frame
 from tuning.errors import ExperimentError
 from tuning.html import write_report
 from tuning.metrics import unscorable
@@ -31,10 +32,11 @@ from tuning.results import (
     write_json,
 )
 from tuning.runners.common import RunnerResult
-from tuning.runners.dispatch import run_runners, unfinished
-from tuning.search import check_runner, comparable, search_record, stopping_line
+from tuning.runners.dispatch import Session, run_runners, unfinished
+from tuning.search import check_runner, comparable, search_record, stopping_line, study_storage
 from tuning.storage import location, publish
 from tuning.summary import build_summary, read_summary, write_summary
+from tuning.tracking import open_trackers
 
 T = TypeVar("T")
 Echo = Callable[[str], None]
@@ -51,6 +53,7 @@ def run_experiment(
     wait_for_cluster: float | None = None,
     verbose: bool = False,
     show_all: bool = False,
+    rows: Any = None,
 ) -> dict[str, Any]:
     """Run an experiment and write its run directory; return the summary.
 
@@ -61,22 +64,22 @@ def run_experiment(
     ``show_all``: every configuration in the printed table (else the best 10).
     An interrupted run (SIGINT or SIGTERM) keeps what finished and returns the summary
     with status ``interrupted``. ``wait_for_cluster``: see `tuning.cluster.cluster_wait_s`.
+    ``rows`` (a DataFrame, see `tuning.api`) replace the data source.
     """
     check_runner(experiment, runner or experiment.runner)
     if resume is None:
         check_writable(experiment.storage_path)
+    trackers = open_trackers(experiment)  # reached now: a bad URI stops the run before Ray starts
+    study_storage(experiment)
     cluster, ray_start_s = _timed(join_cluster, experiment.address, num_cpus, num_gpus, wait_for_cluster)
     plan = make_plan(experiment, runner, cluster)
     settings = plan.experiment
-    classifier = plan.spec.classifier
-    split, data_load_s = _timed(load_split, settings.data, settings.split, settings.split.seed, classifier)
-    check_scorable(settings, split, classifier)
-    earlier_validation = (read_summary(resume) or {}).get("validation") if resume else None
-    plan, validation = group_repeats(plan, split, (earlier_validation or {}).get("chunk"))
+    (plan, split, validation), data_load_s = _timed(load_rows, plan, rows, resume)
     run_dir, earlier = open_run_dir(plan, echo, resume)
     if validation:
         echo(grouping_line(validation))
-    results = run_runners(plan, split, run_dir, echo, resume=resume is not None, verbose=verbose)
+    trackers.start(run_dir)
+    results = run_runners(Session(plan, split, run_dir, echo, resume is not None, verbose, trackers))
     for name, result in results.items():  # the trial phase: every session's wall time
         result.wall_s += earlier.get(f"{name}_s") or 0.0
     fixed_costs = {"ray_start_s": ray_start_s if cluster.started_here else None, "data_load_s": data_load_s}
@@ -84,6 +87,8 @@ def run_experiment(
     summary["validation"] = validation
     if settings.refit and summary["status"] != "interrupted":
         summary["best_model"] = refit_best(settings, results, split, plan.spec, run_dir, echo)
+    if trackers:
+        summary["tracking"] = trackers.finish(summary, split.frame(split.X_test[:5]), echo)
     write_and_report(run_dir, summary, results, echo, show_all)
     return summary
 
@@ -92,6 +97,18 @@ def _timed(step: Callable[..., T], *args: Any) -> tuple[T, float]:
     started = time.perf_counter()
     value = step(*args)
     return value, time.perf_counter() - started
+
+
+def load_rows(plan: Plan, rows: Any, resume: Path | None) -> tuple[Plan, Split, dict[str, Any] | None]:
+    """The split of the experiment's rows (or of ``rows`` in memory), checked against its
+    metrics, and the plan with its repeats grouped into trials (a resumed run keeps its chunks)."""
+    settings, classifier = plan.experiment, plan.spec.classifier
+    load = load_split if rows is None else partial(split_frame, rows)  # rows in memory: split alike
+    split = load(settings.data, settings.split, settings.split.seed, classifier)
+    check_scorable(settings, split, classifier)
+    earlier = (read_summary(resume) or {}).get("validation") if resume else None
+    plan, validation = group_repeats(plan, split, (earlier or {}).get("chunk"))
+    return plan, split, validation
 
 
 def join_cluster(

@@ -63,8 +63,8 @@ def read_results(
     return {name: merge_chunks(result, per_configuration) for name, result in results.items()}
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tuning.inspect", description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None, prog: str = "python -m tuning.inspect") -> int:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     parser.add_argument(
         "run_dir",
         help="a run directory, e.g. results/rf/2026-11-23_07-00-00 or s3://bucket/rf/2026-11-23_07-00-00",

@@ -27,8 +27,8 @@ EXIT_OK, EXIT_INCOMPLETE, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 __all__ = ["main", "parse_args", "run_experiment"]
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m tuning.run", description=__doc__.splitlines()[0])
+def parse_args(argv: list[str] | None, prog: str = "python -m tuning.run") -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     parser.add_argument("experiment", nargs="?", help="the experiment's YAML file (optional with --resume)")
     parser.add_argument("--runner", choices=["tune", "sequential", "both"], help="override the file's runner")
     parser.add_argument(
@@ -79,8 +79,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+def main(argv: list[str] | None = None, prog: str = "python -m tuning.run") -> int:
+    args = parse_args(argv, prog)
     try:
         overrides = list(args.overrides) + ([f"address={args.address}"] if args.address else [])
         resume = Path(args.resume) if args.resume else None

@@ -62,7 +62,26 @@ def search_alg(experiment: Experiment):
             key="search.algorithm",
         ) from None
     # metric and mode come from TuneConfig; the seeded sampler makes the proposals repeatable
-    return OptunaSearch(sampler=TPESampler(seed=experiment.seed))
+    storage = study_storage(experiment)
+    study = {"storage": storage, "study_name": search.study_name or experiment.name} if storage else {}
+    return OptunaSearch(sampler=TPESampler(seed=experiment.seed), **study)
+
+
+def study_storage(experiment: Experiment):
+    """The Optuna storage that keeps the study (``search.storage``), opened now; None: in memory."""
+    url = experiment.search.storage
+    if url is None:
+        return None
+    from optuna.storages import RDBStorage  # optional: tuning[optuna]
+
+    try:
+        return RDBStorage(url)
+    except Exception as exc:  # a bad URL, a missing folder, a database that does not answer
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+        raise ExperimentError(
+            f"must be an Optuna storage URL that opens (e.g. sqlite:///study.db); got {url!r} ({reason})",
+            key="search.storage",
+        ) from None
 
 
 def scheduler(experiment: Experiment):

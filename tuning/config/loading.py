@@ -21,9 +21,12 @@ from tuning.config.schema import (
     DataConfig,
     EstimatorConfig,
     Experiment,
+    MlflowConfig,
     ResourcesConfig,
     SearchConfig,
     SplitConfig,
+    TrackingConfig,
+    WandbConfig,
 )
 from tuning.errors import ExperimentError
 
@@ -140,6 +143,9 @@ _MODELS: dict[str, type[BaseModel]] = {
     "resources": ResourcesConfig,
     "search": SearchConfig,
     "search.budget": BudgetConfig,
+    "tracking": TrackingConfig,
+    "tracking.mlflow": MlflowConfig,
+    "tracking.wandb": WandbConfig,
 }
 
 

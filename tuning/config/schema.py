@@ -316,6 +316,10 @@ class SearchConfig(_Strict):
     """What `largest_first` orders by: a numeric grid of the space."""
     share_fits: bool | Literal["auto"] = False
     """Fit once per group at the largest size and score every smaller one from it (`auto`: where exact)."""
+    storage: str | None = None
+    """Optuna: a storage URL (`sqlite:///study.db`) that keeps the study, to resume or open it."""
+    study_name: str | None = None
+    """Optuna: the study's name in `storage` (default: the experiment's name)."""
 
     @model_validator(mode="after")
     def _consistent(self) -> SearchConfig:
@@ -332,11 +336,56 @@ class SearchConfig(_Strict):
                 f"is required when search.scheduler is {self.scheduler} "
                 "(e.g. {param: n_estimators, max: 64, step: 8})",
             )
+        if self.storage is not None and self.algorithm != "optuna":
+            raise keyed(
+                "search.storage",
+                f"is an Optuna storage: it needs search.algorithm optuna; got {self.algorithm!r}",
+            )
         if self.algorithm == "optuna" and importlib.util.find_spec("optuna") is None:
             raise keyed(
                 "search.algorithm",
                 "needs Optuna for 'optuna', an optional extra: pip install 'tuning[optuna]'",
             )
+        return self
+
+
+class MlflowConfig(_Strict):
+    """MLflow: one run per trial, nested under one run for the experiment, and the best model."""
+
+    tracking_uri: str | None = None
+    """Where MLflow keeps runs; default: MLflow's own (`MLFLOW_TRACKING_URI`, else ./mlruns)."""
+    experiment_name: str | None = None
+    """The MLflow experiment; default: the experiment's name."""
+
+
+class WandbConfig(_Strict):
+    """Weights & Biases: one run per trial, grouped by run directory."""
+
+    project: str | None = None
+    """The W&B project; default: the experiment's name."""
+    entity: str | None = None
+    """The W&B entity (user or team); default: W&B's own."""
+    mode: Literal["online", "offline"] | None = None
+    """`offline` writes run files only; default: W&B's own (`WANDB_MODE`, else online)."""
+
+
+class TrackingConfig(_Strict):
+    """Where the trials are also logged (optional extras: ``tuning[mlflow]``, ``tuning[wandb]``)."""
+
+    mlflow: MlflowConfig | None = None
+    """Log to MLflow (`pip install 'tuning[mlflow]'`)."""
+    wandb: WandbConfig | None = None
+    """Log to Weights & Biases (`pip install 'tuning[wandb]'`)."""
+
+    @model_validator(mode="after")
+    def _installed(self) -> TrackingConfig:
+        """A tracker's package must be installed."""
+        for name, package in (("mlflow", "mlflow"), ("wandb", "wandb")):
+            if getattr(self, name) is not None and importlib.util.find_spec(package) is None:
+                raise keyed(
+                    f"tracking.{name}",
+                    f"needs {package}, an optional extra: pip install 'tuning[{name}]'",
+                )
         return self
 
 
@@ -375,6 +424,8 @@ class Experiment(_Strict):
     """How many times Ray Tune retries a failed trial (a dead worker, an exception)."""
     refit: bool = True
     """Refit the best configuration on the training rows and save it (`best_model.joblib`)."""
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+    """Where trials are logged besides the run directory: MLflow, Weights & Biases."""
 
     @model_validator(mode="after")
     def _defaults(self) -> Experiment:

@@ -177,9 +177,9 @@ def write_report(run_dir: Path, summary: dict[str, Any] | None = None) -> Path:
     return path
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, prog: str = "python -m tuning.report") -> int:
     """``python -m tuning.report RUN_DIR``: write the run's HTML report and print its path."""
-    parser = argparse.ArgumentParser(prog="python -m tuning.report", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     parser.add_argument("run_dir", type=Path, help="a run directory, e.g. results/rf/2026-11-23_07-00-00")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     args = parser.parse_args(argv)

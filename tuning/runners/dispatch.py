@@ -11,37 +11,65 @@ import signal
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from tuning.data import Split
 from tuning.plan import Plan
 from tuning.progress import Progress
 from tuning.runners.chunks import merge_chunks
-from tuning.runners.common import RunnerResult
+from tuning.runners.common import RunnerResult, TrialResult
 from tuning.runners.sequential import read_sequential, run_sequential, run_sequential_groups
 from tuning.runners.tune import read_tune, run_tune
 from tuning.search import proposed
+from tuning.tracking import Trackers
 from tuning.validation import chunks
 
 
-def run_runners(
-    plan: Plan,
-    split: Split,
-    run_dir: Path,
-    echo: Callable[[str], None],
-    resume: bool = False,
-    verbose: bool = False,
-) -> dict[str, RunnerResult]:
+@dataclass(frozen=True)
+class Session:
+    """What every runner of one run shares: the plan, the rows, where and how it reports."""
+
+    plan: Plan
+    split: Split
+    run_dir: Path
+    echo: Callable[[str], None]
+    resume: bool = False
+    verbose: bool = False  # a line per trial on a terminal too
+    trackers: Trackers | None = None  # log both runners' trials (Tune's through its callbacks)
+
+    def progress(self, runner: str, parallelism: int = 1) -> Progress:
+        experiment = self.plan.experiment
+        planned = list(self.plan.configs) or None  # an adaptive search proposes as it goes
+        return Progress(
+            runner,
+            self.plan.total,
+            experiment.metric,
+            experiment.mode,
+            self.echo,
+            parallelism,
+            planned,
+            verbose=self.verbose,
+            show_best=self.plan.spec.chunk is None,  # a chunk's score is not its configuration's
+        )
+
+    def on_trial(self) -> Callable[[int, TrialResult], None] | None:
+        """What the sequential runner calls after each trial: the trackers' log, if any."""
+        return self.trackers.log_sequential if self.trackers else None
+
+
+def run_runners(session: Session) -> dict[str, RunnerResult]:
     """Each runner of the plan, by name, one trial per configuration (chunks of repeats merged);
-    an interrupted one holds the trials that finished. ``verbose``: a line per trial on a terminal too."""
+    an interrupted one holds the trials that finished."""
+    plan = session.plan
     results: dict[str, RunnerResult] = {}
     with _sigterm_as_sigint():
         if plan.runs_sequential and not plan.adaptive:
-            results["sequential"] = _sequential(plan, split, run_dir, echo, resume, verbose)
+            results["sequential"] = _sequential(session)
         if plan.runs_tune and not unfinished(results, plan.total):
-            results["tune"] = _tune(plan, split, run_dir, echo, resume, verbose)
+            results["tune"] = _tune(session)
     if plan.runner == "both" and plan.adaptive and "tune" in results:
-        results["sequential"] = _replay(plan, results["tune"], split, run_dir, echo, verbose)
+        results["sequential"] = _replay(session, results["tune"])
     return {name: merge_chunks(result, chunks(plan.spec)) for name, result in results.items()}
 
 
@@ -50,71 +78,64 @@ def unfinished(results: dict[str, RunnerResult], total: int) -> bool:
     return any(sum(t.finished for t in r.trials) < total for r in results.values())
 
 
-def _progress(
-    plan: Plan, runner: str, echo: Callable[[str], None], verbose: bool, parallelism: int = 1
-) -> Progress:
-    experiment = plan.experiment
-    planned = list(plan.configs) or None  # an adaptive search proposes its configurations as it goes
-    return Progress(
-        runner,
-        plan.total,
-        experiment.metric,
-        experiment.mode,
-        echo,
-        parallelism,
-        planned,
-        verbose=verbose,
-        show_best=plan.spec.chunk is None,  # a chunk's score is not its configuration's
-    )
-
-
-def _sequential(plan: Plan, split: Split, run_dir: Path, echo, resume: bool, verbose: bool) -> RunnerResult:
-    done = read_sequential(run_dir) if resume else None
-    progress = _progress(plan, "sequential", echo, verbose)
+def _sequential(session: Session) -> RunnerResult:
+    plan, run_dir = session.plan, session.run_dir
+    done = read_sequential(run_dir) if session.resume else None
+    progress = session.progress("sequential")
     progress.done = sum(t.finished for t in done or [])
     start = time.perf_counter()
+    cores, on_trial = plan.sequential_cores, session.on_trial()
     try:
         if plan.groups:
             return run_sequential_groups(
-                plan.groups, split, plan.spec, run_dir, plan.sequential_cores, progress, done
+                plan.groups, session.split, plan.spec, run_dir, cores, progress, done
             )
-        return run_sequential(
-            list(plan.configs), split, plan.spec, run_dir, plan.sequential_cores, progress, done
-        )
+        configs = list(plan.configs)
+        return run_sequential(configs, session.split, plan.spec, run_dir, cores, progress, done, on_trial)
     except KeyboardInterrupt:  # finished trials are in trials.jsonl already
         progress.close()
         trials = read_sequential(run_dir)
-        return RunnerResult("sequential", trials, time.perf_counter() - start, plan.sequential_cores)
+        return RunnerResult("sequential", trials, time.perf_counter() - start, cores)
 
 
-def _tune(plan: Plan, split: Split, run_dir: Path, echo, resume: bool, verbose: bool) -> RunnerResult:
+def _tune(session: Session) -> RunnerResult:
+    plan, run_dir = session.plan, session.run_dir
     cluster = plan.cluster
-    echo(f"Ray Tune: {plan.slots} trials at a time on {cluster.cpus:g} CPUs, {cluster.gpus:g} GPUs")
-    progress = _progress(plan, "tune", echo, verbose, plan.slots)
+    session.echo(f"Ray Tune: {plan.slots} trials at a time on {cluster.cpus:g} CPUs, {cluster.gpus:g} GPUs")
+    progress = session.progress("tune", plan.slots)
     listed = list(plan.configs) if plan.spec.chunk is not None else None  # chunks of repeats
     start = time.perf_counter()
     try:
         return run_tune(
             plan.experiment,
-            split,
+            session.split,
             plan.spec,
             run_dir,
             plan.tune_cores,
             progress,
-            resume=resume,
+            resume=session.resume,
             groups=plan.groups,
             configs=listed,
+            callbacks=session.trackers.tune_callbacks() if session.trackers else None,
         )
     except KeyboardInterrupt:  # before Tune's handler, or a second Ctrl-C: its last save
         saved = read_tune(run_dir) if any(run_dir.glob("experiment_state-*.json")) else []
         return RunnerResult("tune", saved, time.perf_counter() - start, plan.tune_cores)
 
 
-def _replay(plan: Plan, tune: RunnerResult, split: Split, run_dir: Path, echo, verbose: bool) -> RunnerResult:
+def _replay(session: Session, tune: RunnerResult) -> RunnerResult:
     """The baseline of an adaptive search: Tune's configurations again, one after another."""
-    configs = proposed(tune)
-    progress = _progress(plan, "sequential", echo, verbose)
-    return run_sequential(configs, split, plan.spec, run_dir, plan.sequential_cores, progress)
+    plan = session.plan
+    progress = session.progress("sequential")
+    return run_sequential(
+        proposed(tune),
+        session.split,
+        plan.spec,
+        session.run_dir,
+        plan.sequential_cores,
+        progress,
+        on_trial=session.on_trial(),
+    )
 
 
 @contextmanager

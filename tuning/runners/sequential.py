@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from tensorboardX import SummaryWriter
 
 from tuning.data import Split
+from tuning.events import write_trial_events
 from tuning.progress import Progress
 from tuning.runners.common import RunnerResult, TrialResult
 from tuning.shared import Group, run_group
@@ -28,11 +30,13 @@ def run_sequential(
     cores: float,
     progress: Progress,
     done: list[TrialResult] | None = None,
+    on_trial: Callable[[int, TrialResult], None] | None = None,
 ) -> RunnerResult:
     """Run each configuration in turn; write ``sequential/trials.jsonl`` and TensorBoard events.
 
     A configuration that raises is recorded as errored and the loop goes on. ``done``
     (a resumed run: `read_sequential`) are trials already finished: they are kept, not run.
+    ``on_trial(index, trial)`` is called after each trial that ran (the trackers log it).
     """
     out = run_dir / "sequential"
     out.mkdir(parents=True, exist_ok=True)
@@ -51,12 +55,7 @@ def run_sequential(
                 trial.metrics = run_trial(config, split, spec)
             except Exception as exc:  # a bad configuration fails its trial, not the run
                 trial.error = f"{type(exc).__name__}: {exc}"
-            with SummaryWriter(trial.path) as writer:
-                for key in (*spec.metrics, "fit_time_s"):
-                    if key in trial.metrics:
-                        writer.add_scalar(
-                            f"ray/tune/{key}", trial.metrics[key], 1
-                        )  # Tune's tags: one chart for both
+            write_trial_events(trial.path, config, trial.metrics)  # Tune's tags: one chart for both
             log.write(
                 json.dumps(
                     {"name": trial.name, "config": config, "metrics": trial.metrics, "error": trial.error}
@@ -66,6 +65,8 @@ def run_sequential(
             log.flush()
             trials.append(trial)
             progress.finished(config, trial.metrics if trial.ok else None)
+            if on_trial is not None:
+                on_trial(index, trial)
     return RunnerResult("sequential", trials, time.perf_counter() - start, cores)
 
 

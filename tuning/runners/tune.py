@@ -115,6 +115,7 @@ def run_tune(
     resume: bool = False,
     groups: tuple[Group, ...] = (),
     configs: list[dict] | None = None,
+    callbacks: list | None = None,
 ) -> RunnerResult:
     """Run every configuration as a Tune trial; the run directory is Tune's experiment.
 
@@ -124,6 +125,7 @@ def run_tune(
     With ``resume`` and Tune's state in ``run_dir`` (an interrupted run), `Tuner.restore`
     continues it: finished and errored trials are kept, only unfinished ones run.
     A SIGINT stops Tune gracefully; the trials it left are then not `finished`.
+    ``callbacks`` are more Tune callbacks (the trackers' loggers).
     """
     from ray import tune
 
@@ -142,7 +144,7 @@ def run_tune(
         )
         run_config = getattr(getattr(tuner, "_local_tuner", None), "get_run_config", None)
         if run_config:  # the pickled callback counts from zero; this one knows what is done
-            run_config().callbacks = [tune_callback(progress)]
+            run_config().callbacks = [tune_callback(progress), *(callbacks or [])]
         start = time.perf_counter()
         tuner.fit()
         return RunnerResult("tune", read_tune(run_dir), time.perf_counter() - start, cores)
@@ -155,7 +157,7 @@ def run_tune(
             name=run_dir.name,
             storage_path=tune_storage_path(run_dir),  # a local folder or a URI (tuning.storage)
             failure_config=tune.FailureConfig(max_failures=experiment.max_failures),
-            callbacks=[tune_callback(progress)],
+            callbacks=[tune_callback(progress), *(callbacks or [])],
             verbose=0,  # `Progress` prints one line per trial instead
         ),
     )

@@ -1,0 +1,48 @@
+"""tuning: run an experiment, inspect a run directory, write its HTML report.
+
+``tuning run FILE``, ``tuning inspect RUN_DIR``, ``tuning report RUN_DIR``.
+
+Each subcommand is the module command of the same name (``python -m tuning.run`` ...) with
+the same options and exit codes; ``tuning --version`` prints the package's version.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Callable
+
+from tuning import __version__
+
+# Each command's own main, imported when it is run (the run imports more than the others).
+COMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("tuning.run", "run an experiment file (the options of python -m tuning.run)"),
+    "inspect": ("tuning.inspect", "the report of a run directory, read from disk"),
+    "report": ("tuning.html", "write a run directory's HTML report (report.html)"),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="tuning",
+        description=__doc__.splitlines()[0],
+        epilog="\n".join(f"  {name:8} {about}" for name, (_, about) in COMMANDS.items()),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"tuning {__version__}")
+    parser.add_argument("command", choices=list(COMMANDS), help="see below; `tuning COMMAND --help`")
+    argv = sys.argv[1:] if argv is None else list(argv)
+    # the command's own options follow its name: `tuning run FILE --set ...`
+    name_at = next((i for i, arg in enumerate(argv) if not arg.startswith("-")), len(argv))
+    args = parser.parse_args(argv[: name_at + 1])
+    return command_main(args.command)(argv[name_at + 1 :], prog=f"tuning {args.command}")
+
+
+def command_main(name: str) -> Callable[..., int]:
+    """The ``main`` of a subcommand's module."""
+    return importlib.import_module(COMMANDS[name][0]).main
+
+
+if __name__ == "__main__":
+    sys.exit(main())

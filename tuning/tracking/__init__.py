@@ -1,0 +1,82 @@
+"""Trackers: the trials logged to MLflow or Weights & Biases as well, by both runners alike.
+
+`open_trackers` reaches every configured tracker before any trial runs (bad input: one
+line, exit 2); `Trackers` hands the Tune runner its callbacks, logs the sequential runner's
+trials through the same callbacks, and at the end logs the best model and says which
+logging failed, if any.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from tuning.config import Experiment
+from tuning.runners.common import TrialResult
+from tuning.tracking.base import SequentialLog
+
+
+class Trackers:
+    """The configured trackers of one run (none: every method does nothing)."""
+
+    def __init__(self, trackers: list[Any]):
+        self.trackers = trackers
+        self.callbacks: list[Any] = []
+        self.sequential: list[SequentialLog] = []
+        self.run_dir: Path | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.trackers)
+
+    def start(self, run_dir: Path) -> None:
+        """Open the experiment's own record (MLflow's parent run, W&B's group)."""
+        self.run_dir = run_dir
+        for tracker in self.trackers:
+            tracker.start(run_dir)
+
+    def tune_callbacks(self) -> list[Any]:
+        """Ray Tune's logger callbacks for the Tune runner."""
+        made = [tracker.callback("tune") for tracker in self.trackers]
+        self.callbacks += made
+        return made
+
+    def log_sequential(self, index: int, trial: TrialResult) -> None:
+        """Log one finished sequential trial through each tracker's callback."""
+        if not self.sequential:
+            for tracker in self.trackers:
+                callback = tracker.callback("sequential")
+                self.callbacks.append(callback)
+                self.sequential.append(SequentialLog(callback, self.run_dir))
+        for log in self.sequential:
+            log.log(index, trial)
+
+    def finish(self, summary: dict[str, Any], example: Any, echo: Callable[[str], None]) -> dict[str, Any]:
+        """Close the trials' logs, log the best model; the record of what was logged and what failed."""
+        for log in self.sequential:
+            log.close()
+        failed = [c.failure for c in self.callbacks if c.failure]
+        for tracker in self.trackers:
+            try:
+                tracker.finish(summary, self.run_dir, example)
+            except Exception as exc:  # the run's results stand whatever a tracker says
+                reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+                failed.append(f"{tracker.name} logging of the best model failed ({reason})")
+        for line in failed:
+            echo(f"WARNING: {line}")
+        return {"trackers": [t.name for t in self.trackers], "failed": failed}
+
+
+def open_trackers(experiment: Experiment) -> Trackers:
+    """The experiment's trackers, each reached now (`ExperimentError` if one cannot be)."""
+    config = experiment.tracking
+    trackers: list[Any] = []
+    if config.mlflow is not None:
+        from tuning.tracking.mlflow import MlflowTracker  # optional: imports MLflow and Ray
+
+        trackers.append(MlflowTracker(experiment))
+    if config.wandb is not None:
+        from tuning.tracking.wandb import WandbTracker  # optional: imports W&B and Ray
+
+        trackers.append(WandbTracker(experiment))
+    return Trackers(trackers)
