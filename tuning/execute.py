@@ -66,6 +66,8 @@ def run_experiment(
         check_writable(experiment.storage_path)
     cluster, ray_start_s = _timed(join_cluster, experiment.address, num_cpus, num_gpus, wait_for_cluster)
     plan = make_plan(experiment, runner, cluster)
+    for warning in plan.warnings:
+        echo(warning)
     settings = plan.experiment
     split, data_load_s = _timed(load_split, settings.data, settings.split, settings.split.seed)
     earlier_validation = (read_summary(resume) or {}).get("validation") if resume else None
