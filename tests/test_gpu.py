@@ -121,3 +121,27 @@ def test_xgboost_trials_on_a_logical_gpu_record_what_ray_assigned(tmp_path):
         assert trial["gpu_ids"] == "0"  # the one logical GPU: Ray's assignment
         assert trial["cuda_visible_devices"] == trial["gpu_ids"]  # what the trial's worker saw
     assert "Traceback" not in result.stderr
+
+
+def test_the_gpu_benchmark_parses_its_arguments_and_renders_its_table(capsys):
+    """benchmarks/gpu.py on CPU: ``--dry-run`` prints each variant's command and a table of
+    made-up figures; a runner whose CPU and GPU disagree fails the checks (exit 1)."""
+    from benchmarks import gpu
+
+    assert gpu.main(["--dry-run", "--set", "space.max_depth=[2]"]) == 0
+    out = capsys.readouterr().out
+    assert "--set=resources.num_gpus=0.25" in out and "--set=space.max_depth=[2]" in out
+    assert "--set=estimator.params.device=cpu" in out and "benchmarks.gpu --loop" in out
+    rows = [line for line in out.splitlines() if line.startswith("| tune_") or line.startswith("| loop_")]
+    assert [row.split(" | ")[0] for row in rows] == [f"| {v}" for v in gpu.VARIANTS]
+
+    def disagreeing(variant, storage, overrides=()):
+        run = gpu.fake_run(variant, storage, overrides)
+        if variant == "tune_cpu":  # the CPU's best is another configuration, 50% off
+            run["mse"] = {k: v * (1.5 if v == 0.2 else 1.0) for k, v in run["mse"].items()}
+        return run
+
+    assert gpu.main(["--repeats", "2"], runner=disagreeing) == 1
+    out = capsys.readouterr().out
+    assert "- FAILED: one best configuration on CPU and GPU" in out
+    assert "- FAILED: CPU vs GPU MSE, largest relative difference 5.00e-01 <= 0.01" in out
