@@ -170,6 +170,7 @@ def test_fractional_gpus_cap_concurrency_at_four_per_gpu(ray_session, tmp_path):
     trials = summary["trials"]["tune"]
     assert len(trials) == 8 and summary["status"] == "complete"
     assert {t["gpu_ids"] for t in trials} == {"0"}
+    assert all(t["cuda_visible_devices"] == t["gpu_ids"] for t in trials)  # Ray set it for each worker
     assert peak_concurrency(trials) == 4  # 16 CPU slots would allow 8: the GPU is what caps it
 
 

@@ -72,6 +72,7 @@ def describe(plan: Plan) -> str:
         lines.append(f"Validation:  {repeats_text(plan)}")
     if plan.share_note:
         lines.append(f"Shared fits: {plan.share_note}")
+    lines += plan.warnings
     if plan.groups:
         lines += ["", group_table(plan.groups)]
     elif plan.configs and not experiment.evaluation:

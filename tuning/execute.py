@@ -73,6 +73,8 @@ def run_experiment(
     study_storage(experiment)
     cluster, ray_start_s = _timed(join_cluster, experiment.address, num_cpus, num_gpus, wait_for_cluster)
     plan = make_plan(experiment, runner, cluster)
+    for warning in plan.warnings:
+        echo(warning)
     settings = plan.experiment
     (plan, split, validation), data_load_s = _timed(load_rows, plan, rows, resume)
     run_dir, earlier = open_run_dir(plan, echo, resume)

@@ -16,6 +16,7 @@ from typing import Any
 from tuning.cluster import Cluster, check_fits
 from tuning.config import Experiment, why_not_share
 from tuning.data import Split
+from tuning.gpu import gpu_warnings
 from tuning.search import adaptive, check_runner, search_space
 from tuning.shared import Group, fitted_sizes, group_configs, size_param_of
 from tuning.space import expand
@@ -34,6 +35,7 @@ class Plan:
     (fewer when `group_repeats` splits each configuration's repeats over several trials).
     ``groups`` are the shared fits (`tuning.shared`; empty: one fit per configuration), each
     one Tune trial; ``share_note`` says why fits are not shared, or what sharing saves.
+    ``warnings`` are lines the dry run and the run print (`tuning.gpu.gpu_warnings`).
     """
 
     experiment: Experiment
@@ -45,6 +47,7 @@ class Plan:
     groups: tuple[Group, ...] = ()
     share_note: str | None = None
     configurations: int = 0
+    warnings: tuple[str, ...] = ()
 
     @property
     def tune_trials(self) -> int:
@@ -113,7 +116,14 @@ def make_plan(experiment: Experiment, runner: str | None, cluster: Cluster) -> P
     if runner != "sequential":
         cluster = check_fits(cluster, experiment.resources)  # a joined cluster may be waited for
     spec = TrialSpec.from_experiment(experiment)
-    return Plan(experiment, runner, cluster, tuple(configs), total, spec, groups, share_note, total)
+    warnings = (  # only Ray reserves GPUs: the baseline runs one trial at a time, in this process
+        gpu_warnings(experiment.estimator.class_path, spec.params, configs, experiment.resources.num_gpus)
+        if runner != "sequential"
+        else []
+    )
+    return Plan(
+        experiment, runner, cluster, tuple(configs), total, spec, groups, share_note, total, tuple(warnings)
+    )
 
 
 def share_plan(experiment: Experiment, configs: list[dict[str, Any]]) -> tuple[tuple[Group, ...], str | None]:
