@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from tuning.html import REPORT_FILE, report_data, write_report
-from tuning.html.data import assign_lanes
-from tuning.html.figures import params_figure, timeline_figure, timings_figure
+from tuning.html.figures import params_figure, timings_figure
+from tuning.html.gantt import timeline_figure
+from tuning.html.timeline import assign_lanes
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 VOID = {"meta", "img", "br", "hr", "link", "input"}
@@ -155,8 +156,8 @@ def test_embedded_data_has_one_bar_per_timed_trial_and_one_point_per_ok_trial(tm
     data = json.loads(block)
     assert len(data["timeline"]["sequential"]["bars"]) == 6
     assert len(data["timeline"]["tune"]["bars"]) == 5  # the errored trial never ran
-    assert data["timeline"]["sequential"]["lanes"] == ["pid 111"]
-    assert data["timeline"]["tune"]["lanes"] == ["pid 200", "pid 201"]
+    assert data["timeline"]["sequential"]["lanes"] == ["worker 1"]
+    assert data["timeline"]["tune"]["lanes"] == ["worker 1", "worker 2"]
     assert set(data["params"]) == {"n_estimators", "max_features"}
     assert len(data["params"]["n_estimators"]["tune"]) == 5
     assert len(data["params"]["max_features"]["sequential"]) == 6
@@ -186,7 +187,7 @@ def test_params_figure_has_a_panel_per_parameter_with_both_runners(tmp_path):
     for ax in panels:
         counts = sorted(len(c.get_offsets()) for c in ax.collections)
         assert counts == [5, 6]  # Tune's five ok trials and the baseline's six
-    assert [t.get_text() for t in panels[1].get_xticklabels()] == ["sqrt", "1.0"]  # grid order
+    assert [t.get_text() for t in panels[1].get_xticklabels()] == ["1.0", "sqrt"]  # sorted
 
 
 def test_timings_figure_shows_both_runners_and_the_ideal(tmp_path):
@@ -257,7 +258,10 @@ def test_quick_run_writes_the_report_and_its_environment_through_the_cli(tmp_pat
         "sequential": 3,
         "tune": 3,
     }
-    assert data["timeline"]["sequential"]["lanes"] == [f"pid {summary['trials']['sequential'][0]['pid']}"]
+    assert data["timeline"]["sequential"]["lanes"] == ["worker 1"]
+    names = [p["name"] for p in data["phases"]["phases"]]
+    assert names == ["start-up", "ray start", "data load", "trials", "refit", "report"][: len(names)]
+    assert data["phases"]["origin"] == "the process started" and "trials" in names
     assert 1 <= len(data["timeline"]["tune"]["lanes"]) <= 3
     assert sorted(x for x, _ in data["params"]["n_estimators"]["tune"]) == [2, 4, 6]
     (run_dir / REPORT_FILE).unlink()
@@ -290,3 +294,94 @@ def test_a_single_runner_gets_one_timeline(tmp_path, runner):
     figure = timeline_figure(data)
     assert len([ax for ax in figure.axes if ax.patches]) == 1
     assert len(page.images) == 3
+
+
+def with_phases(summary: dict) -> dict:
+    """The summary as the CLI writes it now: the process started 10 s before the first trial."""
+    trials_end = 1000.0 + summary["timings"]["sequential_s"] + summary["timings"]["tune_s"]
+    steps = [("start-up", 990.0, 991.5), ("ray start", 991.5, 994.0), ("data load", 994.0, 996.0)]
+    steps += [("trials", 999.0, trials_end), ("refit", trials_end + 1, trials_end + 2)]
+    phases = [{"name": n, "start": a, "end": b} for n, a, b in steps]
+    phases.append({"name": "report", "start": trials_end + 2, "end": None})
+    summary["timings"].update(process_start=990.0, run_start=991.5, phases=phases)
+    return summary
+
+
+def test_timeline_starts_at_the_process_start_with_the_phases_in_order(tmp_path):
+    data = report_data(with_phases(fake_summary(tmp_path)))
+    phases = data["phases"]["phases"]
+    assert [p["name"] for p in phases] == ["start-up", "ray start", "data load", "trials", "refit", "report"]
+    assert phases[0]["start_s"] == 0 and data["phases"]["origin"] == "the process started"
+    starts = [p["start_s"] for p in phases]
+    assert starts == sorted(starts) and phases[-1]["end_s"] is None  # the report's end is not known
+    assert min(bar["start_s"] for bar in data["timeline"]["sequential"]["bars"]) == 10.0  # not 0
+    figure = timeline_figure(data)
+    strip, seq_ax, tune_ax = figure.axes[:3]
+    assert len(strip.patches) == 5 and len(strip.lines) == 1  # five closed phases, the report's start
+    assert [t.get_text().split(" ")[0] for t in strip.get_legend().get_texts()][:2] == ["start-up", "ray"]
+    assert len(seq_ax.patches) == 6 and len(tune_ax.patches) == 5
+    assert tune_ax.get_xlabel() == "seconds since the process started"
+    assert strip.get_xlim() == tune_ax.get_xlim()
+
+
+def test_an_api_run_starts_at_the_run_start(tmp_path):
+    summary = with_phases(fake_summary(tmp_path))
+    del summary["timings"]["process_start"]
+    summary["timings"]["phases"] = summary["timings"]["phases"][1:]
+    data = report_data(summary)
+    assert data["phases"]["origin"] == "the run started" and data["phases"]["phases"][0]["start_s"] == 0
+
+
+def test_lanes_are_named_by_worker_in_order_of_first_use_and_by_node_on_several():
+    def trial(node, pid, start):
+        return {"started_at": start, "ended_at": start + 1, "node_id": node, "pid": pid}
+
+    trials = [trial("n-b", 5, 0.0), trial("n-a", 7, 0.5), trial("n-b", 6, 0.7), trial("n-b", 5, 2.0)]
+    lanes, labels = assign_lanes(trials)
+    assert labels == ["node 1 · worker 1", "node 2 · worker 1", "node 1 · worker 2"]
+    assert lanes == [0, 1, 2, 0]
+    lanes, labels = assign_lanes([trial("n", 42, 1.0), trial("n", 9, 0.0)])
+    assert labels == ["worker 1", "worker 2"] and lanes == [1, 0]  # 9 started first
+
+
+def continuous_summary(tmp_path: Path) -> dict:
+    """Tune only, 30 trials of a continuous ``alpha`` and a categorical ``kernel``."""
+    summary = fake_summary(tmp_path)
+    template = summary["trials"]["tune"][0]
+    kernels = ["rbf", "linear", 2, "poly", 0.5]
+    summary["trials"] = {
+        "tune": [
+            {
+                **template,
+                "name": f"trial_{i:05d}",
+                "config": {"alpha": 0.1 + 0.37 * ((i * 7) % 30), "kernel": kernels[i % 5]},
+                "metrics": {"mse": 1.0 + (-1) ** i * 0.3 + 0.01 * i},
+            }
+            for i in range(30)
+        ]
+    }
+    return summary
+
+
+def test_continuous_parameters_get_a_binned_mean_line_and_categories_are_sorted(tmp_path):
+    data = report_data(continuous_summary(tmp_path))
+    mean = data["lines"]["alpha"]["mean"]
+    assert len(mean["x"]) == 8 and mean["x"] == sorted(mean["x"])  # eight quantile bins, not 30 values
+    alphas = [x for x, _ in data["params"]["alpha"]["tune"]]
+    assert min(alphas) < mean["x"][0] and mean["x"][-1] < max(alphas)  # each at its bin's mean value
+    assert data["lines"]["kernel"]["categories"] == [0.5, 2, "linear", "poly", "rbf"]
+    figure = params_figure(data)
+    alpha_ax, kernel_ax = [ax for ax in figure.axes if ax.get_visible()]
+    (line,) = alpha_ax.lines
+    assert list(line.get_xdata()) == mean["x"]
+    assert [t.get_text() for t in kernel_ax.get_xticklabels()] == ["0.5", "2", "linear", "poly", "rbf"]
+
+
+def test_pngs_are_rendered_at_twice_their_shown_size(tmp_path):
+    summary = with_phases(fake_summary(tmp_path))
+    text = write_report(tmp_path, summary).read_text()
+    page = parse(text)
+    width, height = (round(x * 100) for x in timeline_figure(report_data(summary)).get_size_inches())
+    assert f'width="{width}" height="{height}"' in text  # shown at 100 dpi
+    image = decode_png(page.images[0])  # the timeline
+    assert image.shape[:2] == (2 * height, 2 * width)

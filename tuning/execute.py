@@ -7,11 +7,10 @@ summarise, keep the best model, write and report: each a named step below.
 from __future__ import annotations
 
 import shlex
-import time
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from tuning.cluster import Cluster, cluster_wait_s, connect
 from tuning.config import Experiment
@@ -19,6 +18,7 @@ from tuning.data import Split, load_split, split_frame
 from tuning.errors import ExperimentError
 from tuning.html import write_report
 from tuning.metrics import unscorable
+from tuning.phases import Phases
 from tuning.plan import Plan, group_repeats, grouping_line, make_plan
 from tuning.progress import say
 from tuning.refit import refit_best
@@ -38,7 +38,6 @@ from tuning.storage import location, publish
 from tuning.summary import build_summary, read_summary, write_summary
 from tuning.tracking import open_trackers
 
-T = TypeVar("T")
 Echo = Callable[[str], None]
 
 
@@ -54,6 +53,7 @@ def run_experiment(
     verbose: bool = False,
     show_all: bool = False,
     rows: Any = None,
+    process_started: float | None = None,
 ) -> dict[str, Any]:
     """Run an experiment and write its run directory; return the summary.
 
@@ -64,41 +64,44 @@ def run_experiment(
     ``show_all``: every configuration in the printed table (else the best 10).
     An interrupted run (SIGINT or SIGTERM) keeps what finished and returns the summary
     with status ``interrupted``. ``wait_for_cluster``: see `tuning.cluster.cluster_wait_s`.
-    ``rows`` (a DataFrame, see `tuning.api`) replace the data source.
+    ``rows`` (a DataFrame, see `tuning.api`) replace the data source. ``process_started``
+    (the CLI's process start) is the timeline's origin; without it, this call's start.
     """
+    phases = Phases(process_started)
     check_runner(experiment, runner or experiment.runner)
     if resume is None:
         check_writable(experiment.storage_path)
     trackers = open_trackers(experiment)  # reached now: a bad URI stops the run before Ray starts
     study_storage(experiment)
-    cluster, ray_start_s = _timed(join_cluster, experiment.address, num_cpus, num_gpus, wait_for_cluster)
+    cluster = phases.run("ray start", join_cluster, experiment.address, num_cpus, num_gpus, wait_for_cluster)
     plan = make_plan(experiment, runner, cluster)
     for warning in plan.warnings:
         echo(warning)
     settings = plan.experiment
-    (plan, split, validation), data_load_s = _timed(load_rows, plan, rows, resume)
+    plan, split, validation = phases.run("data load", load_rows, plan, rows, resume)
     run_dir, earlier = open_run_dir(plan, echo, resume)
     if validation:
         echo(grouping_line(validation))
     trackers.start(run_dir)
-    results = run_runners(Session(plan, split, run_dir, echo, resume is not None, verbose, trackers))
+    results = phases.run(
+        "trials", run_runners, Session(plan, split, run_dir, echo, resume is not None, verbose, trackers)
+    )
     for name, result in results.items():  # the trial phase: every session's wall time
         result.wall_s += earlier.get(f"{name}_s") or 0.0
-    fixed_costs = {"ray_start_s": ray_start_s if cluster.started_here else None, "data_load_s": data_load_s}
+    ray_start_s = phases.seconds("ray start") if cluster.started_here else None
+    fixed_costs = {"ray_start_s": ray_start_s, "data_load_s": phases.seconds("data load")}
     summary = summarise(plan, results, split, run_dir, fixed_costs, resumed=resume is not None, echo=echo)
     summary["validation"] = validation
     if settings.refit and summary["status"] != "interrupted":
-        summary["best_model"] = refit_best(settings, results, split, plan.spec, run_dir, echo)
+        summary["best_model"] = phases.run(
+            "refit", refit_best, settings, results, split, plan.spec, run_dir, echo
+        )
     if trackers:
         summary["tracking"] = trackers.finish(summary, split.frame(split.X_test[:5]), echo)
+    phases.begin("report")  # open: it ends after summary.json and report.html are written
+    summary["timings"].update(phases.record())
     write_and_report(run_dir, summary, results, echo, show_all)
     return summary
-
-
-def _timed(step: Callable[..., T], *args: Any) -> tuple[T, float]:
-    started = time.perf_counter()
-    value = step(*args)
-    return value, time.perf_counter() - started
 
 
 def load_rows(plan: Plan, rows: Any, resume: Path | None) -> tuple[Plan, Split, dict[str, Any] | None]:

@@ -20,6 +20,7 @@ from tuning.config import Experiment, load_experiment, locate, validate
 from tuning.dry_run import dry_run
 from tuning.errors import ExperimentError
 from tuning.execute import run_experiment
+from tuning.phases import process_start
 from tuning.results import EXPERIMENT_FILE, read_experiment
 from tuning.summary import read_summary
 
@@ -100,6 +101,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m tuning.run") -> i
             wait_for_cluster=args.wait_for_cluster,
             verbose=args.verbose,
             show_all=args.show == "all",
+            process_started=process_start(),
         )
     except ExperimentError as exc:
         if args.debug:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from tuning.estimator import size_params_first
+from tuning.html.bins import param_lines
+from tuning.html.timeline import timeline_data
 from tuning.values import is_number, params_text
 
 RUNNER_LABELS = {"tune": "Ray Tune", "sequential": "Sequential baseline"}
@@ -27,44 +29,6 @@ def searched_params(summary: dict[str, Any]) -> list[str]:
     return list(seen)
 
 
-def _timed(trial: dict[str, Any]) -> bool:
-    """Whether the trial has both a start and an end time (an errored one may have neither)."""
-    return trial.get("started_at") is not None and trial.get("ended_at") is not None
-
-
-def assign_lanes(trials: list[dict[str, Any]]) -> tuple[list[int], list[str]]:
-    """One lane per worker: a lane index for each trial, and each lane's label.
-
-    A worker is a process (``node_id`` and ``pid``); without them (older summaries), trials
-    are packed greedily into the fewest lanes in which no two overlap.
-    """
-    lanes: list[int] = [-1] * len(trials)
-    labels: list[str] = []
-    order = sorted(range(len(trials)), key=lambda i: trials[i]["started_at"])
-    if all(trials[i].get("pid") is not None for i in order):
-        workers: dict[tuple[Any, Any], int] = {}
-        nodes = {trials[i].get("node_id") for i in order}
-        for i in order:
-            key = (trials[i].get("node_id"), trials[i]["pid"])
-            if key not in workers:
-                workers[key] = len(workers)
-                node = f"node {str(key[0])[:6]} " if len(nodes) > 1 and key[0] else ""
-                labels.append(f"{node}pid {key[1]}")
-            lanes[i] = workers[key]
-        return lanes, labels
-    ends: list[float] = []
-    for i in order:
-        start = trials[i]["started_at"]
-        free = [lane for lane, end in enumerate(ends) if end <= start + 1e-3]
-        lane = free[0] if free else len(ends)
-        if lane == len(ends):
-            ends.append(0.0)
-            labels.append(f"worker {lane + 1}")
-        ends[lane] = trials[i]["ended_at"]
-        lanes[i] = lane
-    return lanes, labels
-
-
 def report_data(summary: dict[str, Any]) -> dict[str, Any]:
     """What the plots show, as plain data (embedded in the page; the tests read it)."""
     metric = summary["metric"]
@@ -80,25 +44,8 @@ def report_data(summary: dict[str, Any]) -> dict[str, Any]:
         }
     data["spread"] = spread(summary)
     data["repeats"] = repeats(summary)
-    for name in runners(summary):
-        trials = [t for t in summary["trials"][name] if _timed(t)]
-        if not trials:
-            continue
-        lanes, labels = assign_lanes(trials)
-        origin = min(t["started_at"] for t in trials)
-        data["timeline"][name] = {
-            "lanes": labels,
-            "bars": [
-                {
-                    "trial": t["name"],
-                    "lane": lane,
-                    "start_s": round(t["started_at"] - origin, 4),
-                    "end_s": round(t["ended_at"] - origin, 4),
-                    "config": t["config"],
-                }
-                for t, lane in zip(trials, lanes, strict=True)
-            ],
-        }
+    data["timeline"], data["phases"] = timeline_data(summary, runners(summary))
+    data["lines"] = param_lines(data["params"])
     data["timings"] = summary.get("timings") or {}
     return data
 

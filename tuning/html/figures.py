@@ -11,12 +11,13 @@ import json
 import math
 from typing import TYPE_CHECKING, Any
 
-from tuning.html.data import RUNNER_LABELS, size_param
+from tuning.html.data import RUNNER_LABELS
 from tuning.values import is_number
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
+PNG_DPI = 200  # twice the figures' 100 dpi: sharp on a laptop's screen
 RUNNER_STYLE = {"tune": {"color": "C0", "marker": "o"}, "sequential": {"color": "C1", "marker": "x"}}
 
 
@@ -42,16 +43,14 @@ def params_figure(data: dict[str, Any]) -> Figure | None:
     for ax, (param, series) in zip(axes, params.items(), strict=False):
         values = [x for points in series.values() for x, _ in points]
         numeric = all(is_number(x) for x in values)
-        ticks = list(dict.fromkeys(json.dumps(x, default=str) for x in values)) if not numeric else []
-        means: dict[float, list[float]] = {}
+        line = data.get("lines", {}).get(param, {})
+        ticks = [json.dumps(x, default=str) for x in line.get("categories", [])] if not numeric else []
         for name, points in series.items():
             if not points:
                 continue
             xs = [x if numeric else ticks.index(json.dumps(x, default=str)) for x, _ in points]
             ys = [y for _, y in points]
             _error_bars(ax, xs, ys, data.get("spread", {}).get(name), RUNNER_STYLE.get(name, {"color": "C2"}))
-            for x, y in zip(xs, ys, strict=True):
-                means.setdefault(x, []).append(y)
             style = RUNNER_STYLE.get(name, {"color": "C2", "marker": "s"})
             hollow = style["marker"] != "x"  # hollow circles under crosses: both runners visible
             ax.scatter(
@@ -64,11 +63,8 @@ def params_figure(data: dict[str, Any]) -> Figure | None:
                 label=RUNNER_LABELS.get(name, name),
                 zorder=4 if name == "sequential" else 3,
             )
-        if numeric and 1 < len(means) <= 40:  # a grid: the mean at each value, joined
-            line_x = sorted(means)
-            ax.plot(
-                line_x, [sum(means[x]) / len(means[x]) for x in line_x], color="0.55", linewidth=1, zorder=2
-            )
+        if numeric and len(line.get("mean", {}).get("x", [])) > 1:  # the mean per value (or bin), joined
+            ax.plot(line["mean"]["x"], line["mean"]["y"], color="0.55", linewidth=1, zorder=2)
         if not numeric:
             ax.set_xticks(range(len(ticks)), [t.strip('"') for t in ticks])
             ax.set_xlim(-0.5, len(ticks) - 0.5)
@@ -122,56 +118,6 @@ def repeats_figure(data: dict[str, Any]) -> Figure | None:
     return figure
 
 
-def timeline_figure(data: dict[str, Any]) -> Figure | None:
-    """Gantt charts, one per runner side by side on one time scale, one lane per worker."""
-    timeline = data["timeline"]
-    if not timeline:
-        return None
-    import matplotlib as mpl  # heavy: at first use
-
-    span = max(bar["end_s"] for t in timeline.values() for bar in t["bars"]) or 1.0
-    most_lanes = max(len(t["lanes"]) for t in timeline.values())
-    figure = _figure(6.2 * len(timeline), 1.6 + 0.5 * most_lanes)
-    axes = figure.subplots(1, len(timeline), squeeze=False, sharex=True).ravel()
-    size = size_param(data)
-    colour = None
-    if size:
-        sizes = [bar["config"][size] for t in timeline.values() for bar in t["bars"]]
-        norm = mpl.colors.Normalize(min(sizes), max(sizes) if max(sizes) > min(sizes) else min(sizes) + 1)
-        colour = mpl.cm.ScalarMappable(norm=norm, cmap="viridis")
-    for ax, (name, chart) in zip(axes, timeline.items(), strict=True):
-        bars = chart["bars"]
-        colors = (
-            [colour.to_rgba(bar["config"][size]) for bar in bars]
-            if colour
-            else RUNNER_STYLE.get(name, {"color": "C2"})["color"]
-        )
-        ax.barh(
-            [bar["lane"] for bar in bars],
-            [max(bar["end_s"] - bar["start_s"], span / 500) for bar in bars],
-            left=[bar["start_s"] for bar in bars],
-            height=0.7,
-            color=colors,
-            edgecolor="white",
-            linewidth=0.6,
-        )
-        ax.set_yticks(range(len(chart["lanes"])), chart["lanes"], fontsize=8)
-        ax.set_ylim(len(chart["lanes"]) - 0.5, -0.5)
-        ax.set_xlim(0, span * 1.02)
-        ax.set_xlabel("seconds since the runner's first trial started")
-        wall = data["timings"].get(f"{name}_s")
-        took = f", trial phase {wall:.1f} s" if wall else ""
-        ax.set_title(
-            f"{RUNNER_LABELS.get(name, name)}: {len(bars)} trials on {len(chart['lanes'])} "
-            f"worker{'s' if len(chart['lanes']) != 1 else ''}{took}",
-            fontsize=10,
-        )
-        ax.grid(axis="x", alpha=0.3)
-    if colour:
-        figure.colorbar(colour, ax=list(axes), label=size, pad=0.01, aspect=30)
-    return figure
-
-
 def timings_figure(data: dict[str, Any]) -> Figure | None:
     """Each runner's trial-phase wall time beside the ideal (every core busy)."""
     t = data["timings"]
@@ -200,7 +146,10 @@ def timings_figure(data: dict[str, Any]) -> Figure | None:
 
 
 def png_base64(figure: Figure) -> str:
-    """The figure as a PNG at 100 dpi, base64-encoded for a ``data:`` URI."""
+    """The figure as a PNG at 2x (``PNG_DPI``, sharp on a high-density screen), base64 for a ``data:`` URI.
+
+    The page shows it at its 100-dpi size (``width`` and ``height`` in CSS pixels).
+    """
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=100)
+    figure.savefig(buffer, format="png", dpi=PNG_DPI)
     return base64.b64encode(buffer.getvalue()).decode("ascii")

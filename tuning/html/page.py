@@ -15,7 +15,8 @@ from typing import Any
 
 from tuning.errors import ExperimentError, run_command
 from tuning.html.data import RUNNER_LABELS, report_data, runners, searched_params
-from tuning.html.figures import params_figure, png_base64, repeats_figure, timeline_figure, timings_figure
+from tuning.html.figures import params_figure, png_base64, repeats_figure, timings_figure
+from tuning.html.gantt import timeline_figure
 from tuning.results import write_atomic
 from tuning.space import config_key
 from tuning.summary import read_summary, recorded_metrics
@@ -64,13 +65,17 @@ def render_html(summary: dict[str, Any]) -> str:
         parts.append('<p class="note">The trials are too small for Ray: the sequential baseline wins.</p>')
     for title, figure, alt in (
         (f"{metric} of each split", repeats_figure(data), "the scores of the repeats per configuration"),
-        ("Timeline of trials", timeline_figure(data), "Gantt chart: one lane per worker"),
+        ("Timeline of the run", timeline_figure(data), "the run's phases, then one lane per worker"),
         ("Speedup and efficiency", timings_figure(data), "trial-phase wall times"),
         (f"{metric} against each searched parameter", params_figure(data), f"{metric} per parameter"),
     ):
         if figure is not None:
             parts.append(f"<h2>{e(title)}</h2>")
-            parts.append(f'<img alt="{e(alt)}" src="data:image/png;base64,{png_base64(figure)}">')
+            width, height = (round(inches * 100) for inches in figure.get_size_inches())  # shown at 1x
+            parts.append(
+                f'<img alt="{e(alt)}" width="{width}" height="{height}" '
+                f'src="data:image/png;base64,{png_base64(figure)}">'
+            )
     parts.append(f"<h2>Trials, best {e(metric)} first</h2>")
     parts.append(_table_html(summary))
     versions = summary.get("versions") or {}

@@ -1,0 +1,56 @@
+"""The run's phases on the wall clock (Ray start, data load, trials, refit, report) for the timeline.
+
+`Phases` records each named step's ``time.time()`` start and end; ``record()`` is what
+summary.json keeps under ``timings``. The origin is the process's start for the CLI (start-up
+and imports are a phase of their own), else the moment the run began (a notebook's kernel
+may have started hours before).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import psutil  # a dependency of Ray
+
+T = TypeVar("T")
+
+
+def process_start() -> float:
+    """When this process started (wall clock, seconds since the epoch)."""
+    return psutil.Process().create_time()
+
+
+class Phases:
+    """Named steps of a run with their wall-clock start and end, in the order they ran."""
+
+    def __init__(self, process_started: float | None = None) -> None:
+        now = time.time()
+        self.process_start = process_started
+        self.run_start = now
+        self.phases: list[dict[str, Any]] = []
+        if process_started is not None and process_started < now:
+            self.phases.append({"name": "start-up", "start": process_started, "end": now})
+
+    def run(self, name: str, step: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run ``step(*args, **kwargs)`` as the phase ``name`` and return its value."""
+        self.begin(name)
+        try:
+            return step(*args, **kwargs)
+        finally:
+            self.phases[-1]["end"] = time.time()
+
+    def begin(self, name: str) -> None:
+        """Start the phase ``name``, left open (the report's end comes after summary.json is written)."""
+        self.phases.append({"name": name, "start": time.time(), "end": None})
+
+    def seconds(self, name: str) -> float | None:
+        """How long the last phase called ``name`` took (None while it is open or if it never ran)."""
+        ends = [p for p in self.phases if p["name"] == name and p["end"] is not None]
+        return ends[-1]["end"] - ends[-1]["start"] if ends else None
+
+    def record(self) -> dict[str, Any]:
+        """The phases as summary.json keeps them under ``timings``."""
+        origin = {"process_start": self.process_start} if self.process_start is not None else {}
+        return {**origin, "run_start": self.run_start, "phases": [dict(p) for p in self.phases]}
