@@ -385,3 +385,33 @@ def test_pngs_are_rendered_at_twice_their_shown_size(tmp_path):
     assert f'width="{width}" height="{height}"' in text  # shown at 100 dpi
     image = decode_png(page.images[0])  # the timeline
     assert image.shape[:2] == (2 * height, 2 * width)
+
+
+def test_phases_record_each_step_in_order_from_the_process_start():
+    from tuning.phases import Phases, process_start
+
+    started = process_start()
+    phases = Phases(started)
+    assert phases.run("ray start", lambda x: x + 1, 1) == 2
+    phases.run("data load", sorted, [2, 1])
+    phases.begin("report")
+    record = phases.record()
+    assert record["process_start"] == started < record["run_start"]
+    assert [p["name"] for p in record["phases"]] == ["start-up", "ray start", "data load", "report"]
+    assert record["phases"][0]["start"] == started and record["phases"][-1]["end"] is None
+    ends = [p["end"] for p in record["phases"][:-1]]
+    assert ends == sorted(ends) and all(p["start"] <= p["end"] for p in record["phases"][:-1])
+    assert phases.fixed_costs(False)["ray_start_s"] is None and phases.fixed_costs(True)["ray_start_s"] >= 0
+    api = Phases().record()  # a run from Python: no start-up phase, no process start
+    assert "process_start" not in api and api["phases"] == []
+
+
+def test_a_resumed_run_counts_from_its_first_sessions_first_trial(tmp_path):
+    summary = with_phases(fake_summary(tmp_path))
+    summary["timings"]["process_start"] = 1005.0  # this session started after the first trials
+    summary["timings"]["phases"] = [{"name": "trials", "start": 1006.0, "end": 1030.0}]
+    data = report_data(summary)
+    assert data["phases"]["origin"].startswith("the first trial started")
+    bars = [bar for chart in data["timeline"].values() for bar in chart["bars"]]
+    assert min(bar["start_s"] for bar in bars) == 0
+    assert min(p["start_s"] for p in data["phases"]["phases"]) > 0

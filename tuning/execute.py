@@ -64,8 +64,8 @@ def run_experiment(
     ``show_all``: every configuration in the printed table (else the best 10).
     An interrupted run (SIGINT or SIGTERM) keeps what finished and returns the summary
     with status ``interrupted``. ``wait_for_cluster``: see `tuning.cluster.cluster_wait_s`.
-    ``rows`` (a DataFrame, see `tuning.api`) replace the data source. ``process_started``
-    (the CLI's process start) is the timeline's origin; without it, this call's start.
+    ``rows`` (a DataFrame, see `tuning.api`) replace the data source. The timeline counts from
+    ``process_started`` (the CLI's process start), else from this call.
     """
     phases = Phases(process_started)
     check_runner(experiment, runner or experiment.runner)
@@ -88,8 +88,7 @@ def run_experiment(
     )
     for name, result in results.items():  # the trial phase: every session's wall time
         result.wall_s += earlier.get(f"{name}_s") or 0.0
-    ray_start_s = phases.seconds("ray start") if cluster.started_here else None
-    fixed_costs = {"ray_start_s": ray_start_s, "data_load_s": phases.seconds("data load")}
+    fixed_costs = phases.fixed_costs(cluster.started_here)
     summary = summarise(plan, results, split, run_dir, fixed_costs, resumed=resume is not None, echo=echo)
     summary["validation"] = validation
     if settings.refit and summary["status"] != "interrupted":

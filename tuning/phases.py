@@ -50,6 +50,11 @@ class Phases:
         ends = [p for p in self.phases if p["name"] == name and p["end"] is not None]
         return ends[-1]["end"] - ends[-1]["start"] if ends else None
 
+    def fixed_costs(self, ray_started_here: bool) -> dict[str, float | None]:
+        """Ray's start (None when it joined a running cluster) and the data load, in seconds."""
+        ray_start_s = self.seconds("ray start") if ray_started_here else None
+        return {"ray_start_s": ray_start_s, "data_load_s": self.seconds("data load")}
+
     def record(self) -> dict[str, Any]:
         """The phases as summary.json keeps them under ``timings``."""
         origin = {"process_start": self.process_start} if self.process_start is not None else {}

@@ -67,6 +67,9 @@ def origin(summary: dict[str, Any]) -> tuple[float | None, str]:
 def timeline_data(summary: dict[str, Any], runners: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
     """Each runner's lanes and bars, and the run's phases, in seconds since the origin."""
     zero, label = origin(summary)
+    starts = [t["started_at"] for name in runners for t in summary["trials"][name] if _timed(t)]
+    if zero is not None and starts and min(starts) < zero:  # resumed: trials of an earlier session
+        zero, label = min(starts), "the first trial started (a resumed run)"
     charts: dict[str, Any] = {}
     for name in runners:
         trials = [t for t in summary["trials"][name] if _timed(t)]
