@@ -36,7 +36,7 @@ from tuning.runners.dispatch import Session, run_runners, unfinished
 from tuning.search import check_runner, comparable, search_record, stopping_line, study_storage
 from tuning.storage import location, publish
 from tuning.summary import build_summary, read_summary, write_summary
-from tuning.tracking import open_trackers
+from tuning.tracking import Trackers, open_trackers
 
 Echo = Callable[[str], None]
 
@@ -68,39 +68,52 @@ def run_experiment(
     ``process_started`` (the CLI's process start), else from this call.
     """
     phases = Phases(process_started)
-    check_runner(experiment, runner or experiment.runner)
-    if resume is None:
-        check_writable(experiment.storage_path)
-    trackers = open_trackers(experiment)  # reached now: a bad URI stops the run before Ray starts
-    study_storage(experiment)
+    trackers = check_before_start(experiment, runner, resume)
     cluster = phases.run("ray start", join_cluster, experiment.address, num_cpus, num_gpus, wait_for_cluster)
     plan = make_plan(experiment, runner, cluster)
     for warning in plan.warnings:
         echo(warning)
-    settings = plan.experiment
     plan, split, validation = phases.run("data load", load_rows, plan, rows, resume)
     run_dir, earlier = open_run_dir(plan, echo, resume)
     if validation:
         echo(grouping_line(validation))
     trackers.start(run_dir)
-    results = phases.run(
-        "trials", run_runners, Session(plan, split, run_dir, echo, resume is not None, verbose, trackers)
-    )
+    session = Session(plan, split, run_dir, echo, resume is not None, verbose, trackers)
+    results = phases.run("trials", run_runners, session)
     for name, result in results.items():  # the trial phase: every session's wall time
         result.wall_s += earlier.get(f"{name}_s") or 0.0
     fixed_costs = phases.fixed_costs(cluster.started_here)
     summary = summarise(plan, results, split, run_dir, fixed_costs, resumed=resume is not None, echo=echo)
     summary["validation"] = validation
-    if settings.refit and summary["status"] != "interrupted":
-        summary["best_model"] = phases.run(
-            "refit", refit_best, settings, results, split, plan.spec, run_dir, echo
-        )
-    if trackers:
-        summary["tracking"] = trackers.finish(summary, split.frame(split.X_test[:5]), echo)
+    keep_best(session, results, summary, phases)
     phases.begin("report")  # open: it ends after summary.json and report.html are written
     summary["timings"].update(phases.record())
     write_and_report(run_dir, summary, results, echo, show_all)
     return summary
+
+
+def check_before_start(experiment: Experiment, runner: str | None, resume: Path | None) -> Trackers:
+    """What can be refused before Ray starts: the runner, the results folder, the trackers
+    (reached now: a bad URI stops the run at once) and Optuna's storage."""
+    check_runner(experiment, runner or experiment.runner)
+    if resume is None:
+        check_writable(experiment.storage_path)
+    trackers = open_trackers(experiment)
+    study_storage(experiment)
+    return trackers
+
+
+def keep_best(
+    session: Session, results: dict[str, RunnerResult], summary: dict[str, Any], phases: Phases
+) -> None:
+    """Refit and save the best model (unless interrupted or ``refit: false``) and hand it to the trackers."""
+    plan, split = session.plan, session.split
+    if plan.experiment.refit and summary["status"] != "interrupted":
+        summary["best_model"] = phases.run(
+            "refit", refit_best, plan.experiment, results, split, plan.spec, session.run_dir, session.echo
+        )
+    if session.trackers:
+        summary["tracking"] = session.trackers.finish(summary, split.frame(split.X_test[:5]), session.echo)
 
 
 def load_rows(plan: Plan, rows: Any, resume: Path | None) -> tuple[Plan, Split, dict[str, Any] | None]:
