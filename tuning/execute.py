@@ -30,7 +30,7 @@ from tuning.results import (
     write_json,
 )
 from tuning.runners.common import RunnerResult
-from tuning.runners.dispatch import run_runners, unfinished
+from tuning.runners.dispatch import run_runners, settle_stopped, unfinished
 from tuning.search import check_runner, comparable, search_record, stopping_line
 from tuning.storage import location, publish
 from tuning.summary import build_summary, read_summary, write_summary
@@ -73,11 +73,14 @@ def run_experiment(
     run_dir, earlier = open_run_dir(plan, echo, resume)
     if validation:
         echo(grouping_line(validation))
-    results = run_runners(plan, split, run_dir, echo, resume=resume is not None, verbose=verbose)
+    ran = run_runners(plan, split, run_dir, echo, resume=resume is not None, verbose=verbose)
+    results, stopped = settle_stopped(plan, ran)
     for name, result in results.items():  # the trial phase: every session's wall time
         result.wall_s += earlier.get(f"{name}_s") or 0.0
     fixed_costs = {"ray_start_s": ray_start_s if cluster.started_here else None, "data_load_s": data_load_s}
     summary = summarise(plan, results, split, run_dir, fixed_costs, resumed=resume is not None, echo=echo)
+    if stopped:  # a search.stop rule ended it: complete, with the reason and what never ran
+        summary["stopped"], summary["unfinished"] = stopped, 0
     summary["validation"] = validation
     if settings.refit and summary["status"] != "interrupted":
         summary["best_model"] = refit_best(settings, results, split, plan.spec, run_dir, echo)
@@ -134,7 +137,11 @@ def summarise(
     resumed: bool,
     echo: Echo,
 ) -> dict[str, Any]:
-    """Compare the runners and build the summary: complete, incomplete or interrupted."""
+    """Compare the runners and build the summary: complete, incomplete or interrupted.
+
+    A runner that a ``search.stop`` rule ended (`settle_stopped`) is not interrupted; the
+    runners are compared on the configurations both finished.
+    """
     experiment = plan.experiment
     expected = 2 if plan.runner == "both" else 1
     interrupted = len(results) < expected or unfinished(results, plan.configurations)

@@ -54,3 +54,12 @@ def score(y_true, y_pred) -> dict[str, float]:
         "mae": float(mean_absolute_error(y_true, y_pred)),
         "r2": float(r2_score(y_true, y_pred)),
     }
+
+
+_BOUNDS: dict[str, tuple[float, float]] = {"mse": (0, math.inf), "rmse": (0, math.inf), "mae": (0, math.inf)}
+_BOUNDS["r2"] = (-math.inf, 1)
+
+
+def bounds(name: str) -> tuple[float, float]:
+    """The values ``name`` can take: errors are at least 0, r2 at most 1."""
+    return _BOUNDS.get(name, (-math.inf, math.inf))

@@ -92,6 +92,12 @@ def sequential_wins(results: dict[str, RunnerResult]) -> str:
     )
 
 
+def stopped_text(stopped: dict[str, Any]) -> str:
+    """``time budget 20m reached after 143 trials; 57 configurations never ran`` (a summary's ``stopped``)."""
+    count = stopped.get("unrun_count", len(stopped.get("unrun") or []))
+    return f"{stopped['reason']}; {count} configuration{'s' if count != 1 else ''} never ran"
+
+
 def render(summary: dict[str, Any], results: dict[str, RunnerResult], show_all: bool = False) -> str:
     """The report printed at the end of a run and by ``python -m tuning.inspect``.
 
@@ -118,6 +124,8 @@ def render(summary: dict[str, Any], results: dict[str, RunnerResult], show_all: 
         lines.append(f"Best:          {params_text(best['config'])}  ({metric} {score}{splits})")
     counts = summary["counts"]
     lines.append(f"Trials:        {counts['ok']} ok, {counts['error']} errored, {counts['retries']} retried")
+    if summary.get("stopped"):
+        lines.append(f"Stopped:       {stopped_text(summary['stopped'])}")
     t = summary["timings"]
     fixed = [
         f"{label} {t[key]:.1f} s"

@@ -20,6 +20,7 @@ from tuning.config import Experiment, load_experiment, locate, validate
 from tuning.dry_run import dry_run
 from tuning.errors import ExperimentError
 from tuning.execute import run_experiment
+from tuning.report import stopped_text
 from tuning.results import EXPERIMENT_FILE, read_experiment
 from tuning.summary import read_summary
 
@@ -136,6 +137,13 @@ def resumable(
         raise ExperimentError("must be a run directory; no such folder", where=where)
     saved = read_experiment(run_dir)
     summary = read_summary(run_dir)
+    if summary and summary.get("stopped"):
+        raise ExperimentError(
+            f"has nothing to resume: the run is complete, stopped by search.stop "
+            f"({stopped_text(summary['stopped'])}); continuing with a new budget is not supported yet: "
+            "run the experiment again with a larger search.stop",
+            where=where,
+        )
     if summary and summary.get("status") != "interrupted":
         raise ExperimentError(
             f"has nothing to resume: the run ended with status {summary.get('status')!r}", where=where

@@ -17,6 +17,7 @@ from tuning.errors import ExperimentError, run_command
 from tuning.html.data import RUNNER_LABELS, report_data, runners, searched_params
 from tuning.html.figures import params_figure, png_base64, repeats_figure, timeline_figure, timings_figure
 from tuning.metrics import NAMES
+from tuning.report import stopped_text
 from tuning.results import write_atomic
 from tuning.space import config_key
 from tuning.summary import read_summary
@@ -58,6 +59,9 @@ def render_html(summary: dict[str, Any]) -> str:
             f'<p class="best">Best {e(metric)} <b>{best[metric]:.4f}</b> with {e(params)} '
             f"({e(RUNNER_LABELS.get(best['runner'], best['runner']))}, {e(best['trial'])})</p>"
         )
+    stopped = summary.get("stopped")
+    if stopped:
+        parts.append(f'<p class="note">Stopped early: {e(stopped_text(stopped))}.</p>')
     parts.append(_timings_html(summary))
     speedup = (summary.get("timings") or {}).get("speedup")
     if speedup is not None and speedup < 1:

@@ -11,7 +11,9 @@ import signal
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from tuning.data import Split
 from tuning.plan import Plan
@@ -21,6 +23,8 @@ from tuning.runners.common import RunnerResult
 from tuning.runners.sequential import read_sequential, run_sequential, run_sequential_groups
 from tuning.runners.tune import read_tune, run_tune
 from tuning.search import proposed
+from tuning.space import config_key
+from tuning.stopping import StopRule
 from tuning.validation import chunks
 
 
@@ -46,8 +50,39 @@ def run_runners(
 
 
 def unfinished(results: dict[str, RunnerResult], total: int) -> bool:
-    """Whether a runner that ran left trials unfinished (it was interrupted)."""
-    return any(sum(t.finished for t in r.trials) < total for r in results.values())
+    """Whether a runner that ran left trials unfinished (it was interrupted; a runner that a
+    ``search.stop`` rule stopped is not: the trials it did not run are not to be resumed)."""
+    return any(sum(t.finished for t in r.trials) < total for r in results.values() if not r.stopped)
+
+
+def settle_stopped(
+    plan: Plan, results: dict[str, RunnerResult]
+) -> tuple[dict[str, RunnerResult], dict[str, Any] | None]:
+    """The results without the trials a ``search.stop`` rule left unrun, and the stop's record.
+
+    A stopped search is complete: its unrun trials are neither errors nor interrupted. The
+    record is None unless a rule stopped a runner before its last configuration; else
+    ``{reason, unrun, runners}``: the reason and the configurations the shown runner (Tune's
+    if it ran) never finished, and each stopped runner's reason.
+    """
+    kept = {
+        name: replace(r, trials=[t for t in r.trials if t.finished]) if r.stopped else r
+        for name, r in results.items()
+    }
+    shown = kept.get("tune") or kept.get("sequential")
+    if shown is None or not shown.stopped:
+        return results, None
+    ran = {config_key(t.config) for t in shown.trials}
+    unrun = [c for c in plan.configs if config_key(c) not in ran]
+    if not unrun and not (plan.adaptive and len(ran) < plan.total):
+        return kept, None  # stopped after its last trial: nothing was left out
+    record = {
+        "reason": shown.stopped,
+        "unrun": unrun,
+        "unrun_count": len(unrun) if plan.configs else plan.total - len(ran),
+        "runners": {name: r.stopped for name, r in kept.items() if r.stopped},
+    }
+    return kept, record
 
 
 def _progress(
@@ -74,12 +109,13 @@ def _sequential(plan: Plan, split: Split, run_dir: Path, echo, resume: bool, ver
     progress.done = sum(t.finished for t in done or [])
     start = time.perf_counter()
     try:
+        rule = StopRule.from_experiment(plan.experiment)
         if plan.groups:
             return run_sequential_groups(
-                plan.groups, split, plan.spec, run_dir, plan.sequential_cores, progress, done
+                plan.groups, split, plan.spec, run_dir, plan.sequential_cores, progress, done, rule
             )
         return run_sequential(
-            list(plan.configs), split, plan.spec, run_dir, plan.sequential_cores, progress, done
+            list(plan.configs), split, plan.spec, run_dir, plan.sequential_cores, progress, done, rule
         )
     except KeyboardInterrupt:  # finished trials are in trials.jsonl already
         progress.close()
@@ -104,6 +140,7 @@ def _tune(plan: Plan, split: Split, run_dir: Path, echo, resume: bool, verbose: 
             resume=resume,
             groups=plan.groups,
             configs=listed,
+            rule=StopRule.from_experiment(plan.experiment),
         )
     except KeyboardInterrupt:  # before Tune's handler, or a second Ctrl-C: its last save
         saved = read_tune(run_dir) if any(run_dir.glob("experiment_state-*.json")) else []
@@ -112,7 +149,7 @@ def _tune(plan: Plan, split: Split, run_dir: Path, echo, resume: bool, verbose: 
 
 def _replay(plan: Plan, tune: RunnerResult, split: Split, run_dir: Path, echo, verbose: bool) -> RunnerResult:
     """The baseline of an adaptive search: Tune's configurations again, one after another."""
-    configs = proposed(tune)
+    configs = proposed(replace(tune, trials=[t for t in tune.trials if t.finished]))
     progress = _progress(plan, "sequential", echo, verbose)
     return run_sequential(configs, split, plan.spec, run_dir, plan.sequential_cores, progress)
 

@@ -8,6 +8,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from tuning.config import Experiment
 from tuning.data import Split
@@ -16,6 +17,7 @@ from tuning.runners.common import RunnerResult, TrialResult
 from tuning.search import param_space, scheduler, search_alg
 from tuning.shared import INDEX_KEY, SHARED_KEY, Group, run_group
 from tuning.space import variant_generator
+from tuning.stopping import StopRule
 from tuning.storage import is_uri, join, read_text, remote, tune_storage_path
 from tuning.trial import TrialSpec, run_trial
 
@@ -115,8 +117,12 @@ def run_tune(
     resume: bool = False,
     groups: tuple[Group, ...] = (),
     configs: list[dict] | None = None,
+    rule: StopRule | None = None,
 ) -> RunnerResult:
     """Run every configuration as a Tune trial; the run directory is Tune's experiment.
+
+    ``rule`` (``search.stop``): Tune's ``time_budget_s`` and a stopper end the search early
+    (`stop_hooks`); the result says why in ``stopped``.
 
     ``configs``: run exactly these trials, in order, instead of searching the space (the
     chunks of repeats of `tuning.plan.group_repeats`).
@@ -147,6 +153,8 @@ def run_tune(
         tuner.fit()
         return RunnerResult("tune", read_tune(run_dir), time.perf_counter() - start, cores)
     space, settings = tune_config(experiment, groups, configs)
+    stopper, feeder = stop_hooks(rule) if rule else (None, None)
+    settings.time_budget_s = rule and rule.time
     tuner = tune.Tuner(
         trainable(experiment, split, spec, groups),
         param_space=space,
@@ -155,14 +163,47 @@ def run_tune(
             name=run_dir.name,
             storage_path=tune_storage_path(run_dir),  # a local folder or a URI (tuning.storage)
             failure_config=tune.FailureConfig(max_failures=experiment.max_failures),
-            callbacks=[tune_callback(progress)],
+            callbacks=[tune_callback(progress), *([feeder] if feeder else [])],
+            stop=stopper,
             verbose=0,  # `Progress` prints one line per trial instead
         ),
     )
     start = time.perf_counter()
     tuner.fit()
     wall = time.perf_counter() - start
-    return RunnerResult("tune", read_tune(remote(run_dir) or run_dir), wall, cores)
+    if rule and rule.time and rule.reason is None and wall >= rule.time:
+        rule.timed_out()  # Tune's own time_budget_s ended it
+    trials = read_tune(remote(run_dir) or run_dir)
+    return RunnerResult("tune", trials, wall, cores, stopped=rule and rule.reason)
+
+
+def stop_hooks(rule: StopRule) -> tuple[Any, Any]:
+    """Ray Tune's `Stopper` and `Callback` for ``rule``: the callback feeds it each finished trial
+    (each configuration of a shared fit), the stopper's ``stop_all`` asks it after every step."""
+    from ray.tune import Callback
+    from ray.tune.stopper import Stopper
+
+    class RuleStopper(Stopper):
+        def __call__(self, trial_id: str, result: dict) -> bool:
+            return False
+
+        def stop_all(self) -> bool:
+            return rule.check() is not None
+
+    class RuleFeeder(Callback):
+        def on_trial_result(self, iteration, trials, trial, result, **info):
+            if INDEX_KEY in result:  # a shared fit reports each configuration once it is scored
+                rule.add(result.get(rule.metric))
+
+        def on_trial_complete(self, iteration, trials, trial, **info):
+            if INDEX_KEY not in (trial.last_result or {}):
+                rule.add((trial.last_result or {}).get(rule.metric))
+
+        def on_trial_error(self, iteration, trials, trial, **info):
+            if INDEX_KEY not in (trial.last_result or {}):
+                rule.add(None)
+
+    return RuleStopper(), RuleFeeder()
 
 
 def listed(configs: list[dict], experiment: Experiment):
