@@ -62,27 +62,33 @@ def settle_stopped(
 
     A stopped search is complete: its unrun trials are neither errors nor interrupted. The
     record is None unless a rule stopped a runner before its last configuration; else
-    ``{reason, unrun, runners}``: the reason and the configurations the shown runner (Tune's
-    if it ran) never finished, and each stopped runner's reason.
+    ``{reason, unrun, unrun_count, runners}``: the reason and the configurations that runner
+    (Tune if it is one) never finished, and each stopped runner's reason.
     """
     kept = {
         name: replace(r, trials=[t for t in r.trials if t.finished]) if r.stopped else r
         for name, r in results.items()
     }
-    shown = kept.get("tune") or kept.get("sequential")
-    if shown is None or not shown.stopped:
-        return results, None
-    ran = {config_key(t.config) for t in shown.trials}
-    unrun = [c for c in plan.configs if config_key(c) not in ran]
-    if not unrun and not (plan.adaptive and len(ran) < plan.total):
-        return kept, None  # stopped after its last trial: nothing was left out
+    left = {name: _unrun(plan, r) for name, r in kept.items() if r.stopped}
+    left = {name: unrun for name, unrun in left.items() if unrun[1]}
+    if not left:
+        return kept, None  # no rule stopped a runner before its last trial
+    name = "tune" if "tune" in left else next(iter(left))
+    unrun, count = left[name]
     record = {
-        "reason": shown.stopped,
+        "reason": kept[name].stopped,
         "unrun": unrun,
-        "unrun_count": len(unrun) if plan.configs else plan.total - len(ran),
-        "runners": {name: r.stopped for name, r in kept.items() if r.stopped},
+        "unrun_count": count,
+        "runners": {n: r.stopped for n, r in kept.items() if r.stopped},
     }
     return kept, record
+
+
+def _unrun(plan: Plan, result: RunnerResult) -> tuple[list[dict[str, Any]], int]:
+    """The configurations a runner never finished, and their count (an adaptive search: a count)."""
+    ran = {config_key(t.config) for t in result.trials}
+    unrun = [c for c in plan.configs if config_key(c) not in ran]
+    return unrun, len(unrun) if plan.configs else max(plan.total - len(ran), 0)
 
 
 def _progress(
