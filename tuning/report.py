@@ -9,6 +9,7 @@ from typing import Any
 from tuning.metrics import NAMES
 from tuning.runners.common import RunnerResult, TrialResult
 from tuning.space import config_key
+from tuning.stopping import stopped_text
 from tuning.values import evaluation_line, fmt, mean_std, params_text
 
 
@@ -90,12 +91,6 @@ def sequential_wins(results: dict[str, RunnerResult]) -> str:
         "The sequential runner wins: Tune's fixed costs (starting its actors) outweigh what "
         f"running {units} trials in parallel saved."
     )
-
-
-def stopped_text(stopped: dict[str, Any]) -> str:
-    """``time budget 20m reached after 143 trials; 57 configurations never ran`` (a summary's ``stopped``)."""
-    count = stopped.get("unrun_count", len(stopped.get("unrun") or []))
-    return f"{stopped['reason']}; {count} configuration{'s' if count != 1 else ''} never ran"
 
 
 def render(summary: dict[str, Any], results: dict[str, RunnerResult], show_all: bool = False) -> str:

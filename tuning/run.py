@@ -20,8 +20,8 @@ from tuning.config import Experiment, load_experiment, locate, validate
 from tuning.dry_run import dry_run
 from tuning.errors import ExperimentError
 from tuning.execute import run_experiment
-from tuning.report import stopped_text
 from tuning.results import EXPERIMENT_FILE, read_experiment
+from tuning.stopping import stopped_text
 from tuning.summary import read_summary
 
 EXIT_OK, EXIT_INCOMPLETE, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130

@@ -112,3 +112,9 @@ class StopRule:
         done = _trials(self.finished)
         self.reason = self.reason or f"time budget {duration_text(self.time or 0)} reached after {done}"
         return self.reason
+
+
+def stopped_text(stopped: dict[str, Any]) -> str:
+    """``time budget 20m reached after 143 trials; 57 configurations never ran`` (a summary's ``stopped``)."""
+    count = stopped.get("unrun_count", len(stopped.get("unrun") or []))
+    return f"{stopped['reason']}; {count} configuration{'s' if count != 1 else ''} never ran"

@@ -17,9 +17,9 @@ from tuning.errors import ExperimentError, run_command
 from tuning.html.data import RUNNER_LABELS, report_data, runners, searched_params
 from tuning.html.figures import params_figure, png_base64, repeats_figure, timeline_figure, timings_figure
 from tuning.metrics import NAMES
-from tuning.report import stopped_text
 from tuning.results import write_atomic
 from tuning.space import config_key
+from tuning.stopping import stopped_text
 from tuning.summary import read_summary
 from tuning.values import evaluation_line, fmt, mean_std, params_text
 
