@@ -84,7 +84,7 @@ def test_an_r2_target_above_one_is_refused(tmp_path):
 
 
 def sleepy(tmp_path, stop: dict, sleep: float = 0.05, **changes) -> dict:
-    """Six tiny trials (mse about 1.3, growing with n_estimators: the first is the best), stopped by ``stop``."""
+    """Six tiny trials (mse about 1.3, growing with n_estimators: the first is best), stopped by ``stop``."""
     return experiment_dict(
         tmp_path,
         estimator={"class": "tests.helpers.SleepyRegressor", "params": {"sleep": sleep}},

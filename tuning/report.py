@@ -6,6 +6,7 @@ import shlex
 import statistics
 from typing import Any
 
+from tuning.html.importance import most_important_line
 from tuning.metrics import NAMES
 from tuning.runners.common import RunnerResult, TrialResult
 from tuning.space import config_key
@@ -121,6 +122,8 @@ def render(summary: dict[str, Any], results: dict[str, RunnerResult], show_all: 
     lines.append(f"Trials:        {counts['ok']} ok, {counts['error']} errored, {counts['retries']} retried")
     if summary.get("stopped"):
         lines.append(f"Stopped:       {stopped_text(summary['stopped'])}")
+    if not evaluation and (important := most_important_line(summary)):
+        lines.append(important)
     t = summary["timings"]
     fixed = [
         f"{label} {t[key]:.1f} s"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tuning.estimator import size_params_first
+from tuning.html.importance import space_data
 from tuning.values import is_number, params_text
 
 RUNNER_LABELS = {"tune": "Ray Tune", "sequential": "Sequential baseline"}
@@ -100,6 +101,7 @@ def report_data(summary: dict[str, Any]) -> dict[str, Any]:
             ],
         }
     data["timings"] = summary.get("timings") or {}
+    data["space"] = space_data(summary)  # two or more parameters: importances, parallel coordinates
     return data
 
 

@@ -15,7 +15,16 @@ from typing import Any
 
 from tuning.errors import ExperimentError, run_command
 from tuning.html.data import RUNNER_LABELS, report_data, runners, searched_params
-from tuning.html.figures import params_figure, png_base64, repeats_figure, timeline_figure, timings_figure
+from tuning.html.figures import (
+    heatmap_figure,
+    importance_figure,
+    parallel_figure,
+    params_figure,
+    png_base64,
+    repeats_figure,
+    timeline_figure,
+    timings_figure,
+)
 from tuning.metrics import NAMES
 from tuning.results import write_atomic
 from tuning.space import config_key
@@ -39,7 +48,7 @@ def render_html(summary: dict[str, Any]) -> str:
     """The whole report as one HTML string (no outside references)."""
     data = report_data(summary)
     e = html.escape
-    metric = summary["metric"]
+    metric, mode = summary["metric"], summary["mode"]
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -71,10 +80,20 @@ def render_html(summary: dict[str, Any]) -> str:
         ("Timeline of trials", timeline_figure(data), "Gantt chart: one lane per worker"),
         ("Speedup and efficiency", timings_figure(data), "trial-phase wall times"),
         (f"{metric} against each searched parameter", params_figure(data), f"{metric} per parameter"),
+        ("Parameter importances", importance_figure(data["space"]), "importance of each parameter"),
+        ("Parallel coordinates", parallel_figure(data["space"], metric, mode), "one line per trial"),
+        (
+            "The two most important parameters",
+            heatmap_figure(data["space"], metric, mode),
+            f"best {metric} per pair of values",
+        ),
     ):
         if figure is not None:
             parts.append(f"<h2>{e(title)}</h2>")
             parts.append(f'<img alt="{e(alt)}" src="data:image/png;base64,{png_base64(figure)}">')
+    note = (data["space"] or {}).get("note")
+    if note:
+        parts.append(f'<p class="note">{e(note)}.</p>')
     parts.append(f"<h2>Trials, best {e(metric)} first</h2>")
     parts.append(_table_html(summary))
     versions = summary.get("versions") or {}
