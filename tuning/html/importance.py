@@ -37,7 +37,7 @@ def space_data(summary: dict[str, Any]) -> dict[str, Any] | None:
         if all(is_number(v) for v in values):
             axes[param] = [float(v) for v in values]
         else:
-            labels[param] = sorted({_key(v) for v in values})
+            labels[param] = _categories(values)
             axes[param] = [float(labels[param].index(_key(v))) for v in values]
     scores = [t["metrics"][metric] for t in done]
     importances, note = param_importances(done, params, summary)
@@ -49,6 +49,14 @@ def space_data(summary: dict[str, Any]) -> dict[str, Any] | None:
         "importances": importances,
         "note": note,
     }
+
+
+def _categories(values: list[Any]) -> list[str]:
+    """The distinct values as text, numbers first in numeric order (``4, 8, 12, null``)."""
+    distinct = {_key(v): v for v in values}
+    return sorted(
+        distinct, key=lambda k: (not is_number(distinct[k]), distinct[k] if is_number(distinct[k]) else 0, k)
+    )
 
 
 def _key(value: Any) -> str:
@@ -91,7 +99,7 @@ def _distribution(optuna, values: list[Any]):
         return optuna.distributions.IntDistribution(min(values), max(values))
     if all(is_number(v) for v in values):
         return optuna.distributions.FloatDistribution(float(min(values)), float(max(values)))
-    return optuna.distributions.CategoricalDistribution(sorted({_key(v) for v in values}))
+    return optuna.distributions.CategoricalDistribution(_categories(values))
 
 
 def _param_value(value: Any, distribution) -> Any:
