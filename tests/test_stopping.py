@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from time import monotonic
 
 import pytest
 
-from tests.conftest import experiment_dict
+from tests.conftest import ROOT, experiment_dict
 from tests.test_cli import assert_rejected, cli, write
+from tests.test_dry_run import NO_RAY_INIT
 from tuning.config import validate
 from tuning.execute import run_experiment
 from tuning.stopping import StopRule, duration_text, parse_duration
@@ -161,3 +165,35 @@ def test_resuming_a_stopped_run_says_it_is_complete(tmp_path):
         "has nothing to resume: the run is complete, stopped by search.stop (trial cap 2 reached"
         in result.stderr
     )
+
+
+@pytest.mark.parametrize(
+    ("search", "expected"),
+    [
+        (
+            {"stop": {"time": "1h"}},
+            "Time budget: 1h; 3 fits take about 1s at 1 trial at a time (rough: 2 timed fits",
+        ),
+        (
+            {"algorithm": "optuna", "num_samples": 3, "stop": {"time": 90}},
+            "Time budget: 1.5m; cannot estimate: optuna proposes its trials as it runs",
+        ),
+    ],
+    ids=["estimated", "adaptive"],
+)
+def test_the_dry_run_estimates_a_time_budget_without_ray(tmp_path, search, expected):
+    path = write(tmp_path, experiment_dict(tmp_path, search=search))
+    result = subprocess.run(
+        [sys.executable, "-c", NO_RAY_INIT, str(path), "--dry-run", "--num-cpus", "1"],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert expected in result.stdout
+    if "stop" in search and "algorithm" not in search:  # three forests of <= 12 trees fit in an hour
+        assert "Time budget: 1h; 3 fits take about" in result.stdout
+        assert result.stdout.count("likely to finish all 3") == 1
+    assert not (tmp_path / "results").exists()
