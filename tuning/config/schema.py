@@ -268,7 +268,7 @@ class BudgetConfig(_Strict):
 _DURATION_SCHEMA = {
     "anyOf": [
         {"type": "number", "exclusiveMinimum": 0},
-        {"type": "string", "pattern": r"^\\s*\\d+(\\.\\d+)?\\s*[smhd]?\\s*$"},
+        {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*[smhd]?\s*$"},
     ]
 }
 Duration = Annotated[float, BeforeValidator(parse_duration), WithJsonSchema(_DURATION_SCHEMA)]
