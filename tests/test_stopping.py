@@ -9,12 +9,14 @@ import sys
 from time import monotonic
 
 import pytest
+import yaml
 
 from tests.conftest import ROOT, experiment_dict
 from tests.test_cli import assert_rejected, cli, write
 from tests.test_dry_run import NO_RAY_INIT
 from tuning.config import validate
 from tuning.execute import run_experiment
+from tuning.run import main
 from tuning.stopping import StopRule, duration_text, parse_duration
 
 
@@ -155,16 +157,40 @@ def test_a_time_budget_stops_both_runners(ray_session, tmp_path):
 
 
 @pytest.mark.slow
-def test_resuming_a_stopped_run_says_it_is_complete(tmp_path):
-    path = write(tmp_path, sleepy(tmp_path, {"trials": 2}, runner="sequential"))
-    assert cli("tuning.run", str(path), "--num-cpus", "1").returncode == 0
+def test_a_stopped_run_resumes_only_with_a_new_budget(ray_session, tmp_path, capsys):
+    """Both runners stop after 2 of 6; --resume says the run is complete; a new cap runs 2 more
+    of the unrun ones; a large time budget runs the rest, and the runners agree on all six."""
+    raw = sleepy(tmp_path, {"trials": 2}, sleep=0.3, resources={"num_cpus": 4}, runner="both")
+    assert main([str(write(tmp_path, raw))]) == 0
     (run_dir,) = (tmp_path / "results").glob("*/*")
-    result = cli("tuning.run", "--resume", str(run_dir))
-    assert result.returncode == 2
-    assert (
-        "has nothing to resume: the run is complete, stopped by search.stop (trial cap 2 reached"
-        in result.stderr
-    )
+    capsys.readouterr()
+    assert main(["--resume", str(run_dir)]) == 2
+    err = capsys.readouterr().err
+    assert "has nothing to resume: the run is complete, stopped by search.stop (trial cap 2 reached" in err
+    assert "--set search.stop.time=10m" in err and len(err.strip().splitlines()) == 1
+
+    assert main(["--resume", str(run_dir), "--set", "search.stop.trials=2"]) == 0
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["resumed"] and summary["stopped"]["runners"]["sequential"] == "trial cap 2 reached"
+    assert len(summary["trials"]["sequential"]) == 4, "2 kept, then 2 more under the new cap"
+    assert 4 <= len(summary["trials"]["tune"]) < 6
+    assert "Stopped:       trial cap 2 reached; " in capsys.readouterr().out
+
+    assert main(["--resume", str(run_dir), "--set", "search.stop.time=1h"]) == 0
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "complete" and "stopped" not in summary
+    assert [len(rows) for rows in summary["trials"].values()] == [6, 6]
+    assert summary["parity"] == {"identical": True, "differing": []}
+    assert "Stopped:" not in capsys.readouterr().out
+
+
+def test_a_new_budget_is_refused_for_a_run_that_was_not_stopped(tmp_path):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "experiment.yaml").write_text(yaml.safe_dump({**experiment_dict(tmp_path), "runner": "tune"}))
+    result = cli("tuning.run", "--resume", str(run_dir), "--set", "search.stop.time=10m")
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
+    assert "--set search.stop.* continues only a run that search.stop ended" in result.stderr
 
 
 @pytest.mark.parametrize(

@@ -21,10 +21,11 @@ from tuning.progress import Progress
 from tuning.runners.chunks import merge_chunks
 from tuning.runners.common import RunnerResult
 from tuning.runners.sequential import read_sequential, run_sequential, run_sequential_groups
-from tuning.runners.tune import read_tune, run_tune
+from tuning.runners.tune import continue_tune, read_tune, run_tune
 from tuning.search import proposed
 from tuning.space import config_key
 from tuning.stopping import StopRule
+from tuning.summary import read_summary
 from tuning.validation import chunks
 
 
@@ -135,7 +136,19 @@ def _tune(plan: Plan, split: Split, run_dir: Path, echo, resume: bool, verbose: 
     progress = _progress(plan, "tune", echo, verbose, plan.slots)
     listed = list(plan.configs) if plan.spec.chunk is not None else None  # chunks of repeats
     start = time.perf_counter()
+    rule = StopRule.from_experiment(plan.experiment)
     try:
+        if resume and (read_summary(run_dir) or {}).get("stopped"):  # a new budget (`tuning.run`)
+            return continue_tune(
+                plan.experiment,
+                split,
+                plan.spec,
+                run_dir,
+                plan.tune_cores,
+                progress,
+                list(plan.configs),
+                rule,
+            )
         return run_tune(
             plan.experiment,
             split,
@@ -146,7 +159,7 @@ def _tune(plan: Plan, split: Split, run_dir: Path, echo, resume: bool, verbose: 
             resume=resume,
             groups=plan.groups,
             configs=listed,
-            rule=StopRule.from_experiment(plan.experiment),
+            rule=rule,
         )
     except KeyboardInterrupt:  # before Tune's handler, or a second Ctrl-C: its last save
         saved = read_tune(run_dir) if any(run_dir.glob("experiment_state-*.json")) else []

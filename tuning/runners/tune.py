@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from tuning.progress import Progress, tune_callback
 from tuning.runners.common import RunnerResult, TrialResult
 from tuning.search import param_space, scheduler, search_alg
 from tuning.shared import INDEX_KEY, SHARED_KEY, Group, run_group
-from tuning.space import variant_generator
+from tuning.space import config_key, variant_generator
 from tuning.stopping import StopRule
 from tuning.storage import is_uri, join, read_text, remote, tune_storage_path
 from tuning.trial import TrialSpec, run_trial
@@ -229,8 +230,49 @@ def _quiet_analysis() -> None:
     logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
 
 
+CONTINUED = "continued_"  # a stopped run continued with a new budget: its own Tune experiment
+
+
 def read_tune(run_dir: Path | str) -> list[TrialResult]:
-    """The Tune trials of a run directory (a local path or a URI), read by `ExperimentAnalysis`."""
+    """The Tune trials of a run directory (a local path or a URI), read by `ExperimentAnalysis`,
+    with those of its continuations (`continue_tune`): a configuration's finished trial wins."""
+    trials = _read_experiment(run_dir)
+    if is_uri(run_dir):
+        return trials
+    for later in sorted(
+        Path(run_dir).glob(f"{CONTINUED}*"), key=lambda p: int(p.name.removeprefix(CONTINUED))
+    ):
+        more = _read_experiment(later)
+        again = {config_key(t.config) for t in more}
+        trials = [t for t in trials if t.finished or config_key(t.config) not in again] + more
+    return trials
+
+
+def continue_tune(
+    experiment: Experiment,
+    split: Split,
+    spec: TrialSpec,
+    run_dir: Path,
+    cores: float,
+    progress: Progress,
+    configs: list[dict],
+    rule: StopRule | None,
+) -> RunnerResult:
+    """Continue a run a ``search.stop`` rule ended: the configurations no trial finished, in
+    order, as a new Tune experiment ``continued_<n>`` inside the run directory (Tune cannot
+    restore a search it was told to finish), under the new ``rule``."""
+    earlier = {config_key(t.config) for t in read_tune(run_dir) if t.finished}
+    todo = [c for c in configs if config_key(c) not in earlier]
+    progress.done = len(configs) - len(todo)
+    number = 1 + len(list(run_dir.glob(f"{CONTINUED}*")))
+    later = run_tune(
+        experiment, split, spec, run_dir / f"{CONTINUED}{number}", cores, progress, configs=todo, rule=rule
+    )
+    return replace(later, trials=read_tune(run_dir))
+
+
+def _read_experiment(run_dir: Path | str) -> list[TrialResult]:
+    """The trials of one Tune experiment folder."""
     from ray.tune import ExperimentAnalysis
 
     _quiet_analysis()
