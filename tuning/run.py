@@ -143,8 +143,8 @@ def resumable(
     changed = [o for o in overrides if not o.startswith("address=") and o not in budget]
     if changed:
         raise ExperimentError(
-            f"continues the saved experiment; --set cannot change it (but for address, and "
-            f"search.stop.* for a stopped run); got {changed}",
+            f"continues the saved experiment; --set cannot change it; got {changed} (only address, "
+            "or search.stop.* for a run that search.stop ended)",
             where=where,
         )
     address = [o.partition("=")[2] for o in overrides if o.startswith("address=")]
