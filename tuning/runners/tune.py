@@ -139,20 +139,7 @@ def run_tune(
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     _quiet_analysis()
     if resume and tune.Tuner.can_restore(str(run_dir.resolve())):
-        progress.done = sum(t.finished for t in read_tune(run_dir))
-        tuner = tune.Tuner.restore(
-            str(run_dir.resolve()),
-            trainable=trainable(experiment, split, spec, groups),
-            resume_unfinished=True,
-            resume_errored=False,  # a configuration that raised would raise again
-            restart_errored=False,
-        )
-        run_config = getattr(getattr(tuner, "_local_tuner", None), "get_run_config", None)
-        if run_config:  # the pickled callback counts from zero; this one knows what is done
-            run_config().callbacks = [tune_callback(progress)]
-        start = time.perf_counter()
-        tuner.fit()
-        return RunnerResult("tune", read_tune(run_dir), time.perf_counter() - start, cores)
+        return _restore(experiment, split, spec, run_dir, cores, progress, groups)
     space, settings = tune_config(experiment, groups, configs)
     stopper, feeder = stop_hooks(rule) if rule else (None, None)
     settings.time_budget_s = rule and rule.time
@@ -205,6 +192,34 @@ def stop_hooks(rule: StopRule) -> tuple[Any, Any]:
                 rule.add(None)
 
     return RuleStopper(), RuleFeeder()
+
+
+def _restore(
+    experiment: Experiment,
+    split: Split,
+    spec: TrialSpec,
+    run_dir: Path,
+    cores: float,
+    progress: Progress,
+    groups: tuple[Group, ...],
+) -> RunnerResult:
+    """`Tuner.restore` of an interrupted run: finished and errored trials kept, the others run."""
+    from ray import tune
+
+    progress.done = sum(t.finished for t in read_tune(run_dir))
+    tuner = tune.Tuner.restore(
+        str(run_dir.resolve()),
+        trainable=trainable(experiment, split, spec, groups),
+        resume_unfinished=True,
+        resume_errored=False,  # a configuration that raised would raise again
+        restart_errored=False,
+    )
+    run_config = getattr(getattr(tuner, "_local_tuner", None), "get_run_config", None)
+    if run_config:  # the pickled callback counts from zero; this one knows what is done
+        run_config().callbacks = [tune_callback(progress)]
+    start = time.perf_counter()
+    tuner.fit()
+    return RunnerResult("tune", read_tune(run_dir), time.perf_counter() - start, cores)
 
 
 def listed(configs: list[dict], experiment: Experiment):
