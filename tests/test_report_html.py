@@ -139,7 +139,7 @@ def test_report_is_valid_self_contained_html_with_real_pngs(tmp_path):
     text = path.read_text()
     assert text.startswith("<!DOCTYPE html>")
     page = parse(text)
-    assert len(page.images) == 3  # timeline, timings, metric per parameter
+    assert len(page.images) == 6  # timeline, timings, metric per parameter, importances, parallel, heat map
     for src in page.images:
         image = decode_png(src)
         assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 300
@@ -293,7 +293,7 @@ def test_a_single_runner_gets_one_timeline(tmp_path, runner):
     assert list(data["timeline"]) == [runner]
     figure = timeline_figure(data)
     assert len([ax for ax in figure.axes if ax.patches]) == 1
-    assert len(page.images) == 3
+    assert len(page.images) == 6  # 3 + importances, parallel coordinates, heat map
 
 
 def with_phases(summary: dict) -> dict:

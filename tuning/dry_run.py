@@ -11,6 +11,7 @@ from typing import Any
 
 from tuning.cluster import local_cluster, resolve_address
 from tuning.config import Experiment
+from tuning.estimate import budget_line
 from tuning.plan import Plan, make_plan
 from tuning.shared import Group
 from tuning.validation import TRIAL_SECONDS
@@ -73,6 +74,8 @@ def describe(plan: Plan) -> str:
     if plan.share_note:
         lines.append(f"Shared fits: {plan.share_note}")
     lines += plan.warnings
+    if budget := budget_line(plan):
+        lines.append(budget)
     if plan.groups:
         lines += ["", group_table(plan.groups)]
     elif plan.configs and not experiment.evaluation:

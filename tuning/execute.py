@@ -32,7 +32,7 @@ from tuning.results import (
     write_json,
 )
 from tuning.runners.common import RunnerResult
-from tuning.runners.dispatch import Session, run_runners, unfinished
+from tuning.runners.dispatch import Session, run_runners, settle_stopped, unfinished
 from tuning.search import check_runner, comparable, search_record, stopping_line, study_storage
 from tuning.storage import location, publish
 from tuning.summary import build_summary, read_summary, write_summary
@@ -79,11 +79,13 @@ def run_experiment(
         echo(grouping_line(validation))
     trackers.start(run_dir)
     session = Session(plan, split, run_dir, echo, resume is not None, verbose, trackers)
-    results = phases.run("trials", run_runners, session)
+    results, stopped = settle_stopped(plan, phases.run("trials", run_runners, session))
     for name, result in results.items():  # the trial phase: every session's wall time
         result.wall_s += earlier.get(f"{name}_s") or 0.0
     fixed_costs = phases.fixed_costs(cluster.started_here)
     summary = summarise(plan, results, split, run_dir, fixed_costs, resumed=resume is not None, echo=echo)
+    if stopped:  # a search.stop rule ended it: complete, with the reason and what never ran
+        summary["stopped"], summary["unfinished"] = stopped, 0
     summary["validation"] = validation
     keep_best(session, results, summary, phases)
     phases.begin("report")  # open: it ends after summary.json and report.html are written
@@ -183,7 +185,11 @@ def summarise(
     resumed: bool,
     echo: Echo,
 ) -> dict[str, Any]:
-    """Compare the runners and build the summary: complete, incomplete or interrupted."""
+    """Compare the runners and build the summary: complete, incomplete or interrupted.
+
+    A runner that a ``search.stop`` rule ended (`settle_stopped`) is not interrupted; the
+    runners are compared on the configurations both finished.
+    """
     experiment = plan.experiment
     expected = 2 if plan.runner == "both" else 1
     interrupted = len(results) < expected or unfinished(results, plan.configurations)

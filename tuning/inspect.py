@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from tuning.errors import ExperimentError, run_command
@@ -27,6 +28,8 @@ def inspect_run(run_dir: Path | str, show_all: bool = False) -> str:
     experiment = read_experiment(run_dir)
     summary = read_summary(run_dir) or {}
     results = read_results(run_dir, summary.get("timings") or {}, summary.get("validation"))
+    if summary.get("stopped"):  # what a search.stop rule left unrun is not an unfinished trial
+        results = {n: replace(r, trials=[t for t in r.trials if t.finished]) for n, r in results.items()}
     if not results:
         raise ExperimentError("has no trials yet", where=str(run_dir))
     metric, mode = experiment["metric"], experiment["mode"]
@@ -43,6 +46,8 @@ def inspect_run(run_dir: Path | str, show_all: bool = False) -> str:
         "evaluation": summary.get("evaluation"),
         "counts": summary.get("counts") or counts([t for r in results.values() for t in r.trials]),
         "timings": summary.get("timings") or {},
+        "stopped": summary.get("stopped"),
+        "trials": summary.get("trials"),  # the rows the importances are computed from
     }
     return render(shown, results, show_all)
 

@@ -179,3 +179,12 @@ def class_report(y_true, y_pred, classes) -> dict[str, Any]:
         "per_class": per_class,
         "averages": averages,
     }
+
+
+_BOUNDS: dict[str, tuple[float, float]] = {"mse": (0, math.inf), "rmse": (0, math.inf), "mae": (0, math.inf)}
+_BOUNDS["r2"] = (-math.inf, 1)
+
+
+def bounds(name: str) -> tuple[float, float]:
+    """The values ``name`` can take: errors are at least 0, r2 at most 1."""
+    return _BOUNDS.get(name, (-math.inf, math.inf))

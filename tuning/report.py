@@ -7,9 +7,11 @@ import statistics
 from collections.abc import Sequence
 from typing import Any
 
+from tuning.html.importance import most_important_line
 from tuning.metrics import SHORT_NAMES
 from tuning.runners.common import RunnerResult, TrialResult
 from tuning.space import config_key
+from tuning.stopping import stopped_text
 from tuning.summary import recorded_metrics
 from tuning.values import evaluation_line, fmt, mean_std, params_text
 
@@ -165,6 +167,10 @@ def render(summary: dict[str, Any], results: dict[str, RunnerResult], show_all: 
     lines += class_lines(summary.get("best_model") or {})
     counts = summary["counts"]
     lines.append(f"Trials:        {counts['ok']} ok, {counts['error']} errored, {counts['retries']} retried")
+    if summary.get("stopped"):
+        lines.append(f"Stopped:       {stopped_text(summary['stopped'])}")
+    if not evaluation and (important := most_important_line(summary)):
+        lines.append(important)
     t = summary["timings"]
     fixed = [
         f"{label} {t[key]:.1f} s"

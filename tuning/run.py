@@ -16,12 +16,13 @@ import sys
 import traceback
 from pathlib import Path
 
-from tuning.config import Experiment, load_experiment, locate, validate
+from tuning.config import Experiment, apply_override, load_experiment, locate, validate
 from tuning.dry_run import dry_run
 from tuning.errors import ExperimentError
 from tuning.execute import run_experiment
 from tuning.phases import process_start
 from tuning.results import EXPERIMENT_FILE, read_experiment
+from tuning.stopping import stopped_text
 from tuning.summary import read_summary
 
 EXIT_OK, EXIT_INCOMPLETE, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -131,28 +132,33 @@ def resumable(
     """The saved experiment and runner of an interrupted run directory, checked.
 
     The run continues exactly as it started: an experiment file given beside ``--resume``
-    must resolve to the saved one, and the only override allowed is ``address``.
+    must resolve to the saved one, and the only override allowed is ``address``; a run that
+    ``search.stop`` ended continues only with new ``search.stop.*`` rules, which replace the old.
     """
     where = f"--resume {run_dir}"
     if not run_dir.is_dir():
         raise ExperimentError("must be a run directory; no such folder", where=where)
     saved = read_experiment(run_dir)
     summary = read_summary(run_dir)
-    if summary and summary.get("status") != "interrupted":
-        raise ExperimentError(
-            f"has nothing to resume: the run ended with status {summary.get('status')!r}", where=where
-        )
-    changed = [o for o in overrides if not o.startswith("address=")]
+    budget = [o for o in overrides if o.partition("=")[0].strip().startswith("search.stop.")]
+    _check_resumable(summary, saved, budget, where)
+    changed = [o for o in overrides if not o.startswith("address=") and o not in budget]
     if changed:
         raise ExperimentError(
-            f"continues the saved experiment; --set cannot change it; got {changed}", where=where
+            f"continues the saved experiment; --set cannot change it; got {changed} (only address, "
+            "or search.stop.* for a run that search.stop ended)",
+            where=where,
         )
     address = [o.partition("=")[2] for o in overrides if o.startswith("address=")]
-    experiment = validate(
-        {**saved, **({"address": address[-1]} if address else {})}, source=str(run_dir / EXPERIMENT_FILE)
-    )
+    raw = {**saved, **({"address": address[-1]} if address else {})}
+    if budget:  # the new rules replace the old ones, and count from this session's start
+        raw["search"] = {**raw["search"], "stop": {}}
+        for override in budget:
+            apply_override(raw, override)
+    experiment = validate(raw, source=str(run_dir / EXPERIMENT_FILE))
     if path is not None:
         given = {**load_experiment(path).resolved(), "runner": saved["runner"], "address": experiment.address}
+        given["search"]["stop"] = experiment.resolved()["search"]["stop"]  # a new budget: checked above
         if given != experiment.resolved():
             keys = sorted(k for k in given if given[k] != experiment.resolved().get(k))
             raise ExperimentError(
@@ -162,6 +168,34 @@ def resumable(
     if runner and runner != saved["runner"]:
         raise ExperimentError(f"ran with --runner {saved['runner']}; got --runner {runner}", where=where)
     return experiment, saved["runner"]
+
+
+def _check_resumable(summary: dict | None, saved: dict, budget: list[str], where: str) -> None:
+    """An interrupted run resumes as it was; a run a ``search.stop`` rule ended continues only
+    with a new budget (``--set search.stop.time=10m``); any other finished run is refused."""
+    stopped = (summary or {}).get("stopped")
+    if stopped and not budget:
+        raise ExperimentError(
+            f"has nothing to resume: the run is complete, stopped by search.stop ({stopped_text(stopped)}); "
+            "to run those with a new budget: --set search.stop.time=10m (or trials, plateau, target)",
+            where=where,
+        )
+    if stopped and saved["search"]["algorithm"] == "optuna":
+        raise ExperimentError(
+            "cannot continue a stopped optuna search (its searcher is finished); run it again with a larger "
+            "search.stop",
+            where=where,
+        )
+    if summary and not stopped and summary.get("status") != "interrupted":
+        raise ExperimentError(
+            f"has nothing to resume: the run ended with status {summary.get('status')!r}", where=where
+        )
+    if budget and not stopped:
+        raise ExperimentError(
+            f"continues the saved experiment; --set search.stop.* continues only a run that "
+            f"search.stop ended; got {budget}",
+            where=where,
+        )
 
 
 def _where(path: str | None, key: str, overrides: list[str] = ()) -> str:

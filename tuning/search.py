@@ -132,9 +132,14 @@ def comparable(results: dict[str, RunnerResult], experiment: Experiment) -> tupl
     """``(sequential, tune)`` restricted to what both ran in full, for the parity check.
 
     Under a scheduler the baseline runs every configuration to the full budget, so only
-    the Tune trials that were not stopped early can match it.
+    the Tune trials that were not stopped early can match it; under a ``search.stop`` rule,
+    only the configurations both finished.
     """
     seq, tune = results["sequential"], results["tune"]
+    if seq.stopped or tune.stopped:  # a stop rule may end them at different points
+        both = {config_key(t.config) for t in seq.trials} & {config_key(t.config) for t in tune.trials}
+        seq = replace(seq, trials=[t for t in seq.trials if config_key(t.config) in both])
+        tune = replace(tune, trials=[t for t in tune.trials if config_key(t.config) in both])
     if experiment.search.scheduler is None:
         return seq, tune
     tune = full_budget(tune, experiment)

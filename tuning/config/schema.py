@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal, NamedTuple
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationInfo,
@@ -24,8 +25,9 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from tuning.estimator import task_of_class
-from tuning.metrics import DEFAULT_METRIC, Mode, mode_of, recorded, unknown
+from tuning.metrics import DEFAULT_METRIC, Mode, bounds, mode_of, recorded, unknown
 from tuning.space import distinct_count
+from tuning.stopping import parse_duration
 from tuning.values import is_number
 
 
@@ -283,6 +285,38 @@ class BudgetConfig(_Strict):
         return (*grown, self.max)
 
 
+_DURATION_SCHEMA = {
+    "anyOf": [
+        {"type": "number", "exclusiveMinimum": 0},
+        {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*[smhd]?\s*$"},
+    ]
+}
+Duration = Annotated[float, BeforeValidator(parse_duration), WithJsonSchema(_DURATION_SCHEMA)]
+
+
+class StopConfig(_Strict):
+    """When a search stops before its last trial: the first rule reached wins.
+
+    A stopped search is complete: the summary says why, and which configurations never ran.
+    The sequential runner checks between trials; Ray Tune through ``time_budget_s`` and a
+    stopper (`tuning.stopping`). A failed trial counts as finished.
+    """
+
+    time: Duration | None = None
+    """A time budget for the trials: `90s`, `20m`, `1h`, or seconds as a number."""
+    trials: int | None = Field(default=None, gt=0, strict=True)
+    """Stop after this many finished trials (a grid too)."""
+    plateau: int | None = Field(default=None, gt=0, strict=True)
+    """Stop when the best score has not improved for this many finished trials in a row."""
+    target: float | None = Field(default=None, allow_inf_nan=False)
+    """Stop once a trial's score reaches this value (at most for `min` metrics, at least for `max`)."""
+
+    @property
+    def active(self) -> bool:
+        """Whether any rule is set."""
+        return any(v is not None for v in (self.time, self.trials, self.plateau, self.target))
+
+
 class SearchConfig(_Strict):
     """How the space is searched.
 
@@ -320,6 +354,8 @@ class SearchConfig(_Strict):
     """Optuna: a storage URL (`sqlite:///study.db`) that keeps the study, to resume or open it."""
     study_name: str | None = None
     """Optuna: the study's name in `storage` (default: the experiment's name)."""
+    stop: StopConfig = Field(default_factory=StopConfig)
+    """Stop the search early: a `time` budget, a cap on `trials`, a `plateau`, a `target` score."""
 
     @model_validator(mode="after")
     def _consistent(self) -> SearchConfig:
@@ -455,7 +491,33 @@ class Experiment(_Strict):
             self.mode = mode_of(self.metric)
         if self.split.seed is None:
             self.split.seed = self.seed
+        self._check_stop()
         return self
+
+    def _check_stop(self) -> None:
+        """A target the metric can reach, a plateau shorter than the search, no stop with repeats."""
+        stop, search = self.search.stop, self.search
+        if stop.active and self.split.repeats is not None:
+            raise keyed(
+                "search.stop",
+                "must not be set with split.repeats (a configuration's repeats run as several trials)",
+            )
+        low, high = bounds(self.metric)
+        if stop.target is not None and not low <= stop.target <= high:
+            limit = f"at least {low:g}" if stop.target < low else f"at most {high:g}"
+            raise keyed(
+                "search.stop.target",
+                f"must be a {self.metric} the search can reach ({limit}, in the direction {self.mode}); "
+                f"got {stop.target:g}",
+            )
+        grid = distinct_count(self.space) if search.algorithm == "grid" else 1
+        planned = search.num_samples * grid if grid is not None else None
+        if stop.plateau is not None and planned is not None and planned <= stop.plateau:
+            raise keyed(
+                "search.stop.plateau",
+                f"must be less than the search's {planned} trials (it could never be reached); "
+                f"got {stop.plateau}",
+            )
 
     def _check_repeats(self) -> None:
         """A space to search, or repeats to evaluate one estimator; no split seed searched; no ASHA."""

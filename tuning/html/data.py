@@ -6,6 +6,7 @@ from typing import Any
 
 from tuning.estimator import size_params_first
 from tuning.html.bins import param_lines
+from tuning.html.importance import space_data
 from tuning.html.timeline import timeline_data
 from tuning.values import is_number, params_text
 
@@ -47,6 +48,7 @@ def report_data(summary: dict[str, Any]) -> dict[str, Any]:
     data["timeline"], data["phases"] = timeline_data(summary, runners(summary))
     data["lines"] = param_lines(data["params"])
     data["timings"] = summary.get("timings") or {}
+    data["space"] = space_data(summary)  # two or more parameters: importances, parallel coordinates
     return data
 
 

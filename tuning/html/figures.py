@@ -153,3 +153,95 @@ def png_base64(figure: Figure) -> str:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=PNG_DPI)
     return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def importance_figure(space: dict[str, Any] | None) -> Figure | None:
+    """Each parameter's importance (Optuna's fANOVA), most important on top."""
+    if not space or not space.get("importances"):
+        return None
+    names = list(space["importances"])[::-1]
+    figure = _figure(6.4, 0.5 * len(names) + 1.2)
+    ax = figure.subplots()
+    ax.barh(names, [space["importances"][n] for n in names], color="C0")
+    ax.set_xlabel("importance (share of the metric's variance)")
+    ax.set_xlim(0, 1)
+    return figure
+
+
+def _normalised(values: list[float]) -> list[float]:
+    low, high = min(values), max(values)
+    return [(v - low) / (high - low) if high > low else 0.5 for v in values]
+
+
+def parallel_figure(space: dict[str, Any] | None, metric: str, mode: str) -> Figure | None:
+    """Parallel coordinates: one line per trial across the parameters (each axis scaled to its
+    range), coloured by the metric (the best trials drawn last, on top)."""
+    if not space:
+        return None
+    from matplotlib import colormaps  # heavy: at first use
+    from matplotlib.colors import Normalize
+
+    params, scores = space["params"], space["scores"]
+    columns = [_normalised(space["axes"][p]) for p in params]
+    norm = Normalize(min(scores), max(scores))
+    cmap = colormaps["viridis_r" if mode == "min" else "viridis"]  # the best is yellow either way
+    figure = _figure(max(6.4, 1.8 * len(params)), 4.2)
+    ax = figure.subplots()
+    order = sorted(range(len(scores)), key=lambda i: scores[i] if mode == "max" else -scores[i])
+    for i in order:
+        ax.plot(range(len(params)), [c[i] for c in columns], color=cmap(norm(scores[i])), alpha=0.8, lw=1.2)
+    ax.set_xticks(range(len(params)), params)
+    for x, p in enumerate(params):
+        values = space["axes"][p]
+        low = space["labels"][p][0] if p in space["labels"] else f"{min(values):g}"
+        high = space["labels"][p][-1] if p in space["labels"] else f"{max(values):g}"
+        ax.annotate(low, (x, 0), xytext=(3, -12), textcoords="offset points", fontsize=8)
+        ax.annotate(high, (x, 1), xytext=(3, 4), textcoords="offset points", fontsize=8)
+    ax.vlines(range(len(params)), 0, 1, color="0.7", lw=0.8)  # the axes (a collection, not trial lines)
+    ax.set_ylim(-0.08, 1.08)
+    ax.set_yticks([])
+    figure.colorbar(_mappable(cmap, norm), ax=ax, label=metric)
+    return figure
+
+
+def _mappable(cmap, norm):
+    from matplotlib.cm import ScalarMappable  # heavy: at first use
+
+    return ScalarMappable(norm=norm, cmap=cmap)
+
+
+def heatmap_figure(space: dict[str, Any] | None, metric: str, mode: str) -> Figure | None:
+    """The best score of each cell of the two most important parameters (the first two listed
+    without importances): a heat map for grids, points coloured by the metric otherwise."""
+    if not space:
+        return None
+    from matplotlib import colormaps  # heavy: at first use
+    from matplotlib.colors import Normalize
+
+    x, y = list(space.get("importances") or space["params"])[:2]
+    xs, ys, scores = space["axes"][x], space["axes"][y], space["scores"]
+    cmap = colormaps["viridis_r" if mode == "min" else "viridis"]
+    norm = Normalize(min(scores), max(scores))
+    figure = _figure(6.4, 4.8)
+    ax = figure.subplots()
+    columns, rows = sorted(set(xs)), sorted(set(ys))
+    if len(columns) * len(rows) <= 400:  # a grid: one cell per pair, the best score in it
+        pick = min if mode == "min" else max
+        cells: dict[tuple[float, float], float] = {}
+        for a, b, s in zip(xs, ys, scores, strict=True):
+            cells[(a, b)] = pick(cells.get((a, b), s), s)
+        grid = [[cells.get((a, b), math.nan) for a in columns] for b in rows]
+        ax.imshow(grid, cmap=cmap, norm=norm, origin="lower", aspect="auto")
+        ax.set_xticks(range(len(columns)), [_tick(space, x, v) for v in columns], rotation=45)
+        ax.set_yticks(range(len(rows)), [_tick(space, y, v) for v in rows])
+    else:
+        ax.scatter(xs, ys, c=scores, cmap=cmap, norm=norm, s=30)
+    ax.set_xlabel(x)
+    ax.set_ylabel(y)
+    figure.colorbar(_mappable(cmap, norm), ax=ax, label=f"best {metric}")
+    return figure
+
+
+def _tick(space: dict[str, Any], param: str, value: float) -> str:
+    labels = space["labels"].get(param)
+    return labels[int(value)] if labels else f"{value:g}"

@@ -15,10 +15,19 @@ from typing import Any
 
 from tuning.errors import ExperimentError, run_command
 from tuning.html.data import RUNNER_LABELS, report_data, runners, searched_params
-from tuning.html.figures import params_figure, png_base64, repeats_figure, timings_figure
+from tuning.html.figures import (
+    heatmap_figure,
+    importance_figure,
+    parallel_figure,
+    params_figure,
+    png_base64,
+    repeats_figure,
+    timings_figure,
+)
 from tuning.html.gantt import timeline_figure
 from tuning.results import write_atomic
 from tuning.space import config_key
+from tuning.stopping import stopped_text
 from tuning.summary import read_summary, recorded_metrics
 from tuning.values import evaluation_line, fmt, mean_std, params_text
 
@@ -38,7 +47,7 @@ def render_html(summary: dict[str, Any]) -> str:
     """The whole report as one HTML string (no outside references)."""
     data = report_data(summary)
     e = html.escape
-    metric = summary["metric"]
+    metric, mode = summary["metric"], summary["mode"]
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -59,6 +68,9 @@ def render_html(summary: dict[str, Any]) -> str:
             f"({e(RUNNER_LABELS.get(best['runner'], best['runner']))}, {e(best['trial'])})</p>"
         )
     parts.append(_classes_html(summary.get("best_model") or {}))
+    stopped = summary.get("stopped")
+    if stopped:
+        parts.append(f'<p class="note">Stopped early: {e(stopped_text(stopped))}.</p>')
     parts.append(_timings_html(summary))
     speedup = (summary.get("timings") or {}).get("speedup")
     if speedup is not None and speedup < 1:
@@ -68,6 +80,13 @@ def render_html(summary: dict[str, Any]) -> str:
         ("Timeline of the run", timeline_figure(data), "the run's phases, then one lane per worker"),
         ("Speedup and efficiency", timings_figure(data), "trial-phase wall times"),
         (f"{metric} against each searched parameter", params_figure(data), f"{metric} per parameter"),
+        ("Parameter importances", importance_figure(data["space"]), "importance of each parameter"),
+        ("Parallel coordinates", parallel_figure(data["space"], metric, mode), "one line per trial"),
+        (
+            "The two most important parameters",
+            heatmap_figure(data["space"], metric, mode),
+            f"best {metric} per pair of values",
+        ),
     ):
         if figure is not None:
             parts.append(f"<h2>{e(title)}</h2>")
@@ -76,6 +95,9 @@ def render_html(summary: dict[str, Any]) -> str:
                 f'<img alt="{e(alt)}" width="{width}" height="{height}" '
                 f'src="data:image/png;base64,{png_base64(figure)}">'
             )
+    note = (data["space"] or {}).get("note")
+    if note:
+        parts.append(f'<p class="note">{e(note)}.</p>')
     parts.append(f"<h2>Trials, best {e(metric)} first</h2>")
     parts.append(_table_html(summary))
     versions = summary.get("versions") or {}

@@ -42,6 +42,7 @@ class RunnerResult:
     trials: list[TrialResult]
     wall_s: float
     cores: float
+    stopped: str | None = None  # why a `search.stop` rule ended the search (the rest never ran)
 
     @property
     def trial_time_s(self) -> float:

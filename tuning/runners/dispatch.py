@@ -11,8 +11,9 @@ import signal
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from tuning.data import Split
 from tuning.plan import Plan
@@ -20,8 +21,11 @@ from tuning.progress import Progress
 from tuning.runners.chunks import merge_chunks
 from tuning.runners.common import RunnerResult, TrialResult
 from tuning.runners.sequential import read_sequential, run_sequential, run_sequential_groups
-from tuning.runners.tune import read_tune, run_tune
+from tuning.runners.tune import continue_tune, read_tune, run_tune
 from tuning.search import proposed
+from tuning.space import config_key
+from tuning.stopping import StopRule
+from tuning.summary import read_summary
 from tuning.tracking import Trackers
 from tuning.validation import chunks
 
@@ -74,24 +78,61 @@ def run_runners(session: Session) -> dict[str, RunnerResult]:
 
 
 def unfinished(results: dict[str, RunnerResult], total: int) -> bool:
-    """Whether a runner that ran left trials unfinished (it was interrupted)."""
-    return any(sum(t.finished for t in r.trials) < total for r in results.values())
+    """Whether a runner that ran left trials unfinished (it was interrupted; a runner that a
+    ``search.stop`` rule stopped is not: the trials it did not run are not to be resumed)."""
+    return any(sum(t.finished for t in r.trials) < total for r in results.values() if not r.stopped)
+
+
+def settle_stopped(
+    plan: Plan, results: dict[str, RunnerResult]
+) -> tuple[dict[str, RunnerResult], dict[str, Any] | None]:
+    """The results without the trials a ``search.stop`` rule left unrun, and the stop's record.
+
+    A stopped search is complete: its unrun trials are neither errors nor interrupted. The
+    record is None unless a rule stopped a runner before its last configuration; else
+    ``{reason, unrun, unrun_count, runners}``: the reason and the configurations that runner
+    (Tune if it is one) never finished, and each stopped runner's reason.
+    """
+    kept = {
+        name: replace(r, trials=[t for t in r.trials if t.finished]) if r.stopped else r
+        for name, r in results.items()
+    }
+    left = {name: _unrun(plan, r) for name, r in kept.items() if r.stopped}
+    left = {name: unrun for name, unrun in left.items() if unrun[1]}
+    if not left:
+        return kept, None  # no rule stopped a runner before its last trial
+    name = "tune" if "tune" in left else next(iter(left))
+    unrun, count = left[name]
+    record = {
+        "reason": kept[name].stopped,
+        "unrun": unrun,
+        "unrun_count": count,
+        "runners": {n: r.stopped for n, r in kept.items() if r.stopped},
+    }
+    return kept, record
+
+
+def _unrun(plan: Plan, result: RunnerResult) -> tuple[list[dict[str, Any]], int]:
+    """The configurations a runner never finished, and their count (an adaptive search: a count)."""
+    ran = {config_key(t.config) for t in result.trials}
+    unrun = [c for c in plan.configs if config_key(c) not in ran]
+    return unrun, len(unrun) if plan.configs else max(plan.total - len(ran), 0)
 
 
 def _sequential(session: Session) -> RunnerResult:
-    plan, run_dir = session.plan, session.run_dir
+    plan, run_dir, split = session.plan, session.run_dir, session.split
     done = read_sequential(run_dir) if session.resume else None
     progress = session.progress("sequential")
     progress.done = sum(t.finished for t in done or [])
     start = time.perf_counter()
-    cores, on_trial = plan.sequential_cores, session.on_trial()
+    cores, rule = plan.sequential_cores, StopRule.from_experiment(plan.experiment)
     try:
         if plan.groups:
-            return run_sequential_groups(
-                plan.groups, session.split, plan.spec, run_dir, cores, progress, done
-            )
+            return run_sequential_groups(plan.groups, split, plan.spec, run_dir, cores, progress, done, rule)
         configs = list(plan.configs)
-        return run_sequential(configs, session.split, plan.spec, run_dir, cores, progress, done, on_trial)
+        return run_sequential(
+            configs, split, plan.spec, run_dir, cores, progress, done, session.on_trial(), rule
+        )
     except KeyboardInterrupt:  # finished trials are in trials.jsonl already
         progress.close()
         trials = read_sequential(run_dir)
@@ -99,28 +140,35 @@ def _sequential(session: Session) -> RunnerResult:
 
 
 def _tune(session: Session) -> RunnerResult:
-    plan, run_dir = session.plan, session.run_dir
+    plan, run_dir, split = session.plan, session.run_dir, session.split
     cluster = plan.cluster
     session.echo(f"Ray Tune: {plan.slots} trials at a time on {cluster.cpus:g} CPUs, {cluster.gpus:g} GPUs")
     progress = session.progress("tune", plan.slots)
     listed = list(plan.configs) if plan.spec.chunk is not None else None  # chunks of repeats
     start = time.perf_counter()
+    rule = StopRule.from_experiment(plan.experiment)
+    callbacks = session.trackers.tune_callbacks() if session.trackers else None
+    cores = plan.tune_cores
     try:
+        if session.resume and (read_summary(run_dir) or {}).get("stopped"):  # a new budget (`tuning.run`)
+            configs = list(plan.configs)
+            return continue_tune(plan.experiment, split, plan.spec, run_dir, cores, progress, configs, rule)
         return run_tune(
             plan.experiment,
-            session.split,
+            split,
             plan.spec,
             run_dir,
-            plan.tune_cores,
+            cores,
             progress,
             resume=session.resume,
             groups=plan.groups,
             configs=listed,
-            callbacks=session.trackers.tune_callbacks() if session.trackers else None,
+            callbacks=callbacks,
+            rule=rule,
         )
     except KeyboardInterrupt:  # before Tune's handler, or a second Ctrl-C: its last save
         saved = read_tune(run_dir) if any(run_dir.glob("experiment_state-*.json")) else []
-        return RunnerResult("tune", saved, time.perf_counter() - start, plan.tune_cores)
+        return RunnerResult("tune", saved, time.perf_counter() - start, cores)
 
 
 def _replay(session: Session, tune: RunnerResult) -> RunnerResult:
@@ -128,7 +176,7 @@ def _replay(session: Session, tune: RunnerResult) -> RunnerResult:
     plan = session.plan
     progress = session.progress("sequential")
     return run_sequential(
-        proposed(tune),
+        proposed(replace(tune, trials=[t for t in tune.trials if t.finished])),
         session.split,
         plan.spec,
         session.run_dir,

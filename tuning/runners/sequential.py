@@ -16,6 +16,7 @@ from tuning.progress import Progress
 from tuning.runners.common import RunnerResult, TrialResult
 from tuning.shared import Group, run_group
 from tuning.space import config_key
+from tuning.stopping import StopRule
 from tuning.storage import is_uri, join, read_text
 from tuning.trial import TrialSpec, run_trial
 
@@ -31,12 +32,14 @@ def run_sequential(
     progress: Progress,
     done: list[TrialResult] | None = None,
     on_trial: Callable[[int, TrialResult], None] | None = None,
+    rule: StopRule | None = None,
 ) -> RunnerResult:
     """Run each configuration in turn; write ``sequential/trials.jsonl`` and TensorBoard events.
 
     A configuration that raises is recorded as errored and the loop goes on. ``done``
     (a resumed run: `read_sequential`) are trials already finished: they are kept, not run.
     ``on_trial(index, trial)`` is called after each trial that ran (the trackers log it).
+    ``rule`` (``search.stop``) is asked between trials: once it says stop, no other trial starts.
     """
     out = run_dir / "sequential"
     out.mkdir(parents=True, exist_ok=True)
@@ -48,6 +51,8 @@ def run_sequential(
             if config_key(config) in finished:
                 trials.append(finished[config_key(config)])
                 continue
+            if rule and rule.check():
+                break
             trial = TrialResult(
                 name=f"sequential_{index:05d}", config=config, path=str(out / f"sequential_{index:05d}")
             )
@@ -67,7 +72,10 @@ def run_sequential(
             progress.finished(config, trial.metrics if trial.ok else None)
             if on_trial is not None:
                 on_trial(index, trial)
-    return RunnerResult("sequential", trials, time.perf_counter() - start, cores)
+            if rule:
+                rule.add(trial.metrics.get(rule.metric) if trial.ok else None)
+    wall = time.perf_counter() - start
+    return RunnerResult("sequential", trials, wall, cores, stopped=rule and rule.reason)
 
 
 def run_sequential_groups(
@@ -78,12 +86,14 @@ def run_sequential_groups(
     cores: float,
     progress: Progress,
     done: list[TrialResult] | None = None,
+    rule: StopRule | None = None,
 ) -> RunnerResult:
     """`run_sequential` with shared fits: one fit per group, one row per configuration.
 
     The rows are those `run_sequential` writes (``sequential_<index>``: the configuration's
     place in the plan); TensorBoard gets one run per group, the score against the size.
-    A group whose configurations all finished (a resumed run) is not run again.
+    A group whose configurations all finished (a resumed run) is not run again; ``rule`` is
+    asked between groups (each configuration of a group counts as a finished trial).
     """
     out = run_dir / "sequential"
     out.mkdir(parents=True, exist_ok=True)
@@ -97,6 +107,8 @@ def run_sequential_groups(
                     {i: finished[config_key(c)] for i, c in zip(group.indices, group.configs, strict=True)}
                 )
                 continue
+            if rule and rule.check():
+                break
             path = str(out / f"shared_{number:05d}")
             trials = [
                 TrialResult(name=f"sequential_{i:05d}", config=c, path=path)
@@ -116,9 +128,12 @@ def run_sequential_groups(
                 log.write(json.dumps(_row(trial)) + "\n")
                 rows[index] = trial
                 progress.finished(trial.config, trial.metrics if trial.ok else None)
+                if rule:
+                    rule.add(trial.metrics.get(rule.metric) if trial.ok else None)
             log.flush()
     ordered = [rows[i] for i in sorted(rows)]
-    return RunnerResult("sequential", ordered, time.perf_counter() - start, cores)
+    wall = time.perf_counter() - start
+    return RunnerResult("sequential", ordered, wall, cores, stopped=rule and rule.reason)
 
 
 def _row(trial: TrialResult) -> dict:

@@ -7,7 +7,9 @@ import logging
 import os
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from tuning.config import Experiment
 from tuning.data import Split
@@ -15,7 +17,8 @@ from tuning.progress import Progress, tune_callback
 from tuning.runners.common import RunnerResult, TrialResult
 from tuning.search import param_space, scheduler, search_alg
 from tuning.shared import INDEX_KEY, SHARED_KEY, Group, run_group
-from tuning.space import variant_generator
+from tuning.space import config_key, variant_generator
+from tuning.stopping import StopRule
 from tuning.storage import is_uri, join, read_text, remote, tune_storage_path
 from tuning.trial import TrialSpec, run_trial
 
@@ -116,8 +119,12 @@ def run_tune(
     groups: tuple[Group, ...] = (),
     configs: list[dict] | None = None,
     callbacks: list | None = None,
+    rule: StopRule | None = None,
 ) -> RunnerResult:
     """Run every configuration as a Tune trial; the run directory is Tune's experiment.
+
+    ``rule`` (``search.stop``): Tune's ``time_budget_s`` and a stopper end the search early
+    (`stop_hooks`); the result says why in ``stopped``.
 
     ``configs``: run exactly these trials, in order, instead of searching the space (the
     chunks of repeats of `tuning.plan.group_repeats`).
@@ -134,21 +141,10 @@ def run_tune(
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     _quiet_analysis()
     if resume and tune.Tuner.can_restore(str(run_dir.resolve())):
-        progress.done = sum(t.finished for t in read_tune(run_dir))
-        tuner = tune.Tuner.restore(
-            str(run_dir.resolve()),
-            trainable=trainable(experiment, split, spec, groups),
-            resume_unfinished=True,
-            resume_errored=False,  # a configuration that raised would raise again
-            restart_errored=False,
-        )
-        run_config = getattr(getattr(tuner, "_local_tuner", None), "get_run_config", None)
-        if run_config:  # the pickled callback counts from zero; this one knows what is done
-            run_config().callbacks = [tune_callback(progress), *(callbacks or [])]
-        start = time.perf_counter()
-        tuner.fit()
-        return RunnerResult("tune", read_tune(run_dir), time.perf_counter() - start, cores)
+        return _restore(experiment, split, spec, run_dir, cores, progress, groups, callbacks)
     space, settings = tune_config(experiment, groups, configs)
+    stopper, feeder = stop_hooks(rule) if rule else (None, None)
+    settings.time_budget_s = rule and rule.time
     tuner = tune.Tuner(
         trainable(experiment, split, spec, groups),
         param_space=space,
@@ -157,14 +153,76 @@ def run_tune(
             name=run_dir.name,
             storage_path=tune_storage_path(run_dir),  # a local folder or a URI (tuning.storage)
             failure_config=tune.FailureConfig(max_failures=experiment.max_failures),
-            callbacks=[tune_callback(progress), *(callbacks or [])],
+            callbacks=[tune_callback(progress), *([feeder] if feeder else []), *(callbacks or [])],
+            stop=stopper,
             verbose=0,  # `Progress` prints one line per trial instead
         ),
     )
     start = time.perf_counter()
     tuner.fit()
     wall = time.perf_counter() - start
-    return RunnerResult("tune", read_tune(remote(run_dir) or run_dir), wall, cores)
+    if rule and rule.time and rule.reason is None and wall >= rule.time:
+        rule.timed_out()  # Tune's own time_budget_s ended it
+    trials = read_tune(remote(run_dir) or run_dir)
+    return RunnerResult("tune", trials, wall, cores, stopped=rule and rule.reason)
+
+
+def stop_hooks(rule: StopRule) -> tuple[Any, Any]:
+    """Ray Tune's `Stopper` and `Callback` for ``rule``: the callback feeds it each finished trial
+    (each configuration of a shared fit), the stopper's ``stop_all`` asks it after every step."""
+    from ray.tune import Callback
+    from ray.tune.stopper import Stopper
+
+    class RuleStopper(Stopper):
+        def __call__(self, trial_id: str, result: dict) -> bool:
+            return False
+
+        def stop_all(self) -> bool:
+            return rule.check() is not None
+
+    class RuleFeeder(Callback):
+        def on_trial_result(self, iteration, trials, trial, result, **info):
+            if INDEX_KEY in result:  # a shared fit reports each configuration once it is scored
+                rule.add(result.get(rule.metric))
+
+        def on_trial_complete(self, iteration, trials, trial, **info):
+            if INDEX_KEY not in (trial.last_result or {}):
+                rule.add((trial.last_result or {}).get(rule.metric))
+
+        def on_trial_error(self, iteration, trials, trial, **info):
+            if INDEX_KEY not in (trial.last_result or {}):
+                rule.add(None)
+
+    return RuleStopper(), RuleFeeder()
+
+
+def _restore(
+    experiment: Experiment,
+    split: Split,
+    spec: TrialSpec,
+    run_dir: Path,
+    cores: float,
+    progress: Progress,
+    groups: tuple[Group, ...],
+    callbacks: list | None = None,
+) -> RunnerResult:
+    """`Tuner.restore` of an interrupted run: finished and errored trials kept, the others run."""
+    from ray import tune
+
+    progress.done = sum(t.finished for t in read_tune(run_dir))
+    tuner = tune.Tuner.restore(
+        str(run_dir.resolve()),
+        trainable=trainable(experiment, split, spec, groups),
+        resume_unfinished=True,
+        resume_errored=False,  # a configuration that raised would raise again
+        restart_errored=False,
+    )
+    run_config = getattr(getattr(tuner, "_local_tuner", None), "get_run_config", None)
+    if run_config:  # the pickled callback counts from zero; this one knows what is done
+        run_config().callbacks = [tune_callback(progress), *(callbacks or [])]
+    start = time.perf_counter()
+    tuner.fit()
+    return RunnerResult("tune", read_tune(run_dir), time.perf_counter() - start, cores)
 
 
 def listed(configs: list[dict], experiment: Experiment):
@@ -190,8 +248,49 @@ def _quiet_analysis() -> None:
     logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
 
 
+CONTINUED = "continued_"  # a stopped run continued with a new budget: its own Tune experiment
+
+
 def read_tune(run_dir: Path | str) -> list[TrialResult]:
-    """The Tune trials of a run directory (a local path or a URI), read by `ExperimentAnalysis`."""
+    """The Tune trials of a run directory (a local path or a URI), read by `ExperimentAnalysis`,
+    with those of its continuations (`continue_tune`): a configuration's finished trial wins."""
+    trials = _read_experiment(run_dir)
+    if is_uri(run_dir):
+        return trials
+    for later in sorted(
+        Path(run_dir).glob(f"{CONTINUED}*"), key=lambda p: int(p.name.removeprefix(CONTINUED))
+    ):
+        more = _read_experiment(later)
+        again = {config_key(t.config) for t in more}
+        trials = [t for t in trials if t.finished or config_key(t.config) not in again] + more
+    return trials
+
+
+def continue_tune(
+    experiment: Experiment,
+    split: Split,
+    spec: TrialSpec,
+    run_dir: Path,
+    cores: float,
+    progress: Progress,
+    configs: list[dict],
+    rule: StopRule | None,
+) -> RunnerResult:
+    """Continue a run a ``search.stop`` rule ended: the configurations no trial finished, in
+    order, as a new Tune experiment ``continued_<n>`` inside the run directory (Tune cannot
+    restore a search it was told to finish), under the new ``rule``."""
+    earlier = {config_key(t.config) for t in read_tune(run_dir) if t.finished}
+    todo = [c for c in configs if config_key(c) not in earlier]
+    progress.done = len(configs) - len(todo)
+    number = 1 + len(list(run_dir.glob(f"{CONTINUED}*")))
+    later = run_tune(
+        experiment, split, spec, run_dir / f"{CONTINUED}{number}", cores, progress, configs=todo, rule=rule
+    )
+    return replace(later, trials=read_tune(run_dir))
+
+
+def _read_experiment(run_dir: Path | str) -> list[TrialResult]:
+    """The trials of one Tune experiment folder."""
     from ray.tune import ExperimentAnalysis
 
     _quiet_analysis()
