@@ -13,6 +13,14 @@ if "SCIKIT_LEARN_DATA" not in os.environ and SHARED_DATA.is_dir():
     os.environ["SCIKIT_LEARN_DATA"] = str(SHARED_DATA)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every slow test on one xdist worker, in order, sharing its one Ray; the fast ones
+    (schema, CLI errors, reports) run beside them on the other core (``-n 2 --dist loadgroup``)."""
+    for item in items:
+        if item.get_closest_marker("slow"):
+            item.add_marker(pytest.mark.xdist_group("ray"))
+
+
 @pytest.fixture(scope="session")
 def ray_session():
     """One local Ray for the whole run: 4 logical CPUs and 1 logical GPU (CI has none)."""
