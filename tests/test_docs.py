@@ -97,7 +97,7 @@ def test_site_builds_strictly(tmp_path):
 GENERATED = [(reference.PAGE, reference.page), (reference.SCHEMA, reference.schema_text)]
 
 
-@pytest.mark.parametrize(("path", "generate"), GENERATED, ids=str)
+@pytest.mark.parametrize(("path", "generate"), GENERATED, ids=[str(path) for path, _ in GENERATED])
 def test_generated_files_match_the_models(path, generate):
     committed = (ROOT / path).read_text() if (ROOT / path).is_file() else ""
     stale = f"{path} differs from what tuning/config/schema.py generates: run {reference.COMMAND}"
