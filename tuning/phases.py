@@ -8,18 +8,28 @@ may have started hours before).
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
-
-import psutil  # a dependency of Ray
 
 T = TypeVar("T")
 
 
-def process_start() -> float:
-    """When this process started (wall clock, seconds since the epoch)."""
-    return psutil.Process().create_time()
+def process_start() -> float | None:
+    """When this process started (wall clock, seconds since the epoch), from Linux's /proc as
+    ``ps`` reads it; None where that is not available (the timeline then starts with the run)."""
+    try:
+        ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])
+        boot = next(
+            float(line.split()[1])
+            for line in Path("/proc/stat").read_text().splitlines()
+            if line.startswith("btime")
+        )
+        return boot + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
 
 
 class Phases:
