@@ -75,6 +75,25 @@ def render_html(summary: dict[str, Any]) -> str:
     speedup = (summary.get("timings") or {}).get("speedup")
     if speedup is not None and speedup < 1:
         parts.append('<p class="note">The trials are too small for Ray: the sequential baseline wins.</p>')
+    parts += _figures_html(data, metric, mode)
+    note = (data["space"] or {}).get("note")
+    if note:
+        parts.append(f'<p class="note">{e(note)}.</p>')
+    parts.append(f"<h2>Trials, best {e(metric)} first</h2>")
+    parts.append(_table_html(summary))
+    versions = summary.get("versions") or {}
+    if versions:
+        parts.append('<p class="meta">' + e(", ".join(f"{k} {v}" for k, v in versions.items())) + "</p>")
+    payload = json.dumps(data, default=str).replace("</", "<\\/")
+    parts.append(f'<script type="application/json" id="report-data">{payload}</script>')
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n"
+
+
+def _figures_html(data: dict[str, Any], metric: str, mode: str) -> list[str]:
+    """Each figure the run has data for: a heading and its PNG, shown at 1x (drawn at 2x)."""
+    e = html.escape
+    parts = []
     for title, figure, alt in (
         (f"{metric} of each split", repeats_figure(data), "the scores of the repeats per configuration"),
         ("Timeline of the run", timeline_figure(data), "the run's phases, then one lane per worker"),
@@ -89,24 +108,13 @@ def render_html(summary: dict[str, Any]) -> str:
         ),
     ):
         if figure is not None:
+            width, height = (round(inches * 100) for inches in figure.get_size_inches())
             parts.append(f"<h2>{e(title)}</h2>")
-            width, height = (round(inches * 100) for inches in figure.get_size_inches())  # shown at 1x
             parts.append(
                 f'<img alt="{e(alt)}" width="{width}" height="{height}" '
                 f'src="data:image/png;base64,{png_base64(figure)}">'
             )
-    note = (data["space"] or {}).get("note")
-    if note:
-        parts.append(f'<p class="note">{e(note)}.</p>')
-    parts.append(f"<h2>Trials, best {e(metric)} first</h2>")
-    parts.append(_table_html(summary))
-    versions = summary.get("versions") or {}
-    if versions:
-        parts.append('<p class="meta">' + e(", ".join(f"{k} {v}" for k, v in versions.items())) + "</p>")
-    payload = json.dumps(data, default=str).replace("</", "<\\/")
-    parts.append(f'<script type="application/json" id="report-data">{payload}</script>')
-    parts.append("</body></html>")
-    return "\n".join(parts) + "\n"
+    return parts
 
 
 def _timings_html(summary: dict[str, Any]) -> str:
