@@ -179,6 +179,15 @@ def test_plan_resolves_auto_cpus_on_the_cluster(tmp_path):
     assert "Each trial:  3 CPUs" in describe(plan)
 
 
+def test_auto_cpus_count_each_repeat_as_a_unit_of_work(tmp_path):
+    """One configuration with 1000 repeats is many small trials, not one that takes every core."""
+    raw = experiment_dict(tmp_path, resources={"num_cpus": "auto"}, space={"n_estimators": [10]})
+    repeated = {**raw, "split": {**raw.get("split", {}), "repeats": 1000}}
+    on_4_cpus = cluster(node_cpus=(4.0,), node_gpus=(0.0,))
+    assert make_plan(validate(raw), "tune", on_4_cpus).experiment.resources.num_cpus == 4.0
+    assert make_plan(validate(repeated), "tune", on_4_cpus).experiment.resources.num_cpus == 1.0
+
+
 NO_RAY_INIT = """
 import sys
 import ray
