@@ -360,3 +360,43 @@ def test_both_runners_give_identical_means_from_chunks_of_repeats(ray_session, h
         for alpha, metrics in trials.items():
             expected = run_trial({"alpha": alpha}, housing_split, whole)
             assert metrics["r2_repeats"] == expected["r2_repeats"] and metrics["r2"] == expected["r2"], name
+
+
+RELEASES_RAY = """
+import sys
+import ray
+from tuning.run import main
+
+code = main(sys.argv[1:])
+assert not ray.is_initialized(), "the CLI returned with its Ray still running"
+sys.exit(code)
+"""
+
+
+@pytest.mark.slow
+def test_the_cli_stops_its_ray_while_the_best_model_and_reports_are_written(tmp_path):
+    """The run's last fixed cost: Ray's ~1.4 s shutdown overlaps the refit and the reports."""
+    import subprocess
+    import sys
+
+    from tests.test_cli import write
+
+    path = write(tmp_path, experiment_dict(tmp_path, space={"n_estimators": [2, 4]}))
+    result = subprocess.run(
+        [sys.executable, "-c", RELEASES_RAY, str(path), "--num-cpus", "2"],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    (run_dir,) = (tmp_path / "results" / "small").iterdir()
+    assert (run_dir / "best_model.joblib").is_file() and (run_dir / "report.html").is_file()
+    assert json.loads((run_dir / "summary.json").read_text())["status"] == "complete"
+
+
+def test_release_leaves_a_joined_ray_running():
+    from tuning.cluster import local_cluster, release
+
+    assert release(local_cluster(2, 0)) is None  # not started here: someone else's Ray

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import os
 import re
 import socket
@@ -115,6 +116,21 @@ def connect(
             raise version_mismatch(address, str(exc)) or exc from None
         started, joined = not address, bool(address)
     return replace(snapshot(started), wait_s=wait_s if joined else 0.0)  # never wait for a local Ray
+
+
+def release(cluster: Cluster) -> threading.Thread | None:
+    """Stop the local Ray this run started, in a thread (None: Ray was joined, not ours to stop).
+
+    Its processes take ~1.4 s to exit (a SIGTERM, then a wait for each); the refit and the
+    reports run meanwhile. The caller joins the thread before it returns.
+    """
+    if not cluster.started_here:
+        return None
+    import ray
+
+    stopping = threading.Thread(target=ray.shutdown, name="ray-shutdown")
+    stopping.start()
+    return stopping
 
 
 def snapshot(started_here: bool = False) -> Cluster:

@@ -12,7 +12,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from tuning.cluster import Cluster, cluster_wait_s, connect
+from tuning.cluster import Cluster, cluster_wait_s, connect, release
 from tuning.config import Experiment
 from tuning.data import Split, load_split, split_frame
 from tuning.errors import ExperimentError
@@ -54,6 +54,7 @@ def run_experiment(
     show_all: bool = False,
     rows: Any = None,
     process_started: float | None = None,
+    release_ray: bool = False,
 ) -> dict[str, Any]:
     """Run an experiment and write its run directory; return the summary.
 
@@ -65,7 +66,9 @@ def run_experiment(
     An interrupted run (SIGINT or SIGTERM) keeps what finished and returns the summary
     with status ``interrupted``. ``wait_for_cluster``: see `tuning.cluster.cluster_wait_s`.
     ``rows`` (a DataFrame, see `tuning.api`) replace the data source. The timeline counts from
-    ``process_started`` (the CLI's process start), else from this call.
+    ``process_started`` (the CLI's process start), else from this call. ``release_ray``: stop a
+    Ray this run started once the trials are summarised, while the best model is refitted and
+    the reports written (the CLI: its process ends with the run); else it stays up for the next call.
     """
     phases = Phases(process_started)
     trackers = check_before_start(experiment, runner, resume)
@@ -87,10 +90,13 @@ def run_experiment(
     if stopped:  # a search.stop rule ended it: complete, with the reason and what never ran
         summary["stopped"], summary["unfinished"] = stopped, 0
     summary["validation"] = validation
+    stopping = release(cluster) if release_ray else None
     keep_best(session, results, summary, phases)
     phases.begin("report")  # open: it ends after summary.json and report.html are written
     summary["timings"].update(phases.record())
     write_and_report(run_dir, summary, results, echo, show_all)
+    if stopping is not None:
+        stopping.join()
     return summary
 
 

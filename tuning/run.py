@@ -103,6 +103,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m tuning.run") -> i
             verbose=args.verbose,
             show_all=args.show == "all",
             process_started=process_start(),
+            release_ray=True,  # this process ends with the run: Ray stops while the reports are written
         )
     except ExperimentError as exc:
         if args.debug:
