@@ -286,6 +286,41 @@ def test_both_runners_share_alike_and_the_saved_model_is_the_best_configuration(
     assert info["test_metrics"]["mse"] == best["metrics"]["mse"]  # the same model, to the last bit
     model = joblib.load(run_dir / "best_model.joblib")
     assert len(model.estimators_) == best["config"]["n_estimators"]
+    assert info["fitted_by"] == "trial" and info["fit_time_s"] == 0.0  # cut from the group's one fit
+    assert_is_a_separate_fit(model, summary, tmp_path)
+
+
+def assert_is_a_separate_fit(model, summary: dict, tmp_path: Path) -> None:
+    """``model`` predicts rows (a DataFrame) to the last bit as a separate refit of its configuration."""
+    from tuning.data import load_split
+    from tuning.plan import with_cpus
+    from tuning.refit import refit
+
+    experiment = rf_experiment(tmp_path, share_fits=True)
+    split = load_split(experiment.data, experiment.split, experiment.split.seed)
+    other = tmp_path / "separate"
+    other.mkdir()
+    spec = TrialSpec.from_experiment(with_cpus(experiment, 1))
+    info = refit(summary["best_model"]["config"], split, spec, other)
+    separate = joblib.load(other / "best_model.joblib")
+    rows = split.frame(split.X_test)
+    assert info["fitted_by"] == "refit" and list(model.feature_names_in_) == list(rows.columns)
+    assert np.array_equal(model.predict(rows), separate.predict(rows))
+
+
+@pytest.mark.slow
+def test_a_sequential_or_cross_validated_run_refits_its_best_model(ray_session, tmp_path):
+    from tuning.run import run_experiment
+
+    quiet = {"echo": lambda _: None}
+    sequential = run_experiment(rf_experiment(tmp_path, share_fits=True), "sequential", **quiet)
+    cv = validate({**experiment_dict(tmp_path, space={"n_estimators": [2, 4]}), "split": {"cv": 2}})
+    tune_cv = run_experiment(
+        cv.model_copy(update={"search": cv.search.model_copy(update={"share_fits": True})}), "tune", **quiet
+    )
+    for summary in (sequential, tune_cv):
+        info = json.loads((Path(summary["run_dir"]) / "best_model.json").read_text())
+        assert info["fitted_by"] == "refit" and info["fit_time_s"] > 0
 
 
 @pytest.mark.slow

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import logging
-import threading
 import os
 import re
 import socket
 import ssl
+import threading
 import time
 from dataclasses import dataclass, replace
 

@@ -111,7 +111,7 @@ def make_plan(experiment: Experiment, runner: str | None, cluster: Cluster) -> P
     groups, share_note = share_plan(experiment, configs)
     if experiment.resources.num_cpus == "auto":  # one group: one trial that takes every core
         sized = [g.largest for g in groups] or configs or [{}] * total
-        if experiment.split.repeats and configs:  # each repeat a unit: `group_repeats` spreads them over trials
+        if experiment.split.repeats and configs:  # each repeat a unit: `group_repeats` spreads them
             sized = sized * experiment.split.repeats
         node_cpus = max(cluster.node_cpus, default=1)
         experiment = with_cpus(experiment, auto_cpus(sized, cluster.cpus, search.size_param, node_cpus))

@@ -12,12 +12,16 @@ from pathlib import Path
 from typing import Any
 
 import joblib
+import numpy as np
 import sklearn
 
 from tuning.data import Split
 from tuning.metrics import class_report, is_metric_key, scorer
 from tuning.results import create_new, write_json
+from tuning.runners.common import TrialResult
 from tuning.search import best_config
+from tuning.shared import FIT_FILE, cut_model, size_param_of
+from tuning.storage import is_uri
 from tuning.trial import TrialSpec, build_estimator, final_estimator
 from tuning.validation import rows
 from tuning.values import mean_std
@@ -27,7 +31,7 @@ MODEL_INFO = "best_model.json"
 
 
 def refit(
-    config: dict[str, Any], split: Split, spec: TrialSpec, run_dir: Path, **about: Any
+    config: dict[str, Any], split: Split, spec: TrialSpec, run_dir: Path, kept: Any = None, **about: Any
 ) -> dict[str, Any]:
     """Fit ``config`` on every training row, score it on the test rows, save model and metadata.
 
@@ -36,20 +40,15 @@ def refit(
     on a DataFrame so that ``model.predict(rows)`` takes rows with the feature columns.
     ``about`` (the trial, its search metrics...) is saved in ``best_model.json``. The fit uses
     every local core (``n_jobs``; a forest's trees do not depend on it), the saved model one.
+    ``kept``: that very model, already fitted by the trial (`kept_fit`): nothing is fitted.
     """
     budget_param = spec.budget[0] if spec.budget else None
     params = {k: v for k, v in spec.params.items() if not (k == "warm_start" and budget_param)}
-    model = build_estimator(config, split, TrialSpec(spec.estimator, params, metrics=spec.metrics))
-    threads = None
-    if "n_jobs" in final_estimator(model).get_params(deep=False):
-        threads = joblib.cpu_count()  # the trials are over: the refit has this machine to itself
-        final_estimator(model).set_params(n_jobs=threads)
-    X, y = rows(split, spec)  # repeats: all the rows; else the training rows
-    started = time.perf_counter()
-    model.fit(split.frame(X), y)
-    fit_time = time.perf_counter() - started
-    if threads is not None:
-        final_estimator(model).set_params(n_jobs=1)  # score as the trials do (see run_trial)
+    model, fit_time, threads = kept, 0.0, None
+    if kept is None:
+        model = build_estimator(config, split, TrialSpec(spec.estimator, params, metrics=spec.metrics))
+        fit_time, threads = fit_on_every_core(model, *rows(split, spec), split)
+    y = rows(split, spec)[1]  # repeats: all the rows; else the training rows
     metrics, classes = (None, {}) if spec.repeats else test_scores(model, split, spec)
     method = "predict_proba" if classes and hasattr(model, "predict_proba") else "predict"
 
@@ -75,12 +74,47 @@ def refit(
         "test_rows": 0 if spec.repeats else len(split.y_test),
         "fit_time_s": fit_time,
         "fit_threads": threads,
+        "fitted_by": "refit" if kept is None else "trial",  # trial: cut from its shared fit
         "scikit-learn": sklearn.__version__,
         "load": f"joblib.load('{MODEL_FILE}').{method}(rows)  # rows: a DataFrame with the feature columns",
         **about,
     }
     write_json(run_dir / MODEL_INFO, info)
     return info
+
+
+def fit_on_every_core(model, X, y, split: Split) -> tuple[float, int | None]:
+    """Fit ``model`` on ``X`` as a DataFrame with every local core; its fit time and threads."""
+    threads = None
+    if "n_jobs" in final_estimator(model).get_params(deep=False):
+        threads = joblib.cpu_count()  # the trials are over: the refit has this machine to itself
+        final_estimator(model).set_params(n_jobs=threads)
+    started = time.perf_counter()
+    model.fit(split.frame(X), y)
+    fit_time = time.perf_counter() - started
+    if threads is not None:
+        final_estimator(model).set_params(n_jobs=1)  # score as the trials do (see run_trial)
+    return fit_time, threads
+
+
+def kept_fit(trial: TrialResult, config: dict[str, Any], split: Split, spec: TrialSpec) -> Any:
+    """The model of ``config`` cut from its shared trial's one fit (None: no fit was kept).
+
+    A group fitted on the training rows checkpoints its largest model (`tuning.shared.FIT_FILE`);
+    the first n members of it are the n-member model a refit would fit, to the last bit. Only
+    the feature names differ (the trial fits arrays): they are set as a fit on a DataFrame sets them.
+    """
+    folder = trial.path
+    if folder is None or is_uri(folder) or spec.cv or spec.repeats:
+        return None
+    files = sorted(Path(folder).glob(f"checkpoint_*/{FIT_FILE}"))
+    size_param = size_param_of(spec.estimator)
+    if not files or size_param is None:
+        return None
+    model = cut_model(joblib.load(files[-1]), config[size_param], size_param)
+    if not hasattr(model, "feature_names_in_"):
+        model.feature_names_in_ = np.asarray(split.features, dtype=object)
+    return model
 
 
 def test_scores(model, split: Split, spec: TrialSpec) -> tuple[dict[str, float], dict[str, Any]]:
@@ -100,8 +134,9 @@ def refit_best(experiment, results, split: Split, spec: TrialSpec, run_dir: Path
     config = best_config(best, experiment)
     search_metrics = {k: v for k, v in best.metrics.items() if is_metric_key(k)}
     try:
+        kept = kept_fit(best, config, split, spec) if runner == "tune" else None
         info = refit(
-            config, split, spec, run_dir, trial=best.name, runner=runner, search_metrics=search_metrics
+            config, split, spec, run_dir, kept, trial=best.name, runner=runner, search_metrics=search_metrics
         )
     except Exception as exc:  # the search's results stand even if the refit fails
         echo(f"WARNING: refitting the best configuration failed: {type(exc).__name__}: {exc}")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +27,7 @@ from tuning.validation import aggregate, folds
 
 SHARED_KEY = "shared"  # a group's Tune config: {"shared": [config, ...]}, smallest size first
 INDEX_KEY = "shared_index"  # which of the group's configurations a result is
+FIT_FILE = "fit.joblib"  # a group's one fit on the training rows, in its trial's checkpoint
 
 
 @dataclass(frozen=True)
@@ -108,17 +110,27 @@ def fit_largest(group: Group, split: Split, spec: TrialSpec) -> tuple[list[tuple
     return fitted, fit_time
 
 
-def run_group(group: Group, split: Split, spec: TrialSpec, report: Report | None = None) -> list[dict]:
+def run_group(
+    group: Group,
+    split: Split,
+    spec: TrialSpec,
+    report: Report | None = None,
+    keep: Callable[[Any], None] | None = None,
+) -> list[dict]:
     """Fit the group once and score each of its configurations; ``report`` gets each in turn.
 
     Each result is what `run_trial` returns for that configuration, plus ``shared_index``
     (its place in the group), ``timesteps_total`` (its size: TensorBoard's x axis),
     ``shared_fit_s`` (the one fit's time) and ``fit_time_s``, its share of that fit by size
     (sizes 8, 12, 16: 8/16, 4/16, 4/16). The ``started_at``..``ended_at`` spans follow one
-    another: the first holds the fit.
+    another: the first holds the fit. ``keep`` gets the one fitted model before any result is
+    reported when it was fitted on the training rows (no cv, no repeats): the fit a refit of
+    the group's largest configuration repeats (`tuning.refit.kept_fit`).
     """
     began = time.time()
     fitted, fit_time = fit_largest(group, split, spec)
+    if keep is not None and not (spec.cv or spec.repeats):
+        keep(fitted[0][0])
     results, previous, clock = [], 0, began
     for index, size in enumerate(group.sizes):
         scores = [

@@ -6,17 +6,20 @@ import json
 import logging
 import os
 import sys
+import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
+
+import joblib
 
 from tuning.config import Experiment
 from tuning.data import Split
 from tuning.progress import Progress, tune_callback
 from tuning.runners.common import RunnerResult, TrialResult
 from tuning.search import param_space, scheduler, search_alg
-from tuning.shared import INDEX_KEY, SHARED_KEY, Group, run_group
+from tuning.shared import FIT_FILE, INDEX_KEY, SHARED_KEY, Group, run_group
 from tuning.space import config_key, variant_generator
 from tuning.stopping import StopRule
 from tuning.storage import is_uri, join, read_text, remote, tune_storage_path
@@ -32,19 +35,34 @@ def trial(config: dict, split: Split, spec: TrialSpec) -> None:
     run_trial(config, split, spec, report=lambda result: tune.report({**result, **where}))
 
 
-def shared_trial(config: dict, split: Split, spec: TrialSpec, size_param: str) -> None:
+def shared_trial(
+    config: dict, split: Split, spec: TrialSpec, size_param: str, keep_fit: bool = False
+) -> None:
     """Tune's trainable for a group of shared fits: one fit, one result per configuration.
 
     ``config`` is ``{"shared": [configuration, ...]}`` (`tuning.shared.Group.tune_config`),
     smallest size first; each result carries ``shared_index`` and its size as ``timesteps_total``.
+    ``keep_fit``: the last result carries a checkpoint of the one fit (`FIT_FILE`), from
+    which the best model is cut instead of refitted (`tuning.refit.kept_fit`).
     """
     from ray import tune
 
     sys.unraisablehook = quiet_exit_in_callbacks
     configs = tuple(config[SHARED_KEY])
     group = Group(size_param, configs, tuple(range(len(configs))))
-    where = _where()
-    run_group(group, split, spec, report=lambda result: tune.report({**result, **where}))
+    where, kept = _where(), []
+    for name in ("ray.train._internal.storage", "ray.train.v2._internal.execution.storage"):
+        logging.getLogger(name).setLevel(logging.WARNING)  # not "Checkpoint successfully created at"
+
+    def report(result: dict) -> None:
+        if kept and result[INDEX_KEY] == len(configs) - 1:
+            with tempfile.TemporaryDirectory(prefix="fit-") as folder:  # Tune copies it to the trial
+                joblib.dump(kept.pop(), Path(folder) / FIT_FILE)
+                tune.report({**result, **where}, checkpoint=tune.Checkpoint.from_directory(folder))
+        else:
+            tune.report({**result, **where})
+
+    run_group(group, split, spec, report=report, keep=kept.append if keep_fit else None)
 
 
 def _where() -> dict[str, str]:
@@ -75,7 +93,9 @@ def trainable(experiment: Experiment, split: Split, spec: TrialSpec, groups: tup
 
     resources = {"cpu": experiment.resources.num_cpus, "gpu": experiment.resources.num_gpus}
     if groups:
-        shared = tune.with_parameters(shared_trial, split=split, spec=spec, size_param=groups[0].size_param)
+        shared = tune.with_parameters(
+            shared_trial, split=split, spec=spec, size_param=groups[0].size_param, keep_fit=experiment.refit
+        )
         return tune.with_resources(shared, resources)
     return tune.with_resources(tune.with_parameters(trial, split=split, spec=spec), resources)
 
