@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -396,9 +397,15 @@ def test_the_summary_holds_the_run_and_reads_back(tmp_path):
     plan = make_plan(experiment(tmp_path, space={"n_estimators": [1, 2]}), "both", cluster())
     results = both_results()
     split = tiny_split()
-    kwargs = {"fixed_costs": {"ray_start_s": 1.0, "data_load_s": 0.5}, "search": {"algorithm": "grid"}}
     summary = build_summary(
-        plan, results, split, tmp_path, status="complete", resumed=True, mismatched=['{"n": 2}'], **kwargs
+        plan,
+        results,
+        split,
+        tmp_path,
+        status="complete",
+        resumed=True,
+        mismatched=['{"n": 2}'],
+        **SUMMARY_COSTS,
     )
     assert {k: summary[k] for k in ("experiment", "run_dir", "runner", "metric", "mode", "metrics")} == {
         "experiment": "small",
@@ -423,41 +430,36 @@ def test_the_summary_holds_the_run_and_reads_back(tmp_path):
     assert summary["versions"]["python"] and summary["created"][:2] == "20"
     write_summary(tmp_path, summary)
     assert read_summary(tmp_path) == json.loads(json.dumps(summary)) and read_summary(tmp_path / "no") is None
-    one = build_summary(
+
+
+SUMMARY_COSTS = {"fixed_costs": {"ray_start_s": 1.0, "data_load_s": 0.5}, "search": {"algorithm": "grid"}}
+
+
+def summary_of(plan, results, status="complete", mismatched=()):
+    from tuning.summary import build_summary
+
+    return build_summary(
         plan,
-        {"tune": results["tune"]},
-        split,
-        tmp_path,
-        status="interrupted",
+        results,
+        tiny_split(),
+        Path("/r"),
+        status=status,
         resumed=False,
-        mismatched=[],
-        **kwargs,
+        mismatched=list(mismatched),
+        **SUMMARY_COSTS,
     )
+
+
+def test_the_summary_compares_only_two_runners_and_names_no_best_for_an_evaluation(tmp_path):
+    from tuning.plan import make_plan
+
+    plan = make_plan(experiment(tmp_path, space={"n_estimators": [1, 2]}), "both", cluster())
+    results = both_results()
+    one = summary_of(plan, {"tune": results["tune"]}, status="interrupted")
     assert one["parity"] is None and one["status"] == "interrupted" and not one["resumed"]
-    same = build_summary(
-        plan, results, split, tmp_path, status="complete", resumed=False, mismatched=[], **kwargs
-    )
-    assert same["parity"] == {"identical": True, "differing": []}
-    short = build_summary(
-        plan,
-        {"sequential": result_of("sequential", ok(1, 0.5))},
-        split,
-        tmp_path,
-        status="interrupted",
-        resumed=False,
-        mismatched=[],
-        **kwargs,
-    )
+    assert summary_of(plan, results)["parity"] == {"identical": True, "differing": []}
+    short = summary_of(plan, {"sequential": result_of("sequential", ok(1, 0.5))}, status="interrupted")
     assert short["unfinished"] == 1 and short["best"]["runner"] == "sequential"
     evaluation = make_plan(experiment(tmp_path, space={}, split={"repeats": 2}), "tune", cluster())
-    alone = build_summary(
-        evaluation,
-        {"tune": results["tune"]},
-        split,
-        tmp_path,
-        status="complete",
-        resumed=False,
-        mismatched=[],
-        **kwargs,
-    )
+    alone = summary_of(evaluation, {"tune": results["tune"]})
     assert alone["best"] is None and alone["evaluation"]["strategy"] == "Monte Carlo CV over 2 splits"

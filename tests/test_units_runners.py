@@ -543,7 +543,7 @@ def test_tune_gets_the_metric_mode_cap_and_search_of_the_experiment(tmp_path):
         2,
         True,
     )
-    assert settings.num_samples == 1 and settings.search_alg._max_concurrent == 2
+    assert settings.num_samples == 1 and settings.search_alg.max_concurrent == 2
     assert settings.scheduler._max_t == 4
 
 
@@ -568,7 +568,7 @@ def test_shared_groups_are_one_grid_of_tune_trials(tmp_path):
         }
     }
     assert (
-        settings.num_samples == 1 and settings.scheduler is None and settings.search_alg._max_concurrent == 3
+        settings.num_samples == 1 and settings.scheduler is None and settings.search_alg.max_concurrent == 3
     )
     assert (settings.metric, settings.mode, settings.reuse_actors) == ("mse", "min", True)
 
@@ -584,7 +584,7 @@ def test_listed_trials_run_exactly_as_given(tmp_path):
     ]
     space, generator, samples = listed(configs, exp)
     assert space["n_estimators"].categories == [1, 2] and space[REPEAT_CHUNK].categories == [0, 1]
-    assert generator._points_to_evaluate == configs and generator._max_concurrent == 2 and samples == 3
+    assert generator._points_to_evaluate == configs and generator.max_concurrent == 2 and samples == 3
     space, settings = tune_config(exp, (), configs)
     assert settings.num_samples == 3 and settings.search_alg._points_to_evaluate == configs
     assert settings.scheduler is None and settings.metric == "mse"

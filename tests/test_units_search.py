@@ -75,7 +75,7 @@ def test_a_random_search_of_lists_gives_tune_its_distinct_draws(tmp_path):
         resources={"num_cpus": 1, "max_concurrent_trials": 2},
     )
     alg = search.search_alg(random)
-    assert alg._points_to_evaluate == distinct_sample(random.space, 4, 201) and alg._max_concurrent == 2
+    assert alg._points_to_evaluate == distinct_sample(random.space, 4, 201) and alg.max_concurrent == 2
     ranged = experiment(
         tmp_path,
         space={"max_features": {"uniform": [0.1, 1.0]}},
@@ -83,7 +83,7 @@ def test_a_random_search_of_lists_gives_tune_its_distinct_draws(tmp_path):
     )
     assert search.search_alg(ranged)._points_to_evaluate == []
     grid = search.search_alg(experiment(tmp_path, resources={"num_cpus": 1, "max_concurrent_trials": 3}))
-    assert grid._points_to_evaluate == [] and grid._max_concurrent == 3
+    assert grid._points_to_evaluate == [] and grid.max_concurrent == 3
 
 
 def test_optuna_is_seeded_and_keeps_its_study_where_asked(tmp_path):
@@ -117,7 +117,7 @@ def test_a_storage_that_does_not_open_is_one_line_naming_the_key(tmp_path):
 def test_asha_runs_over_the_budget_steps(tmp_path):
     asha = search.scheduler(experiment(tmp_path, space={"max_depth": [2, 3]}, search=ASHA))
     assert (asha._time_attr, asha._max_t, asha._reduction_factor) == ("training_iteration", 4, 2)
-    assert [rung[0] for rung in asha._brackets[0]._rungs] == [2]  # the grace period: its first rung
+    assert [rung[0] for rung in asha._brackets[0]._rungs] == [4.0, 2.0]  # from the grace period, 2
     assert search.scheduler(experiment(tmp_path)) is None
     budget_only = {"budget": {"max": 8, "step": 2}}
     assert search.scheduler(experiment(tmp_path, space={"max_depth": [2]}, search=budget_only)) is None

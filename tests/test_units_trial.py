@@ -40,9 +40,8 @@ from tuning.validation import REPEAT_CHUNK
 
 
 def test_a_budget_grows_one_model_per_fold_and_reports_every_step(grower_log):
-    spec = TrialSpec(
-        GROWER, {"n_jobs": 3, "warm_start": True, "sleep": 0.002}, budget=("n_estimators", (2, 4, 6)), cv=2
-    )
+    params = {"n_jobs": 3, "warm_start": True, "sleep": 0.002}
+    spec = TrialSpec(GROWER, params, budget=("n_estimators", (2, 4, 6)), cv=2, metrics=("mse",))
     reports: list[dict] = []
     before = time.time()
     result = run_trial({}, tiny_split(), spec, report=reports.append)
@@ -219,8 +218,8 @@ def test_to_tune_maps_each_domain_to_tunes_own():
 def test_the_variant_generator_carries_the_seed_points_and_cap():
     points = [{"a": 1}]
     generator = variant_generator(7, points, 3)
-    assert generator._points_to_evaluate == points and generator._max_concurrent == 3
-    assert variant_generator(7)._max_concurrent == 0 and variant_generator(7)._points_to_evaluate == []
+    assert generator._points_to_evaluate == points and generator.max_concurrent == 3
+    assert variant_generator(7).max_concurrent == 0 and variant_generator(7)._points_to_evaluate == []
 
 
 def test_largest_first_sorts_the_size_grid_only():
