@@ -179,6 +179,15 @@ def forest_spec() -> TrialSpec:
     )
 
 
+def scalars(folder, tag: str) -> list[tuple[int, float]]:
+    """``(step, value)`` of a TensorBoard scalar written in ``folder``."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(folder))
+    events.Reload()
+    return [(e.step, pytest.approx(e.value, rel=1e-6)) for e in events.Scalars(tag)]
+
+
 def test_shared_groups_write_one_row_per_configuration_in_plan_order(tmp_path):
     from tuning.runners.sequential import RESULTS_FILE, read_sequential, run_sequential_groups
     from tuning.shared import group_configs
@@ -194,7 +203,13 @@ def test_shared_groups_write_one_row_per_configuration_in_plan_order(tmp_path):
     ]
     for trial, config in zip(result.trials, configs, strict=True):
         assert trial.metrics["mse"] == run_trial(config, split, forest_spec())["mse"]
-    assert progress.done == 4 and any((tmp_path / "sequential" / "shared_00001").iterdir())
+    assert progress.done == 4 and progress.errored == 0
+    assert progress.best == (min(t.metrics["mse"] for t in result.trials), progress.best[1])
+    assert result.runner == "sequential" and 0 <= result.wall_s < 60
+    assert scalars(tmp_path / "sequential" / "shared_00001", "ray/tune/mse") == [
+        (1, result.trials[3].metrics["mse"]),
+        (3, result.trials[2].metrics["mse"]),
+    ]
     rows = [json.loads(line) for line in (tmp_path / RESULTS_FILE).read_text().splitlines()]
     assert [r["name"] for r in rows] == [
         "sequential_00001",
@@ -222,6 +237,7 @@ def test_a_shared_group_that_fails_fails_each_of_its_rows_and_a_finished_one_is_
         TrialResult("sequential_00000", configs[0], {"mse": 1.0}),
         TrialResult("sequential_00001", configs[1], {"mse": 2.0}),
     ]
+    (tmp_path / "sequential").mkdir()  # a resumed run's folder is there already
     rule = StopRule("mse", "min", trials=10)
     result = run_sequential_groups(
         groups, tiny_split(), forest_spec(), tmp_path, 1.0, progress_of(4), done, rule
@@ -238,6 +254,7 @@ def test_a_shared_group_that_fails_fails_each_of_its_rows_and_a_finished_one_is_
         groups, tiny_split(), forest_spec(), tmp_path / "c", 1.0, progress_of(4), None, capped
     )
     assert len(out.trials) == 2 and out.stopped == "trial cap 2 reached"
+    assert capped.best == min(t.metrics["mse"] for t in out.trials)  # each row's score fed the rule
 
 
 def test_reading_the_baseline_back_skips_a_line_cut_short(tmp_path):
@@ -246,8 +263,10 @@ def test_reading_the_baseline_back_skips_a_line_cut_short(tmp_path):
     assert read_sequential(tmp_path) == []
     (tmp_path / "sequential").mkdir()
     row = {"name": "sequential_00000", "config": {"n": 1}, "metrics": {"mse": 1.0}, "error": None}
-    (tmp_path / RESULTS_FILE).write_text(json.dumps(row) + "\n" + '{"name": "sequ')
-    (trial,) = read_sequential(tmp_path)
+    again = {**row, "name": "sequential_00001"}  # a resumed run appends after the line cut short
+    (tmp_path / RESULTS_FILE).write_text(json.dumps(row) + "\n" + '{"name": "sequ\n' + json.dumps(again))
+    trial, later = read_sequential(tmp_path)
+    assert later.name == "sequential_00001"
     assert trial == TrialResult(
         "sequential_00000",
         {"n": 1},
@@ -255,9 +274,9 @@ def test_reading_the_baseline_back_skips_a_line_cut_short(tmp_path):
         None,
         path=str(tmp_path / "sequential" / "sequential_00000"),
     )
-    (remote,) = read_sequential(f"file://{tmp_path}")
+    remote, _ = read_sequential(f"file://{tmp_path}")
     assert remote.path == f"file://{tmp_path}/sequential/sequential_00000"
-    assert read_sequential(str(tmp_path)) == [trial]
+    assert read_sequential(str(tmp_path)) == [trial, later]
 
 
 TUNE_METRICS = {"mse": 1.0, "mse_repeats": [1.0], "fit_time_s": 0.1, "ended_at": 1.0}
@@ -272,7 +291,9 @@ def fake_tune(monkeypatch):
 
     def run(name):
         def fake(experiment, split, spec, run_dir, cores, progress, *args, **kwargs):
-            calls.append((name, (experiment, spec, run_dir, cores, progress, *args), kwargs))
+            calls.append(
+                (name, (experiment, spec, run_dir, cores, progress, *args), {"split": split, **kwargs})
+            )
             configs = (
                 kwargs.get("configs")
                 or (args[0] if args else None)
@@ -309,6 +330,19 @@ def test_the_session_gives_each_runner_its_progress_and_trackers(tmp_path):
     adaptive = grower_plan(tmp_path, "tune", search={"algorithm": "optuna", "num_samples": 2})
     assert session_of(tmp_path, adaptive).progress("tune").configs is None
     assert session_of(tmp_path, plan).progress("sequential").per_trial is True  # not a terminal
+    assert session_of(tmp_path, plan).progress("sequential").parallelism == 1
+
+
+def test_a_verbose_session_prints_a_line_per_trial_on_a_terminal(tmp_path, monkeypatch):
+    import sys
+
+    from tuning.progress import say
+    from tuning.runners.dispatch import Session
+
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    plan = grower_plan(tmp_path, "both")
+    assert Session(plan, tiny_split(), tmp_path, say, verbose=True).progress("tune").per_trial is True
+    assert Session(plan, tiny_split(), tmp_path, say).progress("tune").per_trial is False  # the live line
 
 
 def test_a_sequential_plan_runs_only_the_baseline(tmp_path, fake_tune):
@@ -329,12 +363,14 @@ def test_both_runners_run_the_baseline_first_then_tune_with_the_plans_settings(t
 
     plan = grower_plan(tmp_path, "both", resources={"num_cpus": 2})
     lines: list[str] = []
-    results = run_runners(session_of(tmp_path, plan, lines, trackers=FakeTrackers()))
+    session = session_of(tmp_path, plan, lines, trackers=FakeTrackers())
+    results = run_runners(session)
     assert list(results) == ["sequential", "tune"]
     ((name, args, kwargs),) = fake_tune
     assert name == "run_tune" and args[:4] == (plan.experiment, plan.spec, tmp_path, plan.tune_cores)
     assert args[4].runner == "tune" and args[4].parallelism == plan.slots == 2
     assert kwargs == {
+        "split": session.split,
         "resume": False,
         "groups": (),
         "configs": None,
@@ -355,6 +391,7 @@ def test_tune_runs_a_plans_chunks_as_listed_trials_and_merges_them(tmp_path, fak
     results = run_runners(session_of(tmp_path, plan))
     assert fake_tune[0][2]["configs"] == list(plan.configs)
     assert [t.config for t in results["tune"].trials] == [{"n_estimators": 1}, {"n_estimators": 2}]
+    assert all(t.ok and t.metrics["chunks"] == 2 for t in results["tune"].trials)  # merged, two chunks each
 
 
 def test_an_interrupted_baseline_keeps_its_trials_and_tune_does_not_start(tmp_path, fake_tune):
@@ -370,7 +407,8 @@ def test_an_interrupted_baseline_keeps_its_trials_and_tune_does_not_start(tmp_pa
     results = run_runners(session)
     assert list(results) == ["sequential"] and fake_tune[-1][2]["callbacks"] is None and len(fake_tune) == 1
     assert [t.name for t in results["sequential"].trials] == ["sequential_00000"]  # written before the line
-    assert results["sequential"].cores == 1
+    assert results["sequential"].cores == 1 and results["sequential"].runner == "sequential"
+    assert 0 <= results["sequential"].wall_s < 60
 
 
 def test_a_resumed_baseline_counts_what_finished(tmp_path, fake_tune, grower_log):
@@ -389,30 +427,43 @@ def test_a_resumed_baseline_counts_what_finished(tmp_path, fake_tune, grower_log
     fresh: list[str] = []
     run_runners(session_of(tmp_path / "again", plan, fresh))
     assert fresh[0].startswith("[sequential] 1/3 done")
+    grower_log.clear()
+    run_runners(session_of(tmp_path, plan))  # not resumed: the same folder runs every trial again
+    assert [e[1] for e in grower_log if e[0] == "fit"] == [1, 2, 3]
 
 
 def test_shared_groups_run_in_the_baseline_as_groups(tmp_path, fake_tune):
     from tuning.plan import make_plan
     from tuning.runners.dispatch import run_runners
 
-    raw = {"space": {"n_estimators": [1, 2]}, "search": {"share_fits": True}}
-    plan = make_plan(experiment(tmp_path, **raw), "both", cluster((4.0,)))
+    search = {"share_fits": True, "stop": {"trials": 2}}
+    exp = experiment(tmp_path, space={"n_estimators": [1, 2, 3]}, search=search, resources={"num_cpus": 2})
+    plan = make_plan(exp, "both", cluster((4.0,)))
     results = run_runners(session_of(tmp_path, plan))
-    assert [t.path for t in results["sequential"].trials] == [
-        str(tmp_path / "sequential" / "shared_00000")
-    ] * 2
-    assert fake_tune[0][2]["groups"] == plan.groups
+    seq = results["sequential"]
+    assert [t.path for t in seq.trials] == [str(tmp_path / "sequential" / "shared_00000")] * 3
+    assert all(t.ok for t in seq.trials) and seq.cores == 2  # one group: its 3 trials, never cut
+    assert seq.stopped == "trial cap 2 reached" and fake_tune[0][2]["groups"] == plan.groups
+    lines: list[str] = []
+    again = run_runners(session_of(tmp_path, plan, lines, resume=True))["sequential"]
+    assert [(t.name, t.metrics) for t in again.trials] == [(t.name, t.metrics) for t in seq.trials]
+    assert not any(line.startswith("[sequential]") for line in lines)
+    two = experiment(tmp_path, space={"n_estimators": [1, 2], "max_depth": [2, 3]}, search=search)
+    stopped = run_runners(session_of(tmp_path / "s", make_plan(two, "both", cluster())))["sequential"]
+    assert len(stopped.trials) == 2 and stopped.stopped == "trial cap 2 reached"  # asked between groups
 
 
 def test_both_runners_of_an_adaptive_search_replay_tunes_configurations(tmp_path, fake_tune):
     from tuning.runners.dispatch import run_runners
 
     plan = grower_plan(tmp_path, "both", search={"algorithm": "optuna", "num_samples": 2})
-    trackers = FakeTrackers()
-    results = run_runners(session_of(tmp_path, plan, trackers=trackers))
+    trackers, lines = FakeTrackers(), []
+    results = run_runners(session_of(tmp_path, plan, lines, trackers=trackers))
+    assert [line[:15] for line in lines if line.startswith("[")] == ["[sequential] 1/", "[sequential] 2/"]
     assert list(results) == ["tune", "sequential"]
     # the fake's trials started in reverse order: the baseline runs them as proposed
     assert [t.config for t in results["sequential"].trials] == [{"n_estimators": 2}, {"n_estimators": 1}]
+    assert all(t.ok for t in results["sequential"].trials)
     assert trackers.logged == [(0, "sequential_00000"), (1, "sequential_00001")]
     assert results["sequential"].cores == plan.sequential_cores
     assert list(run_runners(session_of(tmp_path / "t", replace(plan, runner="tune")))) == ["tune"]
@@ -425,8 +476,10 @@ def test_a_stopped_run_resumed_continues_tune_with_a_new_budget(tmp_path, fake_t
     plan = grower_plan(tmp_path, "tune", search={"stop": {"trials": 1}})
     write_summary(tmp_path, {"stopped": {"reason": "trial cap 1 reached"}})
     run_runners(session_of(tmp_path, plan, resume=True))
-    name, args, _ = fake_tune[-1]
+    name, args, kwargs = fake_tune[-1]
     assert name == "continue_tune" and args[5] == list(plan.configs) and args[6].trials == 1
+    assert args[:4] == (plan.experiment, plan.spec, tmp_path, plan.tune_cores) and args[4].runner == "tune"
+    assert kwargs["split"] is not None
     write_summary(tmp_path, {"stopped": None})
     run_runners(session_of(tmp_path, plan, resume=True))
     assert fake_tune[-1][0] == "run_tune" and fake_tune[-1][2]["resume"] is True
@@ -442,12 +495,17 @@ def test_an_interrupted_tune_keeps_its_last_save(tmp_path, monkeypatch):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(dispatch, "run_tune", interrupted)
-    monkeypatch.setattr(dispatch, "read_tune", lambda run_dir: [TrialResult("saved", {"n_estimators": 1})])
+    read = []
+    monkeypatch.setattr(
+        dispatch, "read_tune", lambda run_dir: read.append(run_dir) or [TrialResult("saved", {})]
+    )
     plan = grower_plan(tmp_path, "tune")
     result = dispatch.run_runners(session_of(tmp_path, plan))["tune"]
     assert result.trials == [] and result.cores == plan.tune_cores and result.runner == "tune"
+    assert 0 <= result.wall_s < 60
     (tmp_path / "experiment_state-2026.json").write_text("{}")
     assert [t.name for t in dispatch.run_runners(session_of(tmp_path, plan))["tune"].trials] == ["saved"]
+    assert read == [tmp_path]
 
 
 def test_unfinished_runners_are_interrupted_ones_not_stopped_ones():
@@ -488,6 +546,8 @@ def test_a_stopped_search_keeps_its_finished_trials_and_names_what_never_ran(tmp
     cut = replace(tune, stopped="trial cap 2 reached")  # its unfinished trial is left out
     assert [t.name for t in settle_stopped(plan, {"tune": cut})[0]["tune"].trials] == ["a", "c"]
     assert settle_stopped(plan, {"tune": tune}) == ({"tune": tune}, None)
+    _, record = settle_stopped(replace(plan, total=10), {"tune": tune_stopped})
+    assert record["unrun_count"] == 2  # with configurations: those never finished, counted
     adaptive = replace(plan, configs=(), total=5)
     _, record = settle_stopped(adaptive, {"tune": tune_stopped})
     assert record["unrun"] == [] and record["unrun_count"] == 4
@@ -602,16 +662,17 @@ def test_the_stop_hooks_feed_the_rule_each_finished_trial_and_ask_it_after_each_
     assert stopper("id", {"mse": 0.1}) is False and stopper.stop_all() is False
     feeder.on_trial_result(1, [], None, {"mse": 0.5})  # a plain trial's step: not finished yet
     assert rule.finished == 0
-    feeder.on_trial_result(1, [], None, {"mse": 0.5, INDEX_KEY: 0})  # a shared fit's configuration
-    feeder.on_trial_complete(1, [], SimpleNamespace(last_result={"mse": 0.25}))
+    feeder.on_trial_result(1, [], None, {"mse": 0.05, INDEX_KEY: 0})  # a shared fit's configuration
+    assert (rule.finished, rule.best) == (1, 0.05)
+    feeder.on_trial_complete(1, [], SimpleNamespace(last_result={"mse": 0.01}))
     feeder.on_trial_complete(
         1, [], SimpleNamespace(last_result={"mse": 0.1, INDEX_KEY: 1})
     )  # counted already
-    assert (rule.finished, rule.best) == (2, 0.25) and stopper.stop_all() is False
+    assert (rule.finished, rule.best, rule.since_best) == (2, 0.01, 0) and stopper.stop_all() is False
     feeder.on_trial_error(1, [], SimpleNamespace(last_result={INDEX_KEY: 2}))
     assert rule.finished == 2
     feeder.on_trial_error(1, [], SimpleNamespace(last_result=None))
-    assert rule.finished == 3 and rule.best == 0.25 and stopper.stop_all() is True
+    assert rule.finished == 3 and rule.best == 0.01 and stopper.stop_all() is True
     feeder.on_trial_complete(1, [], SimpleNamespace(last_result=None))
     assert rule.finished == 4 and rule.since_best == 2
 
@@ -624,8 +685,8 @@ def test_a_shared_trials_rows_come_from_its_result_lines(tmp_path):
         json.dumps({"mse": 0.5, INDEX_KEY: 0}),
         json.dumps({"mse": 0.4, INDEX_KEY: 1}),
         json.dumps({"done": True}),
+        '{"mse": 0.2, "sha',  # cut short
         json.dumps({"mse": 0.3, INDEX_KEY: 1}),  # a retry's result: the last one counts
-        '{"mse": 0.2, "sha',
     ]
     (tmp_path / "result.json").write_text("\n".join(lines))
     configs = [{"n": 1}, {"n": 2}, {"n": 3}]
@@ -652,5 +713,7 @@ def test_only_a_systemexit_in_a_callback_is_kept_quiet(monkeypatch):
     other = SimpleNamespace(exc_type=ValueError)
     quiet_exit_in_callbacks(other)
     assert printed == [other]
+    logger = logging.getLogger("ray.tune.analysis.experiment_analysis")
+    monkeypatch.setattr(logger, "level", logging.NOTSET)
     _quiet_analysis()
-    assert logging.getLogger("ray.tune.analysis.experiment_analysis").level == logging.ERROR
+    assert logger.level == logging.ERROR

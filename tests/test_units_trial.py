@@ -220,6 +220,8 @@ def test_the_variant_generator_carries_the_seed_points_and_cap():
     generator = variant_generator(7, points, 3)
     assert generator._points_to_evaluate == points and generator.max_concurrent == 3
     assert variant_generator(7).max_concurrent == 0 and variant_generator(7)._points_to_evaluate == []
+    draws = [variant_generator(seed)._random_state.uniform() for seed in (7, 7, 8)]
+    assert draws[0] == draws[1] != draws[2]  # seeded: random domains draw alike in both runners
 
 
 def test_largest_first_sorts_the_size_grid_only():

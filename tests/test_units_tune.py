@@ -123,7 +123,7 @@ def fake_tuner(monkeypatch):
 
     FakeTuner.made, FakeTuner.restorable, FakeTuner.fit_s = [], False, 0.0
     monkeypatch.setattr(ray.tune, "Tuner", FakeTuner)
-    monkeypatch.setattr(runner, "trainable", lambda experiment, split, spec, groups=(): ("trainable", groups))
+    monkeypatch.setattr(runner, "trainable", lambda *args: ("trainable", *args))
     read: list = []
     monkeypatch.setattr(runner, "read_tune", lambda run_dir: read.append(run_dir) or list(TRIALS))
     monkeypatch.delenv("RAY_AIR_NEW_OUTPUT", raising=False)
@@ -133,11 +133,12 @@ def fake_tuner(monkeypatch):
 def test_run_tune_hands_tune_the_space_settings_and_run_config(tmp_path, fake_tuner):
     exp = experiment(tmp_path, space={"n_estimators": [1, 2]}, max_failures=3)
     run_dir = tmp_path / "results" / "small" / "run_1"
-    result = runner.run_tune(
-        exp, tiny_split(), TrialSpec(GROWER, {}), run_dir, 3.0, progress_of(2), callbacks=["cb"]
-    )
+    split, spec = tiny_split(), TrialSpec(GROWER, {})
+    FakeTuner.restorable = True  # not asked: no --resume
+    result = runner.run_tune(exp, split, spec, run_dir, 3.0, progress_of(2), callbacks=["cb"])
     (tuner,) = FakeTuner.made
-    assert tuner.fitted == 1 and tuner.trainable == ("trainable", ())
+    assert tuner.fitted == 1 and tuner.trainable == ("trainable", exp, split, spec, ())
+    assert not hasattr(tuner, "restored")
     assert tuner.param_space == {"n_estimators": {"grid_search": [1, 2]}}
     assert tuner.tune_config.metric == "mse" and tuner.tune_config.time_budget_s is None
     config = tuner.run_config
@@ -149,10 +150,22 @@ def test_run_tune_hands_tune_the_space_settings_and_run_config(tmp_path, fake_tu
     )
     assert config.failure_config.max_failures == 3
     assert len(config.callbacks) == 2 and config.callbacks[1] == "cb"
-    assert type(config.callbacks[0]).__name__ == "_TuneProgress"
+    config.callbacks[0].on_experiment_end(trials=[])  # the progress line's callback, on the progress
     assert os.environ["RAY_AIR_NEW_OUTPUT"] == "0" and fake_tuner == [run_dir]
     assert (result.runner, result.trials, result.cores, result.stopped) == ("tune", TRIALS, 3.0, None)
     assert result.wall_s >= 0
+
+
+def test_run_tune_of_shared_groups_runs_one_trial_per_group(tmp_path, fake_tuner):
+    from tuning.shared import Group
+
+    exp = experiment(tmp_path, space={"n_estimators": [1, 2]})
+    split, spec = tiny_split(), TrialSpec(GROWER, {})
+    groups = (Group("n_estimators", ({"n_estimators": 1}, {"n_estimators": 2}), (0, 1)),)
+    runner.run_tune(exp, split, spec, tmp_path / "g", 1.0, progress_of(2), groups=groups)
+    tuner = FakeTuner.made[-1]
+    assert tuner.trainable == ("trainable", exp, split, spec, groups)
+    assert tuner.param_space == {SHARED_KEY: {"grid_search": [[{"n_estimators": 1}, {"n_estimators": 2}]]}}
 
 
 def test_run_tune_under_a_stop_rule_gives_tune_its_time_budget_and_hooks(tmp_path, fake_tuner):
@@ -165,6 +178,8 @@ def test_run_tune_under_a_stop_rule_gives_tune_its_time_budget_and_hooks(tmp_pat
     (tuner,) = FakeTuner.made
     assert tuner.tune_config.time_budget_s == 0.05
     assert type(tuner.run_config.stop).__name__ == "RuleStopper" and len(tuner.run_config.callbacks) == 2
+    tuner.run_config.callbacks[1].on_trial_error(1, [], SimpleNamespace(last_result=None))
+    assert rule.finished == 1  # the feeder feeds this rule
     assert result.stopped == rule.reason and rule.reason.startswith(
         "time budget 0.05s reached after 0 trials"
     )
@@ -174,6 +189,7 @@ def test_run_tune_under_a_stop_rule_gives_tune_its_time_budget_and_hooks(tmp_pat
         exp, tiny_split(), TrialSpec(GROWER, {}), tmp_path / "q", 1.0, progress_of(2), rule=quick
     )
     assert result.stopped is None and quick.reason is None  # Tune's budget did not end it
+    assert FakeTuner.made[-1].run_config.stop.stop_all() is False
     chunks = [{"n_estimators": 1, "repeat_chunk": 0}]
     runner.run_tune(
         exp, tiny_split(), TrialSpec(GROWER, {}), tmp_path / "c", 1.0, progress_of(1), configs=chunks
@@ -183,47 +199,68 @@ def test_run_tune_under_a_stop_rule_gives_tune_its_time_budget_and_hooks(tmp_pat
 
 def test_run_tune_restores_an_interrupted_run(tmp_path, fake_tuner):
     exp = experiment(tmp_path, space={"n_estimators": [1, 2]})
+    split, spec = tiny_split(), TrialSpec(GROWER, {})
     FakeTuner.restorable = True
     progress = progress_of(2)
-    result = runner.run_tune(
-        exp, tiny_split(), TrialSpec(GROWER, {}), tmp_path, 2.0, progress, resume=True, callbacks=["cb"]
-    )
+    result = runner.run_tune(exp, split, spec, tmp_path, 2.0, progress, resume=True, callbacks=["cb"])
     tuner = FakeTuner.made[-1]
     path, kwargs = tuner.restored
     assert path == str(tmp_path.resolve()) == FakeTuner.asked and tuner.fitted == 1
     assert kwargs == {
-        "trainable": ("trainable", ()),
+        "trainable": ("trainable", exp, split, spec, ()),
         "resume_unfinished": True,
         "resume_errored": False,
         "restart_errored": False,
     }
-    assert progress.done == 1  # the trial read back that finished
+    assert progress.done == 1 and fake_tuner == [tmp_path, tmp_path]  # what finished, read back
     assert len(tuner.config.callbacks) == 2 and tuner.config.callbacks[1] == "cb"
-    assert type(tuner.config.callbacks[0]).__name__ == "_TuneProgress"
+    tuner.config.callbacks[0].on_experiment_end(trials=[])
     assert (result.runner, result.trials, result.cores) == ("tune", TRIALS, 2.0)
+    assert 0 <= result.wall_s < 60
     FakeTuner.restorable = False
     runner.run_tune(exp, tiny_split(), TrialSpec(GROWER, {}), tmp_path, 2.0, progress_of(2), resume=True)
     assert not hasattr(FakeTuner.made[-1], "restored")  # nothing to restore: a fresh Tuner
 
 
+@pytest.mark.parametrize("inner", [None, SimpleNamespace()], ids=["no-local-tuner", "no-run-config"])
+def test_a_restored_tuner_without_its_run_config_keeps_the_pickled_callbacks(
+    tmp_path, fake_tuner, monkeypatch, inner
+):
+    restore = FakeTuner.restore
+
+    def bare(cls, path, **kwargs):
+        tuner = restore(path, **kwargs)
+        if inner is None:
+            del tuner._local_tuner
+        else:
+            tuner._local_tuner = inner
+        return tuner
+
+    monkeypatch.setattr(FakeTuner, "restore", classmethod(bare))
+    FakeTuner.restorable = True
+    exp = experiment(tmp_path, space={"n_estimators": [1, 2]})
+    runner.run_tune(exp, tiny_split(), TrialSpec(GROWER, {}), tmp_path, 2.0, progress_of(2), resume=True)
+    assert FakeTuner.made[-1].config.callbacks == ["pickled"] and FakeTuner.made[-1].fitted == 1
+
+
 def test_a_stopped_run_continues_as_a_new_experiment_of_what_never_finished(tmp_path, monkeypatch):
-    calls = []
+    calls, read = [], []
 
     def later(experiment, split, spec, run_dir, cores, progress, configs=None, rule=None):
-        calls.append((run_dir, configs, rule, progress.done))
+        calls.append((experiment, split, spec, run_dir, configs, rule, progress.done))
         return RunnerResult("tune", [], 1.5, cores, stopped="again")
 
     monkeypatch.setattr(runner, "run_tune", later)
-    monkeypatch.setattr(runner, "read_tune", lambda run_dir: list(TRIALS))
+    monkeypatch.setattr(runner, "read_tune", lambda run_dir: read.append(run_dir) or list(TRIALS))
     (tmp_path / "continued_1").mkdir()
     configs = [{"n_estimators": 1}, {"n_estimators": 2}, {"n_estimators": 3}]
     rule = StopRule("mse", "min", trials=1)
     progress = progress_of(3)
-    result = runner.continue_tune(
-        experiment(tmp_path), tiny_split(), TrialSpec(GROWER, {}), tmp_path, 2.0, progress, configs, rule
-    )
-    assert calls == [(tmp_path / "continued_2", configs[1:], rule, 1)]
+    exp, split, spec = experiment(tmp_path), tiny_split(), TrialSpec(GROWER, {})
+    result = runner.continue_tune(exp, split, spec, tmp_path, 2.0, progress, configs, rule)
+    assert calls == [(exp, split, spec, tmp_path / "continued_2", configs[1:], rule, 1)]
     assert (result.trials, result.wall_s, result.stopped, result.cores) == (TRIALS, 1.5, "again", 2.0)
+    assert read == [tmp_path, tmp_path]
 
 
 def test_reading_tune_back_joins_the_continuations_in_order(tmp_path, monkeypatch):
@@ -234,8 +271,9 @@ def test_reading_tune_back_joins_the_continuations_in_order(tmp_path, monkeypatc
                 TrialResult("a", {"n": 1}, {"mse": 1.0}),
                 TrialResult("b", {"n": 2}),
                 TrialResult("c", {"n": 3}),
+                TrialResult("e", {"n": 5}),  # unfinished, never continued: kept, to be resumed
             ],
-            "continued_2": [TrialResult("b2", {"n": 2}, {"mse": 2.0})],
+            "continued_2": [TrialResult("b2", {"n": 2}, {"mse": 2.0}), TrialResult("a2", {"n": 1})],
             "continued_10": [TrialResult("c10", {"n": 3}, {"mse": 3.0}), TrialResult("d", {"n": 4})],
         }[name]
 
@@ -243,10 +281,13 @@ def test_reading_tune_back_joins_the_continuations_in_order(tmp_path, monkeypatc
     run_dir = tmp_path / "run"
     for name in ("continued_10", "continued_2"):
         (run_dir / name).mkdir(parents=True)
-    assert [t.name for t in runner.read_tune(run_dir)] == ["a", "b2", "c10", "d"]
-    assert [t.name for t in runner.read_tune(str(run_dir))] == ["a", "b2", "c10", "d"]
+    expected = ["a", "e", "b2", "a2", "c10", "d"]  # a finished trial stays; later ones follow
+    assert [t.name for t in runner.read_tune(run_dir)] == expected
+    assert [t.name for t in runner.read_tune(str(run_dir))] == expected
     monkeypatch.setattr(runner, "_read_experiment", lambda run_dir: [TrialResult("s3", {})])
-    assert [t.name for t in runner.read_tune("s3://bucket/run")] == ["s3"]
+    monkeypatch.chdir(tmp_path)
+    Path("s3:/bucket/run/continued_1").mkdir(parents=True)  # what the URI would be as a local path
+    assert [t.name for t in runner.read_tune("s3://bucket/run")] == ["s3"]  # a URI has no continuations
 
 
 class FakeTrial:
@@ -297,14 +338,18 @@ def test_a_shared_tune_trial_is_read_as_one_row_per_configuration(tmp_path, monk
 
     (tmp_path / "result.json").write_text(json.dumps({"mse": 0.5, INDEX_KEY: 0}) + "\n")
     shared = FakeTrial("g", {SHARED_KEY: [{"n": 1}, {"n": 2}]}, None, "ERROR", 2, "E: x", path=str(tmp_path))
+    before = FakeTrial("first", {"n": 0}, {"mse": 1.0, "fit_time_s": 0.1})
+    after = FakeTrial("last", {"n": 3}, {"mse": 1.0, "fit_time_s": 0.1})
 
     class Analysis:
         def __init__(self, path):
-            self.trials = [shared]
+            self.trials = [before, shared, after]
 
     monkeypatch.setattr(ray.tune, "ExperimentAnalysis", Analysis)
     rows = runner._read_experiment(tmp_path)
     assert [(r.name, r.config, r.error, r.retries) for r in rows] == [
+        ("first", {"n": 0}, None, 0),
         ("g_000", {"n": 1}, None, 1),
         ("g_001", {"n": 2}, "E: x", 1),
+        ("last", {"n": 3}, None, 0),
     ]
