@@ -23,8 +23,27 @@ from tests.units import (
 )
 from tuning.errors import ExperimentError
 from tuning.runners.common import RunnerResult, TrialResult
+from tuning.space import expand
 from tuning.trial import TrialSpec
 from tuning.validation import REPEAT_CHUNK
+
+
+def test_a_random_plan_draws_with_the_experiments_seed(tmp_path):
+    from tuning.plan import make_plan, trials_in_run_order
+
+    space = {"max_features": {"uniform": [0.1, 1.0]}}
+    exp = experiment(tmp_path, space=space, search={"algorithm": "random", "num_samples": 3})
+    configs = make_plan(exp, "tune", cluster()).configs
+    assert list(configs) == expand(exp.space, 3, 201, "random") == trials_in_run_order(exp)
+
+
+def test_a_cluster_that_names_no_node_gives_auto_one_cpu(tmp_path):
+    from tuning.cluster import Cluster
+    from tuning.plan import make_plan
+
+    bare = Cluster("joined", 0, 8.0, 0.0, (), (), started_here=False)
+    exp = experiment(tmp_path, space={"max_depth": [1, 2]}, resources={"num_cpus": "auto"})
+    assert make_plan(exp, "sequential", bare).experiment.resources.num_cpus == 1.0
 
 
 def test_a_plan_expands_the_trials_in_run_order_and_counts_them(tmp_path):
@@ -78,8 +97,14 @@ def test_slots_cores_waves_and_what_limits_them(tmp_path):
     assert plan.slots == 2 and plan.limit() == "limited by GPUs: 1 GPUs, 0.5 per trial"
     assert plan.warnings and plan.warnings[0].startswith("warning: resources.num_gpus is 0.5")
     assert make_plan(gpu, "sequential", cluster((4.0,), (1.0,))).warnings == ()
-    cpu_bound = make_plan(gpu, "tune", cluster((1.0,), (2.0,)))
+    cpu_bound = make_plan(gpu, "tune", cluster((1.0,), (1.0,)))  # 2 trials fit the GPU, 1 the CPUs
     assert cpu_bound.limit() == "limited by CPUs: 1 CPUs, 1 per trial"
+    even = make_plan(gpu, "tune", cluster((2.0,), (1.0,)))  # 2 fit either way: the GPU is named
+    assert even.limit() == "limited by GPUs: 1 GPUs, 0.5 per trial"
+    loose = experiment(
+        tmp_path, space={"n_estimators": [1, 2, 3]}, resources={"num_cpus": 1, "max_concurrent_trials": 8}
+    )
+    assert make_plan(loose, "tune", cluster((2.0,))).limit() == "limited by CPUs: 2 CPUs, 1 per trial"
     empty = replace(plan, cluster=cluster((0.5,)))
     assert empty.slots == 0 and empty.waves == 0
 
@@ -103,7 +128,11 @@ def test_auto_cpus_give_the_largest_trial_its_share_of_the_cores(tmp_path):
     assert auto_cpus([{}] * 4, 16, "n_estimators", 0.5) == 1
     assert auto_cpus([{"n_estimators": 3}, {"n_estimators": 1}], 8, "n_estimators", 8) == 6
     assert auto_cpus([{"n_estimators": "x"}, {"n_estimators": -2}], 4, "n_estimators", 4) == 2
-    assert auto_cpus([], 4, "n_estimators", 4) == 4
+    assert auto_cpus([], 4, "n_estimators", 4) == 4 and auto_cpus([], 4, "n_estimators", 16) == 4
+    assert auto_cpus([{"n_estimators": 3}, {}], 8, "n_estimators", 8) == 6  # no size: counts as 1
+    assert auto_cpus([{"n_estimators": 3}, {"n_estimators": 0}], 8, "n_estimators", 8) == 6  # 0: as 1
+    assert auto_cpus([{"n_estimators": 1.5}, {"n_estimators": 0.5}], 8, "n_estimators", 8) == 6
+    assert auto_cpus([{"n_estimators": 3}, {"n_estimators": "x"}], 8, "n_estimators", 8) == 6
     exp = experiment(tmp_path, space={"max_depth": [1, 2]}, resources={"num_cpus": "auto"})
     plan = make_plan(exp, "tune", cluster((6.0,)))
     assert plan.experiment.resources.num_cpus == 3.0 and plan.spec.params["n_jobs"] == 3
@@ -138,6 +167,10 @@ def test_shared_fits_group_the_sizes_and_say_what_they_save(tmp_path):
     single = experiment(tmp_path, space={"n_estimators": [4, 8]}, search={"share_fits": True})
     assert make_plan(single, "tune", cluster()).share_note == (
         "2 configurations from 1 fit: n_estimators 8 fitted instead of 12 (1.5x less)"
+    )
+    one = experiment(tmp_path, space={"n_estimators": [1]}, search={"share_fits": True})
+    assert make_plan(one, "tune", cluster()).share_note == (
+        "1 configurations from 1 fit: n_estimators 1 fitted instead of 1 (1.0x less)"
     )
 
 
@@ -235,10 +268,12 @@ def test_an_adaptive_search_runs_every_repeat_of_a_configuration_in_one_trial(tm
 def test_the_grouping_line_says_how_the_repeats_run():
     from tuning.plan import grouping_line
 
-    record = {"repeats": 100, "trials_per_configuration": 2, "chunk": 50, "first_repeat_s": 0.008}
+    record = {"repeats": 100, "trials_per_configuration": 2, "chunk": 50, "first_repeat_s": 0.009}
     assert grouping_line(record) == (
-        "Repeats:       100 per configuration in 2 trials of 50 (one repeat took 8 ms; >= 0.5 s a trial)"
+        "Repeats:       100 per configuration in 2 trials of 50 (one repeat took 9 ms; >= 0.5 s a trial)"
     )
+    slow = {"repeats": 4, "trials_per_configuration": 4, "chunk": 1, "first_repeat_s": 0.9}
+    assert grouping_line(slow).endswith("of 1 (one repeat took 900 ms; >= 0.5 s a trial)")
     one = {"repeats": 3, "trials_per_configuration": 1, "chunk": 3, "first_repeat_s": None}
     assert grouping_line(one) == "Repeats:       3 per configuration in 1 trial"
 
@@ -285,6 +320,8 @@ def test_timings_give_speedup_and_efficiency_from_the_baselines_trial_times():
         "data_load_s": 0.5,
         "sequential_s": 8.0,
     }
+    no_cores = {"sequential": both_results()["sequential"], "tune": result_of("tune", wall=2.0, cores=0.0)}
+    assert timings(no_cores, None, None)["efficiency"] is None
     idle = {"sequential": both_results()["sequential"], "tune": result_of("tune", wall=0.0, cores=0.0)}
     out = timings(idle, None, None)
     assert out["ideal_s"] is None and out["efficiency"] is None and "speedup" not in out
@@ -458,8 +495,17 @@ def test_the_summary_compares_only_two_runners_and_names_no_best_for_an_evaluati
     one = summary_of(plan, {"tune": results["tune"]}, status="interrupted")
     assert one["parity"] is None and one["status"] == "interrupted" and not one["resumed"]
     assert summary_of(plan, results)["parity"] == {"identical": True, "differing": []}
+    from tuning.summary import trial_record
+
+    assert set(summary_of(plan, results)["trials"]["tune"][0]) == set(trial_record(results["tune"].trials[0]))
+    mse_only = make_plan(
+        experiment(tmp_path, space={"n_estimators": [1]}, metrics=["mse"]), "tune", cluster()
+    )
+    recorded = summary_of(mse_only, {"tune": result_of("tune", ok(1, 0.5, rmse=0.7))})["trials"]["tune"]
+    assert recorded[0]["metrics"] == {"mse": 0.5}  # what the plan's trials record, not the defaults
     short = summary_of(plan, {"sequential": result_of("sequential", ok(1, 0.5))}, status="interrupted")
     assert short["unfinished"] == 1 and short["best"]["runner"] == "sequential"
+    assert short["counts"]["trials"] == 2  # the plan's configurations, not the trials that ran
     evaluation = make_plan(experiment(tmp_path, space={}, split={"repeats": 2}), "tune", cluster())
     alone = summary_of(evaluation, {"tune": results["tune"]})
     assert alone["best"] is None and alone["evaluation"]["strategy"] == "Monte Carlo CV over 2 splits"

@@ -64,7 +64,7 @@ def chunk(n: int, index: int, scores: list[float], **extra) -> TrialResult:
         "mse": float(np.mean(scores)),
         "mse_repeats": scores,
         "fit_time_s": 0.5 * (index + 1),
-        "started_at": 10.0 + index,
+        "started_at": 10.0 - index,  # chunks run at once: a later one may start first
         "ended_at": 12.0 + index,
         "node_id": "n1",
         **extra,
@@ -83,10 +83,10 @@ def test_chunks_merge_into_one_row_per_configuration_in_split_order():
     assert first.metrics["mse_std"] == np.std([1.0, 2.0, 3.0, 4.0])
     assert (first.metrics["fit_time_s"], first.metrics["started_at"], first.metrics["ended_at"]) == (
         1.5,
-        10.0,
+        9.0,
         13.0,
     )
-    assert (first.metrics["work_s"], first.metrics["chunks"], first.metrics["node_id"]) == (4.0, 2, "n1")
+    assert (first.metrics["work_s"], first.metrics["chunks"], first.metrics["node_id"]) == (6.0, 2, "n1")
     assert second.metrics["mse_repeats"] == [5.0, 5.0, 7.0]
     plain = result_of("tune", ok(1, 0.5))
     assert merge_chunks(plain, 1) is plain

@@ -82,6 +82,8 @@ def test_a_random_search_of_lists_gives_tune_its_distinct_draws(tmp_path):
         search={"algorithm": "random", "num_samples": 2},
     )
     assert search.search_alg(ranged)._points_to_evaluate == []
+    draws = [search.search_alg(ranged)._random_state.uniform() for _ in range(2)]
+    assert draws[0] == draws[1]  # seeded: Tune draws the same ranges every run
     grid = search.search_alg(experiment(tmp_path, resources={"num_cpus": 1, "max_concurrent_trials": 3}))
     assert grid._points_to_evaluate == [] and grid.max_concurrent == 3
 
@@ -90,6 +92,7 @@ def test_optuna_is_seeded_and_keeps_its_study_where_asked(tmp_path):
     optuna = experiment(tmp_path, search={"algorithm": "optuna", "num_samples": 2})
     alg = search.search_alg(optuna)
     assert type(alg._sampler).__name__ == "TPESampler" and alg._storage is None
+    assert alg._study_name == "optuna"  # in memory: no study name of ours
     assert alg._sampler._rng.rng.randint(10**9) == np.random.RandomState(201).randint(10**9)
     url = f"sqlite:///{tmp_path / 'study.db'}"
     stored = experiment(tmp_path, search={"algorithm": "optuna", "num_samples": 2, "storage": url})
@@ -111,6 +114,40 @@ def test_a_storage_that_does_not_open_is_one_line_naming_the_key(tmp_path):
     assert caught.value.key == "search.storage" and "\n" not in message
     assert message.startswith(
         f"search.storage must be an Optuna storage URL that opens (e.g. sqlite:///study.db); got {url!r} ("
+    )
+
+
+@pytest.mark.parametrize(
+    ("raised", "reason"),
+    [
+        pytest.param(ValueError("no such database\nmore detail"), "no such database", id="first-line"),
+        pytest.param(ValueError(""), "ValueError", id="no-text"),
+        pytest.param(OSError("x" * 400), "x" * 300, id="cut-at-300"),
+    ],
+)
+def test_the_storage_error_gives_the_first_line_of_the_reason(tmp_path, monkeypatch, raised, reason):
+    import optuna.storages
+
+    def refuse(url):
+        raise raised
+
+    monkeypatch.setattr(optuna.storages, "RDBStorage", refuse)
+    url = "sqlite:///study.db"
+    bad = experiment(tmp_path, search={"algorithm": "optuna", "num_samples": 2, "storage": url})
+    with pytest.raises(ExperimentError) as caught:
+        search.study_storage(bad)
+    assert str(caught.value).endswith(f"; got {url!r} ({reason})")
+
+
+def test_without_optuna_the_search_says_which_extra_to_install(tmp_path, monkeypatch):
+    import sys
+
+    optuna = experiment(tmp_path, search={"algorithm": "optuna", "num_samples": 2})
+    monkeypatch.setitem(sys.modules, "optuna.samplers", None)  # the import fails
+    with pytest.raises(ExperimentError) as caught:
+        search.search_alg(optuna)
+    assert caught.value.key == "search.algorithm" and str(caught.value) == (
+        "search.algorithm needs Optuna for 'optuna', an optional extra: pip install 'tuning[optuna]'"
     )
 
 
@@ -166,7 +203,7 @@ def test_comparable_keeps_what_both_runners_ran_in_full(tmp_path):
 def test_the_search_record_counts_the_steps_and_the_stopped(tmp_path):
     asha = experiment(tmp_path, space={"max_depth": [1, 2, 3]}, search=ASHA)
     tune = result_of("tune", budgeted(1, 8), budgeted(2, 4), budgeted(3, 2, error="E"))
-    seq = result_of("sequential", budgeted(1, 8), budgeted(2, 8))
+    seq = result_of("sequential", budgeted(1, 8), budgeted(2, 8), budgeted(3, None))  # no step: none run
     record = search.search_record({"sequential": seq, "tune": tune}, asha)
     assert record == {
         "algorithm": "grid",
