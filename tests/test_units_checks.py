@@ -130,6 +130,18 @@ CHECKS = [
         id="metrics-task",
     ),
     pytest.param(
+        {
+            "estimator": {"class": "tests.units.Voter"},
+            "space": {},
+            "split": {"repeats": 2},
+            "metric": "roc_auc",
+        },
+        "metric",
+        "must be a metric Voter can give; got 'roc_auc', which needs decision_function or predict_proba "
+        "(Voter has no decision_function or predict_proba with these estimator.params)",
+        id="metric-methods",
+    ),
+    pytest.param(
         {"estimator": {"class": "sklearn.svm.SVC"}, "space": {"C": [1.0]}, "metric": "neg_log_loss"},
         "metric",
         "must be a metric SVC can give; got 'neg_log_loss', which needs predict_proba "
@@ -221,8 +233,9 @@ def test_what_the_checks_let_through(tmp_path):
         )
     )
     (tmp_path / "rows.txt").write_text("a,y\n1,2\n")
-    key, _, text = rejected_at(tmp_path, data={"source": str(tmp_path / "rows.txt"), "target": "y"})
+    key, where, text = rejected_at(tmp_path, data={"source": str(tmp_path / "rows.txt"), "target": "y"})
     assert (key, text) == ("data.source", f"must end in .csv or .parquet; got '{tmp_path / 'rows.txt'}'")
+    assert where == "f.yaml:19"
 
 
 SHARE = [
@@ -270,6 +283,11 @@ SHARE = [
         {"space": {"n_estimators": [2, 4], "warm_start": [True]}},
         "warm_start is set (the fits grow from earlier ones)",
         id="first-value-breaks",
+    ),
+    pytest.param(
+        {"space": {"n_estimators": [2, 4], "warm_start": {"choice": [False, True]}}},
+        "warm_start is set (the fits grow from earlier ones) (space.warm_start has True)",
+        id="choice-breaks",
     ),
 ]
 

@@ -75,6 +75,9 @@ def test_without_a_budget_one_hold_out_score_is_reported_once(grower_log):
     assert set(result) == {"mse", "r2", "fit_time_s", "started_at", "ended_at", "pid"}
     assert grower_log == [("fit", 5, None, 1), ("predict", 5, None)]
     assert run_trial({"n_estimators": 5}, split, spec)["mse"] == expected  # no report: the same
+    grower_log.clear()
+    run_trial({"n_estimators": 5}, split, TrialSpec(GROWER, {"n_jobs": 2}, metrics=("mse",)))
+    assert grower_log == [("fit", 5, 2, 1), ("predict", 5, 1)]  # two threads to fit, one to predict
 
 
 def test_a_chunk_of_repeats_scores_its_own_splits_and_keeps_each_score():
@@ -133,15 +136,25 @@ def test_raw_rows_are_imputed_and_one_hot_encoded_in_the_pipeline():
     split = raw_split()
     model = build_estimator({"n_estimators": 2}, split, TrialSpec(GROWER, {}))
     assert isinstance(model, Pipeline) and isinstance(final_estimator(model), Grower)
+    # what a saved model shows: its steps by name
+    assert (
+        list(model.named_steps) == ["preprocess", "estimator"]
+        and model.named_steps["estimator"].n_estimators == 2
+    )
     assert final_estimator(model).n_estimators == 2
     prepare = model.named_steps["preprocess"].fit(split.X_train)
     out = prepare.transform(split.X_test)
     assert list(prepare.get_feature_names_out()) == ["x", "kind_a", "kind_b"]
     assert isinstance(out, np.ndarray)  # dense, not sparse
     assert prepare.named_transformers_["numeric"].statistics_.tolist() == [4.0]  # the median
+    assert list(prepare.named_transformers_) == ["numeric", "categorical"]
     gaps = prepare.transform(pd.DataFrame({"x": [np.nan], "kind": pd.Series([np.nan], dtype=object)}))
     assert gaps.tolist() == [[4.0, 0.0, 1.0]]  # the median; the most frequent kind, b
     assert prepare.transform(pd.DataFrame({"x": [1.0], "kind": ["zzz"]})).tolist() == [[1.0, 0.0, 0.0]]
+    kinds = pd.DataFrame({"x": np.arange(40.0), "kind": [f"k{i % 20}" for i in range(40)]})
+    many = Split(kinds, kinds, np.arange(40.0), np.arange(40.0), ("x", "kind"), "y", ("kind",), raw=True)
+    wide = build_estimator({}, many, TrialSpec(GROWER, {})).named_steps["preprocess"].fit_transform(kinds)
+    assert isinstance(wide, np.ndarray) and wide.shape == (40, 21)  # 21 columns, 2 set: still dense
     plain = build_estimator({"n_estimators": 2}, tiny_split(), TrialSpec(GROWER, {"sleep": 0.5}))
     assert isinstance(plain, Grower) and (plain.n_estimators, plain.sleep) == (2, 0.5)
     assert final_estimator(plain) is plain

@@ -9,7 +9,7 @@ import time
 from typing import ClassVar
 
 import numpy as np
-from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 
 from tests.conftest import experiment_dict
 from tuning.config import validate
@@ -147,3 +147,14 @@ class Named(Picky):
         if depth < 0:
             raise TypeError(f"The 'depth' parameter of Named is {depth}")
         self.depth, self.quiet = depth, quiet
+
+
+class Voter(ClassifierMixin, BaseEstimator):
+    """A classifier with ``predict`` only: no scores for a metric that needs probabilities."""
+
+    def fit(self, X, y):
+        self.classes_ = np.unique(y)
+        return self
+
+    def predict(self, X):
+        return np.full(len(X), self.classes_[0])
