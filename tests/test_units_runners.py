@@ -119,7 +119,8 @@ def test_the_baseline_runs_each_configuration_and_records_errors_and_events(tmp_
         progress,
         on_trial=lambda i, t: seen.append((i, t.name)),
     )
-    assert (result.runner, result.cores, result.stopped) == ("sequential", 2.0, None) and result.wall_s > 0
+    assert (result.runner, result.cores, result.stopped) == ("sequential", 2.0, None)
+    assert 0 < result.wall_s < 60
     assert [t.name for t in result.trials] == ["sequential_00000", "sequential_00001", "sequential_00002"]
     assert [t.ok for t in result.trials] == [True, False, True] and result.trials[1].error.startswith(
         "TypeError: "
@@ -356,6 +357,22 @@ def test_a_sequential_plan_runs_only_the_baseline(tmp_path, fake_tune):
         (0, "sequential_00000"),
         (1, "sequential_00001"),
     ]
+    capped = grower_plan(tmp_path, "sequential", sizes=(1, 2, 3), search={"stop": {"trials": 1}})
+    stopped = run_runners(session_of(tmp_path / "capped", capped))["sequential"]
+    assert len(stopped.trials) == 1 and stopped.stopped == "trial cap 1 reached"
+
+
+def test_the_baseline_replays_only_the_tune_trials_that_finished(tmp_path, monkeypatch):
+    from tuning.runners import dispatch
+
+    ran = [
+        TrialResult("t0", {"n_estimators": 2}, {**TUNE_METRICS, "started_at": 1.0}),
+        TrialResult("t1", {"n_estimators": 1}),  # interrupted
+    ]
+    monkeypatch.setattr(dispatch, "run_tune", lambda *args, **kwargs: RunnerResult("tune", ran, 1.0, 1.0))
+    plan = grower_plan(tmp_path, "both", search={"algorithm": "optuna", "num_samples": 2})
+    results = dispatch.run_runners(session_of(tmp_path, plan))
+    assert [t.config for t in results["sequential"].trials] == [{"n_estimators": 2}]
 
 
 def test_both_runners_run_the_baseline_first_then_tune_with_the_plans_settings(tmp_path, fake_tune):
@@ -605,6 +622,8 @@ def test_tune_gets_the_metric_mode_cap_and_search_of_the_experiment(tmp_path):
     )
     assert settings.num_samples == 1 and settings.search_alg.max_concurrent == 2
     assert settings.scheduler._max_t == 4
+    random = experiment(tmp_path, search={"algorithm": "random", "num_samples": 3})
+    assert tune_config(random, ())[1].num_samples == 3
 
 
 def test_shared_groups_are_one_grid_of_tune_trials(tmp_path):

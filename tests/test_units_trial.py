@@ -40,7 +40,7 @@ from tuning.validation import REPEAT_CHUNK
 
 
 def test_a_budget_grows_one_model_per_fold_and_reports_every_step(grower_log):
-    params = {"n_jobs": 3, "warm_start": True, "sleep": 0.002}
+    params = {"n_jobs": 2, "warm_start": True, "sleep": 0.002}
     spec = TrialSpec(GROWER, params, budget=("n_estimators", (2, 4, 6)), cv=2, metrics=("mse",))
     reports: list[dict] = []
     before = time.time()
@@ -58,7 +58,7 @@ def test_a_budget_grows_one_model_per_fold_and_reports_every_step(grower_log):
     }
     fits = [entry for entry in grower_log if entry[0] == "fit"]
     # each fold's model grows: fitted with the trial's threads, scored with one
-    assert fits == [("fit", size, 3, step) for step, size in enumerate((2, 4, 6), 1) for _ in range(2)]
+    assert fits == [("fit", size, 2, step) for step, size in enumerate((2, 4, 6), 1) for _ in range(2)]
     assert {entry[2] for entry in grower_log if entry[0] == "predict"} == {1}
     assert 6 * 0.002 <= result["fit_time_s"] <= result["ended_at"] - result["started_at"]
     assert before <= reports[0]["started_at"] == result["started_at"] <= result["ended_at"] <= time.time()

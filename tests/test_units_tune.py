@@ -284,10 +284,10 @@ def test_reading_tune_back_joins_the_continuations_in_order(tmp_path, monkeypatc
     expected = ["a", "e", "b2", "a2", "c10", "d"]  # a finished trial stays; later ones follow
     assert [t.name for t in runner.read_tune(run_dir)] == expected
     assert [t.name for t in runner.read_tune(str(run_dir))] == expected
-    monkeypatch.setattr(runner, "_read_experiment", lambda run_dir: [TrialResult("s3", {})])
+    monkeypatch.setattr(runner, "_read_experiment", lambda at: [TrialResult(Path(at).name, {"at": str(at)})])
     monkeypatch.chdir(tmp_path)
     Path("s3:/bucket/run/continued_1").mkdir(parents=True)  # what the URI would be as a local path
-    assert [t.name for t in runner.read_tune("s3://bucket/run")] == ["s3"]  # a URI has no continuations
+    assert [t.name for t in runner.read_tune("s3://bucket/run")] == ["run"]  # a URI has no continuations
 
 
 class FakeTrial:
