@@ -52,3 +52,12 @@ def experiment_dict(tmp_path: Path, **changes) -> dict:
     }
     raw.update(changes)
     return raw
+
+
+@pytest.fixture
+def grower_log() -> list[tuple]:
+    """`tests.units.Grower`'s log of fits and predictions, empty at the start of the test."""
+    from tests.units import Grower
+
+    Grower.log.clear()
+    return Grower.log
