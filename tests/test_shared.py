@@ -334,3 +334,32 @@ def test_rf_shared_gives_rf_yaml_s_twenty_mses_to_the_last_bit(tmp_path):
         trials = json.loads(summary.read_text())["trials"]["tune"]
         mses[name] = {t["config"]["n_estimators"]: t["metrics"]["mse"] for t in trials}
     assert len(mses["rf"]) == 20 and mses["rf_shared"] == mses["rf"]
+
+
+def test_a_kept_fit_is_cut_to_the_best_size_only_where_it_was_fitted_on_the_training_rows(tmp_path):
+    from dataclasses import replace
+
+    from sklearn.ensemble import RandomForestRegressor
+
+    from tests.units import tiny_split
+    from tuning.refit import kept_fit
+    from tuning.runners.common import TrialResult
+    from tuning.shared import FIT_FILE
+
+    split = tiny_split()
+    spec = TrialSpec("sklearn.ensemble.RandomForestRegressor", {"random_state": 0, "max_depth": 2})
+    best, config = (
+        TrialResult("t", {"n_estimators": 2}, {"mse": 1.0}, path=str(tmp_path)),
+        {"n_estimators": 2},
+    )
+    assert kept_fit(best, config, split, spec) is None  # no checkpoint: refit
+    (tmp_path / "checkpoint_000000").mkdir()
+    forest = RandomForestRegressor(n_estimators=3, max_depth=2, random_state=0).fit(
+        split.X_train, split.y_train
+    )
+    joblib.dump(forest, tmp_path / "checkpoint_000000" / FIT_FILE)
+    cut = kept_fit(best, config, split, spec)
+    assert len(cut.estimators_) == 2 and list(cut.feature_names_in_) == ["a", "b", "c"]
+    assert kept_fit(best, config, split, replace(spec, cv=2)) is None  # folds: not the training rows
+    assert kept_fit(best, config, split, replace(spec, repeats=3)) is None
+    assert kept_fit(replace(best, path="s3://bucket/run/t"), config, split, spec) is None

@@ -54,6 +54,28 @@ def test_a_shared_trial_reports_one_result_per_configuration(reported):
     assert sys.unraisablehook is runner.quiet_exit_in_callbacks
 
 
+def test_a_shared_trial_keeps_its_one_fit_as_the_last_results_checkpoint(monkeypatch):
+    import joblib
+    import ray.tune
+
+    sent: list[tuple[dict, list[str]]] = []
+
+    def report(metrics, checkpoint=None):  # the checkpoint's folder is gone once report returns
+        files = sorted(p.name for p in Path(checkpoint.path).iterdir()) if checkpoint else []
+        kept = [joblib.load(Path(checkpoint.path) / f) for f in files]
+        sent.append((metrics, [len(m.estimators_) for m in kept]))
+
+    monkeypatch.setattr(ray.tune, "report", report)
+    monkeypatch.setattr(runner, "_where", lambda: {})
+    spec = TrialSpec("sklearn.ensemble.RandomForestRegressor", {"random_state": 0, "max_depth": 2})
+    configs = [{"n_estimators": 1}, {"n_estimators": 3}]
+    runner.shared_trial({SHARED_KEY: configs}, tiny_split(), spec, "n_estimators", keep_fit=True)
+    assert [(m[INDEX_KEY], trees) for m, trees in sent] == [(0, []), (1, [3])]  # the largest fit, once
+    sent.clear()
+    runner.shared_trial({SHARED_KEY: configs}, tiny_split(), spec, "n_estimators", keep_fit=False)
+    assert [trees for _, trees in sent] == [[], []]
+
+
 def test_where_names_the_node_and_the_gpus(monkeypatch):
     import ray
 
@@ -78,7 +100,8 @@ def test_the_trainable_carries_the_split_spec_and_resources(monkeypatch, tmp_pat
     assert calls[-1] == (("params", runner.trial, {"split": split, "spec": spec}), {"cpu": 2.0, "gpu": 0.5})
     group = SimpleNamespace(size_param="n_estimators")
     runner.trainable(exp, split, spec, (group,))
-    shared = ("params", runner.shared_trial, {"split": split, "spec": spec, "size_param": "n_estimators"})
+    kept = {"split": split, "spec": spec, "size_param": "n_estimators", "keep_fit": True}  # refit: true
+    shared = ("params", runner.shared_trial, kept)
     assert calls[-1] == (shared, {"cpu": 2.0, "gpu": 0.5})
 
 
