@@ -37,9 +37,8 @@ def refit(
     ``about`` (the trial, its search metrics...) is saved in ``best_model.json``. The fit uses
     every local core (``n_jobs``; a forest's trees do not depend on it), the saved model one.
     """
-    budget_param = spec.budget[0] if spec.budget else None
-    params = {k: v for k, v in spec.params.items() if not (k == "warm_start" and budget_param)}
-    model = build_estimator(config, split, TrialSpec(spec.estimator, params, metrics=spec.metrics))
+    spec = spec.without_budget()
+    model = build_estimator(config, split, spec)
     threads = None
     if "n_jobs" in final_estimator(model).get_params(deep=False):
         threads = joblib.cpu_count()  # the trials are over: the refit has this machine to itself
@@ -63,9 +62,10 @@ def refit(
         raise
     info = {
         "model": MODEL_FILE,
-        "estimator": spec.estimator,
+        "estimator": spec.estimator or spec.describe(config),
+        "steps": spec.describe(config),
         "config": config,
-        "params": {**params, **config},
+        "params": spec.params_of(config),
         "features": list(split.features),
         "categorical": list(split.categorical),
         "target": split.target,

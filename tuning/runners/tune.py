@@ -13,10 +13,11 @@ from typing import Any
 
 from tuning.config import Experiment
 from tuning.data import Split
+from tuning.models import flat_choice, nested_choice
 from tuning.progress import Progress, tune_callback
 from tuning.runners.common import RunnerResult, TrialResult
 from tuning.search import param_space, scheduler, search_alg
-from tuning.shared import INDEX_KEY, SHARED_KEY, Group, run_group
+from tuning.shared import INDEX_KEY, SHARED_KEY, Group, run_group, size_key
 from tuning.space import config_key, variant_generator
 from tuning.stopping import StopRule
 from tuning.storage import is_uri, join, read_text, remote, tune_storage_path
@@ -29,10 +30,10 @@ def trial(config: dict, split: Split, spec: TrialSpec) -> None:
 
     sys.unraisablehook = quiet_exit_in_callbacks  # this actor process's; set once or again: the same
     where = _where()
-    run_trial(config, split, spec, report=lambda result: tune.report({**result, **where}))
+    run_trial(flat_choice(config), split, spec, report=lambda result: tune.report({**result, **where}))
 
 
-def shared_trial(config: dict, split: Split, spec: TrialSpec, size_param: str) -> None:
+def shared_trial(config: dict, split: Split, spec: TrialSpec) -> None:
     """Tune's trainable for a group of shared fits: one fit, one result per configuration.
 
     ``config`` is ``{"shared": [configuration, ...]}`` (`tuning.shared.Group.tune_config`),
@@ -42,7 +43,7 @@ def shared_trial(config: dict, split: Split, spec: TrialSpec, size_param: str) -
 
     sys.unraisablehook = quiet_exit_in_callbacks
     configs = tuple(config[SHARED_KEY])
-    group = Group(size_param, configs, tuple(range(len(configs))))
+    group = Group(size_key(spec, configs[0]), configs, tuple(range(len(configs))))
     where = _where()
     run_group(group, split, spec, report=lambda result: tune.report({**result, **where}))
 
@@ -75,7 +76,7 @@ def trainable(experiment: Experiment, split: Split, spec: TrialSpec, groups: tup
 
     resources = {"cpu": experiment.resources.num_cpus, "gpu": experiment.resources.num_gpus}
     if groups:
-        shared = tune.with_parameters(shared_trial, split=split, spec=spec, size_param=groups[0].size_param)
+        shared = tune.with_parameters(shared_trial, split=split, spec=spec)
         return tune.with_resources(shared, resources)
     return tune.with_resources(tune.with_parameters(trial, split=split, spec=spec), resources)
 
@@ -96,6 +97,13 @@ def tune_config(experiment: Experiment, groups: tuple[Group, ...], configs: list
         space = {SHARED_KEY: tune.grid_search([g.tune_config()[SHARED_KEY] for g in groups])}
         return space, tune.TuneConfig(
             num_samples=1, search_alg=variant_generator(experiment.seed, None, cap), **settings
+        )
+    if configs is not None and experiment.estimator.choice is not None:  # a choice's trials, in order
+        from tuning.runners.listed import ListedSearcher  # imports Ray
+
+        searcher = ListedSearcher([nested_choice(c) for c in configs])
+        return {}, tune.TuneConfig(
+            num_samples=len(configs), search_alg=searcher, scheduler=scheduler(experiment), **settings
         )
     if configs is not None:  # exactly these trials, in order; no scheduler (refused with repeats)
         space, searcher, samples = listed(configs, experiment)
@@ -309,7 +317,7 @@ def _read_experiment(run_dir: Path | str) -> list[TrialResult]:
         if SHARED_KEY in t.config:
             results += shared_rows(str(t), t.config[SHARED_KEY], path, error, retries)
             continue
-        results.append(TrialResult(str(t), dict(t.config), metrics, error, retries, path))
+        results.append(TrialResult(str(t), flat_choice(t.config), metrics, error, retries, path))
     return results
 
 
