@@ -4,7 +4,6 @@ examples run with both runners."""
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
@@ -231,17 +230,30 @@ def test_the_choice_example_runs_both_runners_alike_and_names_each_trial_model(t
     data = report_data(summary)  # a branch's parameter is plotted over that branch's trials
     assert len(data["params"]["boosting/learning_rate"]["tune"]) == 4
     assert len(data["params"][CHOICE_KEY]["tune"]) == 9
-    columns = _progress_columns(run_dir)  # Tune's own results: the flattened names
-    assert {"config/estimator", "config/forest/max_depth", "config/linear/model__alpha"} <= columns
+    names = _hparams(run_dir)  # TensorBoard's HParams of Tune's trials: the flattened names
+    assert names == {CHOICE_KEY, "forest/max_depth", *_BOOSTING, "linear/model__alpha"}
+    assert _hparams(run_dir / "sequential") == names  # the baseline's events name them alike
     assert (run_dir / "best_model.joblib").is_file()
 
 
-def _progress_columns(run_dir: Path) -> set[str]:
-    columns: set[str] = set()
-    for path in run_dir.glob("*/progress.csv"):
-        with open(path) as f:
-            columns |= set(next(csv.reader(f)))
-    return columns
+_BOOSTING = ("boosting/learning_rate", "boosting/max_leaf_nodes")
+
+
+def _hparams(folder: Path) -> set[str]:
+    """The HParams names of every trial folder's TensorBoard events (a forest's max_depth None
+    is not a TensorBoard value: forest/max_depth comes from its other trials)."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    names: set[str] = set()
+    for trial in (p for pattern in ("trial_*", "sequential_*") for p in folder.glob(pattern) if p.is_dir()):
+        events = EventAccumulator(str(trial))
+        events.Reload()
+        for metadata in events.summary_metadata.values():
+            if metadata.plugin_data.plugin_name == "hparams":
+                data = plugin_data_pb2.HParamsPluginData.FromString(metadata.plugin_data.content)
+                names |= set(data.session_start_info.hparams)
+    return names
 
 
 @pytest.mark.slow

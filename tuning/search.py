@@ -3,6 +3,7 @@ what the sequential baseline can replay of them (imports Ray lazily)."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -60,6 +61,7 @@ def search_alg(experiment: Experiment):
     if search.algorithm != "optuna":
         return variant_generator(experiment.seed, max_concurrent=cap)
     try:
+        import optuna
         from optuna.samplers import TPESampler
         from ray.tune.search.optuna import OptunaSearch
     except ImportError:  # validated already; installed packages may still change under us
@@ -68,6 +70,7 @@ def search_alg(experiment: Experiment):
             key="search.algorithm",
         ) from None
     # metric and mode come from TuneConfig; the seeded sampler makes the proposals repeatable
+    optuna.logging.set_verbosity(logging.WARNING)  # "A new study created in memory" is no news
     storage = study_storage(experiment)
     study = {"storage": storage, "study_name": search.study_name or experiment.name} if storage else {}
     if experiment.estimator.choice is not None:  # Optuna's define-by-run: conditional parameters
