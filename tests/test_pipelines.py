@@ -162,18 +162,57 @@ def test_tune_holds_a_choice_nested_and_the_runners_flat():
 
 
 def test_a_pipeline_follows_the_automatic_preprocessing(tmp_path):
-    from tuning.config import DataConfig, SplitConfig
-    from tuning.data import split_frame
-
     raw = experiment_dict(tmp_path, estimator=PIPELINE, space={"model__alpha": [0.5]})
     spec = TrialSpec.from_experiment(validate(raw))
-    split = split_frame(
-        pd.read_csv(CARS), DataConfig(source=str(CARS), target="price"), SplitConfig(test_size=0.25), seed=7
-    )
+    split = _cars_split()
     model = build_estimator({"model__alpha": 0.5}, split, spec)
     assert [name for name, _ in model.steps] == ["preprocess", "scale", "model"]
     assert model.named_steps["model"].alpha == 0.5 and model.named_steps["model"].random_state == 201
     assert spec.describe({}) == "scale=StandardScaler > model=Ridge"
+
+
+def _cars_split():
+    from tuning.config import DataConfig, SplitConfig
+    from tuning.data import split_frame
+
+    data = DataConfig(source=str(CARS), target="price")
+    return split_frame(pd.read_csv(CARS), data, SplitConfig(test_size=0.25), seed=7)
+
+
+def test_fits_are_shared_per_branch_and_behind_steps_to_the_last_bit(tmp_path):
+    from tuning.cluster import local_cluster
+    from tuning.plan import make_plan
+    from tuning.shared import run_group
+    from tuning.trial import run_trial
+
+    trees = {"name": "model", "class": "sklearn.ensemble.ExtraTreesRegressor"}
+    piped = {"steps": [SCALE, trees], "space": {"model__n_estimators": [2, 4, 6]}}
+    raw = experiment_dict(tmp_path, **_choice(forest=FOREST, trees=piped), search={"share_fits": True})
+    plan = make_plan(validate(raw), "sequential", local_cluster(num_cpus=2))
+    assert [g.size_param for g in plan.groups] == ["forest/n_estimators", "trees/model__n_estimators"]
+    assert plan.share_note.startswith("5 configurations from 2 fits")
+    split = _cars_split()
+    for group in plan.groups:
+        shared = [r["mse"] for r in run_group(group, split, plan.spec)]
+        assert shared == [run_trial(config, split, plan.spec)["mse"] for config in group.configs]
+
+
+def test_a_choice_of_classifiers_scores_each_branch_with_the_classifier_metric(tmp_path):
+    from tuning.data import builtin_frame, split_frame
+    from tuning.trial import run_trial
+
+    forest = {"class": "sklearn.ensemble.RandomForestClassifier", "space": {"max_depth": [2]}}
+    linear = {"name": "model", "class": "sklearn.linear_model.RidgeClassifier"}
+    linear = {"steps": [SCALE, linear], "space": {"model__alpha": [1.0]}}
+    raw = experiment_dict(tmp_path, data={"source": "breast_cancer"}, metric="roc_auc")
+    experiment = validate({**raw, **_choice(forest=forest, linear=linear)})
+    spec = TrialSpec.from_experiment(experiment)
+    assert spec.classifier and experiment.mode == "max"
+    rows = builtin_frame("breast_cancer")
+    split = split_frame(rows, experiment.data, experiment.split, 201, classifier=True)
+    for config in trials_in_run_order(experiment):
+        result = run_trial(config, split, spec)
+        assert result["roc_auc"] > 0.9 and result["model"] == spec.describe(config)
 
 
 def _run(tmp_path: Path, example: str, *overrides: str):
@@ -233,6 +272,8 @@ def test_the_choice_example_runs_both_runners_alike_and_names_each_trial_model(t
     names = _hparams(run_dir)  # TensorBoard's HParams of Tune's trials: the flattened names
     assert names == {CHOICE_KEY, "forest/max_depth", *_BOOSTING, "linear/model__alpha"}
     assert _hparams(run_dir / "sequential") == names  # the baseline's events name them alike
+    page = (run_dir / "report.html").read_text()
+    assert "<th>model</th>" in page and "scale=StandardScaler &gt; model=Ridge" in page
     assert (run_dir / "best_model.joblib").is_file()
 
 
