@@ -208,8 +208,7 @@ def test_a_class_that_cannot_be_built_bare_is_refused(tmp_path):
     assert (key, where) == ("estimator.class", "f.yaml:10")
     assert text.startswith("must be an estimator class that can be built without arguments (")
     assert text.endswith(
-        "); a pipeline is written as its steps, once the experiment file supports them; "
-        "got 'sklearn.pipeline.Pipeline'"
+        "); a pipeline is written as its steps (estimator.steps); got 'sklearn.pipeline.Pipeline'"
     )
 
 

@@ -362,6 +362,7 @@ def test_a_trial_record_keeps_its_metrics_spreads_and_where_it_ran():
         "started_at": 1.0,
         "ended_at": 2.5,
         "node_id": "n",
+        "model": "Ridge",
         "node_ip": "10.0.0.2",
         "hostname": "h",
         "pid": 42,
@@ -389,6 +390,7 @@ def test_a_trial_record_keeps_its_metrics_spreads_and_where_it_ran():
         "retries": 1,
         "error": None,
         "path": "/p",
+        "model": "Ridge",
     }
     assert "r2" in trial_record(trial)["metrics"]  # the four regression metrics by default
     failed = trial_record(TrialResult("f", {}, error="E"))

@@ -55,7 +55,9 @@ def test_a_budget_grows_one_model_per_fold_and_reports_every_step(grower_log):
         "pid",
         "budget",
         "step",
+        "model",
     }
+    assert result["model"] == "Grower"  # what the trial built, by its class
     fits = [entry for entry in grower_log if entry[0] == "fit"]
     # each fold's model grows: fitted with the trial's threads, scored with one
     assert fits == [("fit", size, 2, step) for step, size in enumerate((2, 4, 6), 1) for _ in range(2)]
@@ -72,7 +74,7 @@ def test_without_a_budget_one_hold_out_score_is_reported_once(grower_log):
     predicted = float(np.mean(split.y_train)) + 0.01 * 5 + 0.001 * 1
     expected = mean_squared_error(split.y_test, np.full(len(split.y_test), predicted))
     assert reports == [result] and result["mse"] == expected
-    assert set(result) == {"mse", "r2", "fit_time_s", "started_at", "ended_at", "pid"}
+    assert set(result) == {"mse", "r2", "fit_time_s", "started_at", "ended_at", "pid", "model"}
     assert grower_log == [("fit", 5, None, 1), ("predict", 5, None)]
     assert run_trial({"n_estimators": 5}, split, spec)["mse"] == expected  # no report: the same
     grower_log.clear()

@@ -46,7 +46,7 @@ def test_a_tune_trial_reports_each_result_with_where_it_ran(reported):
 def test_a_shared_trial_reports_one_result_per_configuration(reported):
     spec = TrialSpec("sklearn.ensemble.RandomForestRegressor", {"random_state": 0, "max_depth": 2})
     configs = [{"n_estimators": 1}, {"n_estimators": 3}]
-    runner.shared_trial({SHARED_KEY: configs}, tiny_split(), spec, "n_estimators")
+    runner.shared_trial({SHARED_KEY: configs}, tiny_split(), spec)
     assert [(r[INDEX_KEY], r["timesteps_total"], r["node_id"]) for r in reported] == [
         (0, 1, "node-1"),
         (1, 3, "node-1"),
@@ -69,10 +69,10 @@ def test_a_shared_trial_keeps_its_one_fit_as_the_last_results_checkpoint(monkeyp
     monkeypatch.setattr(runner, "_where", lambda: {})
     spec = TrialSpec("sklearn.ensemble.RandomForestRegressor", {"random_state": 0, "max_depth": 2})
     configs = [{"n_estimators": 1}, {"n_estimators": 3}]
-    runner.shared_trial({SHARED_KEY: configs}, tiny_split(), spec, "n_estimators", keep_fit=True)
+    runner.shared_trial({SHARED_KEY: configs}, tiny_split(), spec, keep_fit=True)
     assert [(m[INDEX_KEY], trees) for m, trees in sent] == [(0, []), (1, [3])]  # the largest fit, once
     sent.clear()
-    runner.shared_trial({SHARED_KEY: configs}, tiny_split(), spec, "n_estimators", keep_fit=False)
+    runner.shared_trial({SHARED_KEY: configs}, tiny_split(), spec, keep_fit=False)
     assert [trees for _, trees in sent] == [[], []]
 
 
@@ -100,8 +100,7 @@ def test_the_trainable_carries_the_split_spec_and_resources(monkeypatch, tmp_pat
     assert calls[-1] == (("params", runner.trial, {"split": split, "spec": spec}), {"cpu": 2.0, "gpu": 0.5})
     group = SimpleNamespace(size_param="n_estimators")
     runner.trainable(exp, split, spec, (group,))
-    kept = {"split": split, "spec": spec, "size_param": "n_estimators", "keep_fit": True}  # refit: true
-    shared = ("params", runner.shared_trial, kept)
+    shared = ("params", runner.shared_trial, {"split": split, "spec": spec, "keep_fit": True})  # refit: true
     assert calls[-1] == (shared, {"cpu": 2.0, "gpu": 0.5})
 
 

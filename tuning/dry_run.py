@@ -14,6 +14,7 @@ from tuning.config import Experiment
 from tuning.estimate import budget_line
 from tuning.plan import Plan, make_plan
 from tuning.shared import Group
+from tuning.trial import TrialSpec
 from tuning.validation import TRIAL_SECONDS
 from tuning.values import fmt
 
@@ -67,8 +68,7 @@ def describe(plan: Plan) -> str:
         )
     if plan.runs_sequential:
         lines.append("Sequential:  1 trial at a time, in this process")
-    if plan.spec.params:
-        lines.append(f"Estimator:   {experiment.estimator.class_path}({_call_args(plan.spec.params)})")
+    lines += estimator_lines(plan.spec)
     if plan.spec.repeats:
         lines.append(f"Validation:  {repeats_text(plan)}")
     if plan.share_note:
@@ -81,6 +81,16 @@ def describe(plan: Plan) -> str:
     elif plan.configs and not experiment.evaluation:
         lines += ["", trial_table(list(plan.configs))]
     return "\n".join(lines)
+
+
+def estimator_lines(spec: TrialSpec) -> list[str]:
+    """``Estimator:`` the class and its fixed parameters, a pipeline's steps, or a choice's branches."""
+    if spec.choice:
+        branches = ", ".join(f"{name} ({model.describe()})" for name, model in spec.choice.items())
+        return [f"Estimator:   a choice of {branches}"]
+    if spec.pipeline:
+        return [f"Estimator:   Pipeline({spec.model.describe()})"]
+    return [f"Estimator:   {spec.estimator}({_call_args(spec.params)})"] if spec.params else []
 
 
 def group_table(groups: tuple[Group, ...]) -> str:

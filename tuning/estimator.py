@@ -24,8 +24,12 @@ def size_params_first(names: list[str]) -> list[str]:
     return [p for p in SIZE_PARAMS if p in names] + [p for p in names if p not in SIZE_PARAMS]
 
 
-def resolve_estimator(path: str) -> type:
-    """The estimator class at ``module.Class``; `ValueError` says why it is not one."""
+ESTIMATOR = ("fit", "predict", "get_params")
+
+
+def resolve_estimator(path: str, needs: tuple[str, ...] = ESTIMATOR) -> type:
+    """The estimator class at ``module.Class`` with the methods ``needs`` (a transformer:
+    ``fit``, ``transform``, ``get_params``); `ValueError` says why it is not one."""
     module_name, _, attr = path.rpartition(".")
     if not module_name:
         raise ValueError("must be an import path such as sklearn.ensemble.RandomForestRegressor")
@@ -35,7 +39,7 @@ def resolve_estimator(path: str) -> type:
         raise ValueError(f"must be an importable class ({exc})") from None
     if not inspect.isclass(obj):
         raise ValueError(f"must be an estimator class; it is a {type(obj).__name__}")
-    missing = [m for m in ("fit", "predict", "get_params") if not callable(getattr(obj, m, None))]
+    missing = [m for m in needs if not callable(getattr(obj, m, None))]
     if missing:
         raise ValueError(f"must be a scikit-learn-style estimator class; it has no {', '.join(missing)}")
     return obj

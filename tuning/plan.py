@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any
 
 from tuning.cluster import Cluster, check_fits
 from tuning.config import Experiment, why_not_share
 from tuning.data import Split
 from tuning.gpu import gpu_warnings
-from tuning.search import adaptive, check_runner, search_space
-from tuning.shared import Group, fitted_sizes, group_configs, size_param_of
-from tuning.space import expand
+from tuning.search import adaptive, check_runner, for_choice, search_space
+from tuning.shared import Group, fitted_sizes, group_configs, size_key
+from tuning.space import expand, expand_choice
 from tuning.trial import TrialSpec, run_trial
 from tuning.validation import REPEAT_CHUNK, TRIAL_SECONDS, chunk_size, chunks
 from tuning.values import is_number
@@ -119,8 +120,8 @@ def make_plan(experiment: Experiment, runner: str | None, cluster: Cluster) -> P
         cluster = check_fits(cluster, experiment.resources)  # a joined cluster may be waited for
     spec = TrialSpec.from_experiment(experiment)
     warnings = (  # only Ray reserves GPUs: the baseline runs one trial at a time, in this process
-        gpu_warnings(experiment.estimator.class_path, spec.params, configs, experiment.resources.num_gpus)
-        if runner != "sequential"
+        gpu_warnings(spec.estimator, spec.params, configs, experiment.resources.num_gpus)
+        if runner != "sequential" and spec.choice is None
         else []
     )
     return Plan(
@@ -138,8 +139,9 @@ def share_plan(experiment: Experiment, configs: list[dict[str, Any]]) -> tuple[t
     reason = why_not_share(experiment)
     if reason is not None:
         return (), None if setting is False else f"not shared: {reason}"
-    size = size_param_of(experiment.estimator.class_path) or ""
-    groups = group_configs(configs, size)
+    spec = TrialSpec.from_experiment(with_cpus(experiment, 1))  # the size keys do not depend on threads
+    groups = group_configs(configs, partial(size_key, spec))
+    size = ", ".join(dict.fromkeys(g.size_param for g in groups))
     separate, shared = fitted_sizes(groups)
     if setting is not True and len(groups) == len(configs):
         return (), None if setting is False else f"not shared: no two configurations differ only in {size}"
@@ -203,6 +205,8 @@ def grouping_line(record: dict[str, Any]) -> str:
 def trials_in_run_order(experiment: Experiment) -> list[dict[str, Any]]:
     """The configurations of a grid or random search, in the order both runners start them."""
     search = experiment.search
+    if experiment.estimator.choice is not None:
+        return expand_choice(for_choice(experiment), search.num_samples, experiment.seed, search.algorithm)
     return expand(search_space(experiment), search.num_samples, experiment.seed, search.algorithm)
 
 

@@ -25,6 +25,7 @@ from typing import Any
 
 from tuning.estimator import size_params_first
 from tuning.metrics import better
+from tuning.models import flat_choice
 from tuning.shared import INDEX_KEY, SHARED_KEY
 from tuning.space import config_key
 from tuning.values import is_number, params_text
@@ -282,7 +283,7 @@ def tune_callback(progress: Progress):
             progress.close()
 
         def on_trial_start(self, iteration, trials, trial, **info):
-            progress.started(trial.config, key=trial.trial_id)
+            progress.started(flat_choice(trial.config), key=trial.trial_id)
 
         def on_trial_result(self, iteration, trials, trial, result, **info):
             shared = trial.config.get(SHARED_KEY)
@@ -296,7 +297,7 @@ def tune_callback(progress: Progress):
             if SHARED_KEY in trial.config:
                 progress.requeued(key=trial.trial_id)  # its configurations were counted one by one
                 return
-            progress.finished(trial.config, trial.last_result, key=trial.trial_id)
+            progress.finished(flat_choice(trial.config), trial.last_result, key=trial.trial_id)
 
         def on_trial_error(self, iteration, trials, trial, **info):
             if SHARED_KEY in trial.config:
@@ -306,7 +307,7 @@ def tune_callback(progress: Progress):
                     if index not in done:
                         progress.finished(config, None, key=("shared", trial.trial_id))
                 return
-            progress.finished(trial.config, None, key=trial.trial_id)
+            progress.finished(flat_choice(trial.config), None, key=trial.trial_id)
 
         def on_trial_recover(self, iteration, trials, trial, **info):
             progress.requeued(key=trial.trial_id)  # Tune retries it: pending again, not done

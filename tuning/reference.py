@@ -16,7 +16,7 @@ import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any, get_args, get_origin
 
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
@@ -83,7 +83,7 @@ def _sections(model: type[BaseModel], prefix: str) -> Iterator[tuple[str, type[B
     for name, field in _fields(model):
         nested = _model_of(field.annotation)
         if nested is not None:
-            yield from _sections(nested, f"{prefix}.{name}" if prefix else name)
+            yield from _sections(nested[0], (f"{prefix}.{name}" if prefix else name) + nested[1])
 
 
 def _fields(model: type[BaseModel]) -> Iterator[tuple[str, FieldInfo]]:
@@ -92,10 +92,17 @@ def _fields(model: type[BaseModel]) -> Iterator[tuple[str, FieldInfo]]:
         yield field.alias or name, field
 
 
-def _model_of(annotation: Any) -> type[BaseModel] | None:
-    """The model a field holds (``Model`` or ``Model | None``), if any."""
-    candidates = [annotation, *get_args(annotation)]
-    return next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
+def _model_of(annotation: Any) -> tuple[type[BaseModel], str] | None:
+    """The model a field holds (``Model``, ``Model | None``, a list or mapping of them), if any,
+    and the key of one item in its path (``.<i>``, ``.<name>``)."""
+    for candidate in [annotation, *get_args(annotation)]:
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate, ""
+        if get_origin(candidate) in (list, dict):
+            item = get_args(candidate)[-1]
+            if isinstance(item, type) and issubclass(item, BaseModel):
+                return item, ".<i>" if get_origin(candidate) is list else ".<name>"
+    return None
 
 
 def _type(prop: dict[str, Any]) -> str:

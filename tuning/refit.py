@@ -20,7 +20,7 @@ from tuning.metrics import class_report, is_metric_key, scorer
 from tuning.results import create_new, write_json
 from tuning.runners.common import TrialResult
 from tuning.search import best_config
-from tuning.shared import FIT_FILE, cut_model, size_param_of
+from tuning.shared import FIT_FILE, cut_model, size_key
 from tuning.storage import is_uri
 from tuning.trial import TrialSpec, build_estimator, final_estimator
 from tuning.validation import rows
@@ -42,13 +42,12 @@ def refit(
     every local core (``n_jobs``; a forest's trees do not depend on it), the saved model one.
     ``kept``: that very model, already fitted by the trial (`kept_fit`): nothing is fitted.
     """
-    budget_param = spec.budget[0] if spec.budget else None
-    params = {k: v for k, v in spec.params.items() if not (k == "warm_start" and budget_param)}
+    spec = spec.without_budget()
+    X, y = rows(split, spec)  # repeats: all the rows; else the training rows
     model, fit_time, threads = kept, 0.0, None
     if kept is None:
-        model = build_estimator(config, split, TrialSpec(spec.estimator, params, metrics=spec.metrics))
-        fit_time, threads = fit_on_every_core(model, *rows(split, spec), split)
-    y = rows(split, spec)[1]  # repeats: all the rows; else the training rows
+        model = build_estimator(config, split, spec)
+        fit_time, threads = fit_on_every_core(model, X, y, split)
     metrics, classes = (None, {}) if spec.repeats else test_scores(model, split, spec)
     method = "predict_proba" if classes and hasattr(model, "predict_proba") else "predict"
 
@@ -62,9 +61,10 @@ def refit(
         raise
     info = {
         "model": MODEL_FILE,
-        "estimator": spec.estimator,
+        "estimator": spec.estimator or spec.describe(config),
+        "steps": spec.describe(config),
         "config": config,
-        "params": {**params, **config},
+        "params": spec.params_of(config),
         "features": list(split.features),
         "categorical": list(split.categorical),
         "target": split.target,
@@ -108,12 +108,16 @@ def kept_fit(trial: TrialResult, config: dict[str, Any], split: Split, spec: Tri
     if folder is None or is_uri(folder) or spec.cv or spec.repeats:
         return None
     files = sorted(Path(folder).glob(f"checkpoint_*/{FIT_FILE}"))
-    size_param = size_param_of(spec.estimator)
-    if not files or size_param is None:
+    key = size_key(spec, config)  # n_estimators, model__n_estimators, forest/n_estimators
+    if not files or not key:
         return None
-    model = cut_model(joblib.load(files[-1]), config[size_param], size_param)
-    if not hasattr(model, "feature_names_in_"):
-        model.feature_names_in_ = np.asarray(split.features, dtype=object)
+    model = cut_model(joblib.load(files[-1]), config[key], key)
+    first = model.steps[0][1] if hasattr(model, "steps") else model  # what checks the names
+    if not hasattr(first, "feature_names_in_"):
+        try:
+            first.feature_names_in_ = np.asarray(split.features, dtype=object)
+        except AttributeError:  # e.g. a "passthrough" step: refit instead
+            return None
     return model
 
 

@@ -7,12 +7,15 @@ import statistics
 from collections.abc import Sequence
 from typing import Any
 
+from tuning.html.data import models_shown
 from tuning.html.importance import most_important_line
 from tuning.metrics import SHORT_NAMES
+from tuning.models import CHOICE_KEY
 from tuning.runners.common import RunnerResult, TrialResult
 from tuning.space import config_key
 from tuning.stopping import stopped_text
 from tuning.summary import recorded_metrics
+from tuning.trial import MODEL_KEY
 from tuning.values import evaluation_line, fmt, mean_std, params_text
 
 
@@ -24,8 +27,8 @@ def check_parity(first: RunnerResult, second: RunnerResult, metric: str) -> list
         other = theirs.get(config_key(trial.config))
         if other is None or trial.ok != other.ok or trial.metrics.get(metric) != other.metrics.get(metric):
             differ.append(config_key(trial.config))
-    if len(theirs) != len(first.trials):
-        differ.append(f"{len(first.trials)} trials vs {len(theirs)}")
+    if len(second.trials) != len(first.trials):  # an adaptive search may propose a configuration twice
+        differ.append(f"{len(first.trials)} trials vs {len(second.trials)}")
     return differ
 
 
@@ -38,27 +41,31 @@ def trial_table(
     mode: str,
     metrics: Sequence[str] = SHORT_NAMES,
     shown: int | None = None,
+    models: bool = False,
 ) -> tuple[str, int]:
     """One row per configuration, best first, a column per recorded metric and a time column
-    per runner; errors last.
+    per runner; errors last. ``models``: a column naming each trial's model (its class, or
+    its pipeline's steps); a choice's ``estimator`` column (the branch) comes first.
 
     The first ``shown`` rows (None: all); returns the table and how many rows were left out.
     A metric with a spread over splits reads ``0.5310 ± 0.0412`` (mean ± std).
     """
     main = results.get("tune") or results["sequential"]
     others = {name: {config_key(t.config): t for t in r.trials} for name, r in results.items()}
-    params = sorted({k for t in main.trials for k in t.config})
+    params = sorted({k for t in main.trials for k in t.config}, key=lambda p: (p != CHOICE_KEY, p))
     sign = 1 if mode == "min" else -1
 
     def order(trial: TrialResult):
         return (not trial.ok, sign * trial.metrics.get(metric, 0.0))
 
-    header = ["trial", *params, *metrics, *(f"{name} s" for name in results)]
+    model = ["model"] if models else []
+    header = ["trial", *model, *params, *metrics, *(f"{name} s" for name in results)]
     rows = [header]
     ranked = sorted(main.trials, key=order)
     for trial in ranked[:shown]:
         key = config_key(trial.config)
-        cells = [trial.name, *(fmt(trial.config.get(p)) for p in params)]
+        cells = [trial.name, *([trial.metrics.get(MODEL_KEY, "")] if models else [])]
+        cells += [fmt(trial.config[p]) if p in trial.config else "" for p in params]
         if trial.ok:
             cells += [
                 (mean_std(trial.metrics, m) if m == metric else f"{trial.metrics[m]:.4f}")
@@ -149,9 +156,9 @@ def render(summary: dict[str, Any], results: dict[str, RunnerResult], show_all: 
     if evaluation:
         lines = [evaluation_line(evaluation, metric), ""]
     else:
-        table, left = trial_table(
-            results, metric, mode, recorded_metrics(summary), None if show_all else SHOWN_ROWS
-        )
+        shown = None if show_all else SHOWN_ROWS
+        models = models_shown(summary)
+        table, left = trial_table(results, metric, mode, recorded_metrics(summary), shown, models)
         lines = [f"Trials of {summary['experiment']}, best {metric} first:", table]
         if left:
             where = shlex.quote(str(summary["run_dir"]))

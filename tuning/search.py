@@ -3,17 +3,21 @@ what the sequential baseline can replay of them (imports Ray lazily)."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from tuning.config import ADAPTIVE_RUNNER
 from tuning.errors import ExperimentError
+from tuning.models import CHOICE_KEY, SEP, model_of
 from tuning.space import (
     config_key,
     distinct_count,
     distinct_sample,
     for_algorithm,
     ordered,
+    suggest_choice,
     to_tune,
     variant_generator,
 )
@@ -40,7 +44,10 @@ def search_space(experiment: Experiment) -> dict[str, Any]:
 
 
 def param_space(experiment: Experiment) -> dict[str, Any]:
-    """Tune's ``param_space`` for the experiment's algorithm."""
+    """Tune's ``param_space`` for the experiment's algorithm (a choice's: empty, its searcher
+    proposes whole configurations)."""
+    if experiment.estimator.choice is not None:
+        return {}
     return to_tune(for_algorithm(search_space(experiment), experiment.search.algorithm))
 
 
@@ -54,6 +61,7 @@ def search_alg(experiment: Experiment):
     if search.algorithm != "optuna":
         return variant_generator(experiment.seed, max_concurrent=cap)
     try:
+        import optuna
         from optuna.samplers import TPESampler
         from ray.tune.search.optuna import OptunaSearch
     except ImportError:  # validated already; installed packages may still change under us
@@ -62,9 +70,22 @@ def search_alg(experiment: Experiment):
             key="search.algorithm",
         ) from None
     # metric and mode come from TuneConfig; the seeded sampler makes the proposals repeatable
+    optuna.logging.set_verbosity(logging.WARNING)  # "A new study created in memory" is no news
     storage = study_storage(experiment)
     study = {"storage": storage, "study_name": search.study_name or experiment.name} if storage else {}
+    if experiment.estimator.choice is not None:  # Optuna's define-by-run: conditional parameters
+        space = partial(suggest_choice, for_choice(experiment))
+        study.update(space=space, metric=experiment.metric, mode=experiment.mode)
     return OptunaSearch(sampler=TPESampler(seed=experiment.seed), **study)
+
+
+def for_choice(experiment: Experiment) -> dict[str, dict[str, Any]]:
+    """Each branch's space as the algorithm explores it, ``search.order`` applied."""
+    search = experiment.search
+    return {
+        name: for_algorithm(ordered(space, search.order, search.size_param), search.algorithm)
+        for name, space in experiment.spaces().items()
+    }
 
 
 def study_storage(experiment: Experiment):
@@ -114,11 +135,14 @@ def full_budget(result: RunnerResult, experiment: Experiment) -> RunnerResult:
 
 
 def best_config(trial: TrialResult, experiment: Experiment) -> dict[str, Any]:
-    """The full configuration of a trial, the budget it reached included."""
+    """The full configuration of a trial, the budget it reached included (under the key of the
+    model's parameter: ``model__n_estimators`` in a pipeline, ``branch/...`` in a choice)."""
     budget = experiment.search.budget
     config = dict(trial.config)
     if budget is not None:
-        config[budget.param] = trial.metrics.get("budget", budget.max)
+        branch = config[CHOICE_KEY] if experiment.estimator.choice is not None else ""
+        key = model_of(experiment.models()[branch], set()).key(budget.param)
+        config[f"{branch}{SEP}{key}" if branch else key] = trial.metrics.get("budget", budget.max)
     return config
 
 

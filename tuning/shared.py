@@ -21,8 +21,9 @@ from tuning.data import Split
 from tuning.estimator import resolve_estimator
 from tuning.families import family_of
 from tuning.metrics import scorer
+from tuning.models import CHOICE_KEY, SEP
 from tuning.space import config_key
-from tuning.trial import Report, TrialSpec, build_estimator, final_estimator
+from tuning.trial import MODEL_KEY, Report, TrialSpec, build_estimator, final_estimator
 from tuning.validation import aggregate, folds
 
 SHARED_KEY = "shared"  # a group's Tune config: {"shared": [config, ...]}, smallest size first
@@ -57,16 +58,30 @@ def size_param_of(estimator: str) -> str | None:
     return family.size_param if family else None
 
 
-def group_configs(configs: list[dict[str, Any]], size_param: str) -> list[Group]:
-    """The groups of ``configs`` (in the order of their first configuration in the plan)."""
+def size_key(spec: TrialSpec, config: dict[str, Any]) -> str:
+    """The key of a configuration's size parameter: ``n_estimators``, a pipeline's
+    ``model__n_estimators``, a choice's ``forest/n_estimators`` ("" if its model has none)."""
+    model, _ = spec.model_for(config)
+    size = size_param_of(model.final.path)
+    if size is None:
+        return ""
+    return f"{config[CHOICE_KEY]}{SEP}{model.key(size)}" if spec.choice else model.key(size)
+
+
+def group_configs(configs: list[dict[str, Any]], size: str | Callable[[dict[str, Any]], str]) -> list[Group]:
+    """The groups of ``configs`` (in the order of their first configuration in the plan);
+    ``size`` is the size parameter's key, or what gives it for a configuration (`size_key`)."""
+    key_of = size if callable(size) else lambda config: size
     members: dict[str, list[int]] = {}
     for index, config in enumerate(configs):
-        others = {k: v for k, v in config.items() if k != size_param}
-        members.setdefault(config_key(others), []).append(index)
+        key = key_of(config)
+        others = {k: v for k, v in config.items() if k != key}
+        members.setdefault(config_key([key, others]), []).append(index)
     groups = []
     for indices in members.values():
-        ordered = sorted(indices, key=lambda i: configs[i][size_param])
-        groups.append(Group(size_param, tuple(configs[i] for i in ordered), tuple(ordered)))
+        key = key_of(configs[indices[0]])
+        ordered = sorted(indices, key=lambda i: configs[i][key])
+        groups.append(Group(key, tuple(configs[i] for i in ordered), tuple(ordered)))
     return groups
 
 
@@ -84,7 +99,7 @@ def cut_model(model, n: int, size_param: str):
     """``model`` (behind its pipeline, if any) cut to its first ``n`` members."""
     estimator = final_estimator(model)
     family = family_of(type(estimator))
-    if family is None or family.size_param != size_param:
+    if family is None or family.size_param != size_param.split(SEP)[-1].split("__")[-1]:
         raise ValueError(f"{type(estimator).__name__} cannot be cut to {size_param}={n}")
     cut = family.cut(estimator, n)
     if not hasattr(model, "steps"):
@@ -145,6 +160,7 @@ def run_group(
             "started_at": clock,
             "ended_at": ended,
             "pid": os.getpid(),
+            MODEL_KEY: spec.describe(group.largest),
             INDEX_KEY: index,
             "timesteps_total": size,
         }

@@ -10,6 +10,8 @@ import json
 import math
 from typing import Any
 
+from tuning.models import CHOICE_KEY, SEP, choice_config
+
 
 def config_key(config: dict[str, Any]) -> str:
     """A configuration's identity across runners, runs and files."""
@@ -121,3 +123,69 @@ def ordered(space: dict[str, dict[str, Any]], order: str, size_param: str) -> di
         return space
     grid = sorted(space[size_param]["grid"], reverse=True)
     return {**space, size_param: {"grid": grid}}
+
+
+def expand_choice(
+    spaces: dict[str, dict[str, dict[str, Any]]], num_samples: int, seed: int, algorithm: str = "grid"
+) -> list[dict[str, Any]]:
+    """The configurations of a choice between branches, each with its own space (``branch/param``).
+
+    ``grid``: like GridSearchCV's list of grids, every branch in turn, each expanded as `expand`
+    expands a space. ``random``: scikit-learn's ``ParameterSampler`` over the list of the
+    branches' spaces (seeded; a branch drawn, then its parameters; drawn without replacement
+    when every domain is a list).
+    """
+    if algorithm == "grid":
+        return [
+            choice_config(branch, config)
+            for branch, space in spaces.items()
+            for config in expand(space, num_samples, seed, "grid")
+        ]
+    if algorithm != "random":
+        raise ValueError(f"an adaptive search ({algorithm}) proposes its configurations while it runs")
+    from sklearn.model_selection import ParameterSampler  # heavy: only a random search of a choice
+
+    grids = [
+        {CHOICE_KEY: [branch], **{f"{branch}{SEP}{name}": _distribution(d) for name, d in space.items()}}
+        for branch, space in spaces.items()
+    ]
+    drawn = ParameterSampler(grids, n_iter=num_samples, random_state=seed)
+    return [
+        {CHOICE_KEY: config[CHOICE_KEY], **{k: _plain(v) for k, v in config.items() if k != CHOICE_KEY}}
+        for config in drawn
+    ]
+
+
+def suggest_choice(spaces: dict[str, dict[str, dict[str, Any]]], trial: Any) -> None:
+    """Optuna's define-by-run space of a choice: the branch, then only that branch's parameters
+    (``branch/param``), so each branch's parameters are conditional on it."""
+    branch = trial.suggest_categorical(CHOICE_KEY, list(spaces))
+    for name, domain in spaces[branch].items():
+        ((kind, values),) = domain.items()
+        key = f"{branch}{SEP}{name}"
+        if kind in ("grid", "choice"):
+            trial.suggest_categorical(key, values)
+        elif kind == "randint":
+            trial.suggest_int(key, values[0], values[1] - 1)  # randint's high is excluded
+        else:
+            trial.suggest_float(key, values[0], values[1], log=kind == "loguniform")
+
+
+def _distribution(domain: dict[str, Any]):
+    """A space entry as ``ParameterSampler`` draws it: a list, or a scipy.stats distribution."""
+    from scipy import stats  # heavy; a dependency of scikit-learn
+
+    ((kind, values),) = domain.items()
+    if kind in ("grid", "choice"):
+        return list(values)
+    low, high = values
+    return {
+        "uniform": lambda: stats.uniform(low, high - low),
+        "loguniform": lambda: stats.loguniform(low, high),
+        "randint": lambda: stats.randint(low, high),
+    }[kind]()
+
+
+def _plain(value: Any) -> Any:
+    """A numpy scalar as the Python number it holds (configurations are JSON)."""
+    return value.item() if hasattr(value, "item") and not isinstance(value, (list, dict, str)) else value

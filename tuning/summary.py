@@ -14,10 +14,12 @@ from typing import Any
 
 from tuning.data import Split
 from tuning.metrics import SHORT_NAMES
+from tuning.models import Model
 from tuning.plan import Plan
 from tuning.results import environment, write_json
 from tuning.runners.common import RunnerResult, TrialResult
 from tuning.storage import location, read_text
+from tuning.trial import MODEL_KEY, TrialSpec
 
 SUMMARY_FILE = "summary.json"
 # the time, where a budgeted trial stopped (n_estimators reached, steps), and how many trials
@@ -64,7 +66,7 @@ def build_summary(
             "cpus": cluster.cpus,
             "gpus": cluster.gpus,
         },
-        "estimator": {"class": plan.spec.estimator, "fixed_params": plan.spec.params},
+        "estimator": estimator_record(plan.spec),
         "trials": {
             name: [
                 {**trial_record(t, plan.spec.metrics), "path": t.path and location(t.path)} for t in r.trials
@@ -73,6 +75,23 @@ def build_summary(
         },
         "versions": environment(),
     }
+
+
+def estimator_record(spec: TrialSpec) -> dict[str, Any]:
+    """The estimator: its class and fixed parameters; a pipeline's steps; a choice's branches."""
+    record: dict[str, Any] = {"class": spec.estimator, "fixed_params": spec.params}
+    if spec.pipeline:
+        record["steps"] = _steps(spec.model)
+    if spec.choice:
+        record["choice"] = {
+            name: {"model": model.describe(), "steps": _steps(model) if model.pipeline else None}
+            for name, model in spec.choice.items()
+        }
+    return record
+
+
+def _steps(model: Model) -> list[dict[str, Any]]:
+    return [{"name": s.name, "class": s.path, "params": s.params} for s in model.steps]
 
 
 def counts(trials: list[TrialResult], total: int | None = None) -> dict[str, int]:
@@ -120,6 +139,7 @@ def trial_record(trial: TrialResult, metrics: Sequence[str] = SHORT_NAMES) -> di
     return {
         "name": trial.name,
         "config": trial.config,
+        "model": trial.metrics.get(MODEL_KEY),
         "status": "ok" if trial.ok else "error",
         "metrics": {k: trial.metrics[k] for k in keys if k in trial.metrics},
         "duration_s": trial.duration_s if trial.ok else None,
@@ -152,7 +172,7 @@ def evaluation_record(plan: Plan, shown: RunnerResult) -> dict[str, Any] | None:
         return None
     spec = plan.spec
     return {
-        "estimator": spec.estimator.rsplit(".", 1)[-1],
+        "estimator": spec.describe({}),  # a class, or a pipeline's steps (a choice is never evaluated)
         "splits": (spec.repeats or 1) * (spec.cv or 1) if spec.repeats else spec.cv or 1,
         "strategy": evaluation_strategy(spec.repeats, spec.cv),
         "metrics": {m: trial.metrics[m] for m in spec.metrics if m in trial.metrics},

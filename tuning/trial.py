@@ -6,7 +6,7 @@ import math
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sklearn.compose import ColumnTransformer
@@ -16,11 +16,22 @@ from sklearn.preprocessing import OneHotEncoder
 
 from tuning.config import Experiment
 from tuning.data import Split
-from tuning.estimator import fixed_params, resolve_estimator, task_of
+from tuning.estimator import resolve_estimator, task_of
 from tuning.metrics import DEFAULT_METRICS, scorer
+from tuning.models import (
+    ESTIMATOR_STEP,
+    PREPROCESS,
+    Model,
+    Step,
+    branch_config,
+    model_of,
+    with_final,
+    without_final,
+)
 from tuning.validation import REPEAT_CHUNK, aggregate, folds
 
 Report = Callable[[dict[str, Any]], None]
+MODEL_KEY = "model"  # a result's description of what the trial built: its class, or its steps
 
 
 @dataclass(frozen=True)
@@ -33,6 +44,10 @@ class TrialSpec:
     configuration's repeats one trial runs (None: all; set by `tuning.plan.group_repeats`).
     ``metrics`` are the names of `tuning.metrics` each trial records; ``classifier``: the
     estimator is one.
+
+    ``estimator`` and ``params`` are the model's class and fixed parameters; ``pipeline``
+    holds a pipeline's steps (its last one that model), ``choice`` a choice's branches
+    (``estimator`` then empty): `model_for` says which a configuration builds.
     """
 
     estimator: str
@@ -45,32 +60,66 @@ class TrialSpec:
     chunk: int | None = None
     metrics: tuple[str, ...] = DEFAULT_METRICS["regressor"]
     classifier: bool = False
+    pipeline: tuple[Step, ...] = ()
+    choice: dict[str, Model] | None = None
 
     @classmethod
     def from_experiment(cls, experiment: Experiment) -> TrialSpec:
-        estimator = resolve_estimator(experiment.estimator.class_path)
         n_jobs = max(1, math.floor(experiment.resources.num_cpus))  # threads match the CPUs reserved
-        params = fixed_params(
-            estimator,
-            experiment.estimator.params,
-            set(experiment.space),
-            seed=experiment.seed,
-            n_jobs=n_jobs,
-        )
         budget = experiment.search.budget
-        if budget is not None:
-            params["warm_start"] = True  # each step adds to the fitted estimator
+        models = {}
+        for name, config in experiment.models().items():
+            space = experiment.spaces()[name]
+            model = model_of(config, set(space), seed=experiment.seed, n_jobs=n_jobs)
+            # under a budget each step adds to the fitted estimator
+            models[name] = with_final(model, warm_start=True) if budget is not None else model
+        model = next(iter(models.values()))
+        choice = models if experiment.estimator.choice is not None else None
         return cls(
-            experiment.estimator.class_path,
-            params,
+            "" if choice else model.final.path,
+            {} if choice else model.final.params,
+            pipeline=model.steps if model.pipeline and not choice else (),
+            choice=choice,
             budget=(budget.param, budget.steps) if budget else None,
             cv=experiment.split.cv,
             seed=experiment.split.seed,
             repeats=experiment.split.repeats,
             test_size=experiment.split.test_size,
             metrics=tuple(experiment.metrics or (experiment.metric,)),
-            classifier=task_of(estimator) == "classifier",
+            classifier=task_of(resolve_estimator(model.final.path)) == "classifier",
         )
+
+    @property
+    def model(self) -> Model:
+        """The estimator of a trial that is not a choice's: a class, or a pipeline's steps."""
+        if self.pipeline:
+            final = Step(self.pipeline[-1].name, self.estimator, self.params)
+            return Model((*self.pipeline[:-1], final), pipeline=True)
+        return Model((Step(ESTIMATOR_STEP, self.estimator, self.params),))
+
+    def model_for(self, config: dict[str, Any]) -> tuple[Model, dict[str, Any]]:
+        """The model a configuration builds and its own parameters (a choice's branch, unprefixed)."""
+        if self.choice is None:
+            return self.model, config
+        branch, own = branch_config(config)
+        return self.choice[branch], own
+
+    def describe(self, config: dict[str, Any]) -> str:
+        """What a configuration builds: its class, or its steps (`tuning.models.Model.describe`)."""
+        return self.model_for(config)[0].describe()
+
+    def params_of(self, config: dict[str, Any]) -> dict[str, Any]:
+        """Every parameter set on a configuration's model, fixed or searched (``step__param`` names)."""
+        model, own = self.model_for(config)
+        return {**model.fixed(), **own}
+
+    def without_budget(self) -> TrialSpec:
+        """The spec of a refit: the parameters the budget reached, no ``warm_start`` of its own."""
+        if self.budget is None:
+            return self
+        plain = without_final(self.model, "warm_start")
+        choice = {k: without_final(m, "warm_start") for k, m in self.choice.items()} if self.choice else None
+        return replace(self, budget=None, params=plain.final.params, choice=choice)
 
 
 def preprocessor(split: Split):
@@ -90,11 +139,14 @@ def preprocessor(split: Split):
 
 
 def build_estimator(config: dict[str, Any], split: Split, spec: TrialSpec):
-    """The estimator of one configuration, behind the preprocessing pipeline if the data need it."""
-    estimator = resolve_estimator(spec.estimator)(**{**spec.params, **config})
+    """The estimator of one configuration, behind the preprocessing if the data need it (a
+    pipeline's steps follow it in one `Pipeline`)."""
+    model, own = spec.model_for(config)
+    estimator = model.build(own)
     if not split.raw:
         return estimator
-    return Pipeline([("preprocess", preprocessor(split)), ("estimator", estimator)])
+    steps = estimator.steps if model.pipeline else [(ESTIMATOR_STEP, estimator)]
+    return Pipeline([(PREPROCESS, preprocessor(split)), *steps])
 
 
 def final_estimator(model):
@@ -149,6 +201,7 @@ def run_trial(
             "started_at": started,
             "ended_at": time.time(),
             "pid": os.getpid(),
+            MODEL_KEY: spec.describe(config),
         }
         if param is not None:
             result.update(budget=amount, step=step)

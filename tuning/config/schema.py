@@ -215,13 +215,60 @@ class SplitConfig(_Strict):
     """Classifiers: the split and the folds keep each class's share of the rows."""
 
 
-class EstimatorConfig(_Strict):
-    """The estimator's import path and the parameters that stay fixed."""
+class StepConfig(_Strict):
+    """One step of a pipeline: a name, a class and the parameters that stay fixed."""
 
-    class_path: str = Field("sklearn.ensemble.RandomForestRegressor", alias="class")
+    name: str | None = None
+    """The step's name in `step__param`; default: its class's name in lower case (as `make_pipeline`)."""
+    class_path: str = Field(alias="class")
+    """The step's import path: a transformer (`fit`, `transform`), or for the last step the model."""
+    params: dict[str, Any] = Field(default_factory=dict)
+    """Parameters of this step that every trial uses as they are."""
+
+
+class ModelConfig(_Strict):
+    """One estimator: a class and its fixed parameters, or the steps of a pipeline."""
+
+    class_path: str | None = Field(None, alias="class")
     """The estimator's import path: a scikit-learn-style class (`fit`, `predict`, `get_params`)."""
     params: dict[str, Any] = Field(default_factory=dict)
     """Parameters every trial uses as they are (checked against the estimator's own validation)."""
+    steps: list[StepConfig] | None = Field(None, min_length=1)
+    """A scikit-learn `Pipeline` instead of `class`: its steps in order, the last one the model."""
+
+
+class BranchConfig(ModelConfig):
+    """One branch of `estimator.choice`: an estimator (a class or steps) and its own space."""
+
+    space: dict[str, Param] = Field(default_factory=dict)
+    """This branch's searched parameters (`step__param` names for steps); empty: the branch as it is."""
+
+
+class EstimatorConfig(ModelConfig):
+    """The estimator: a class, the steps of a pipeline, or a choice between branches (one of the three).
+
+    Without any of them it is `sklearn.ensemble.RandomForestRegressor`. A trial of a choice
+    names its branch in its `estimator` parameter and the branch's parameters as `branch/param`.
+    """
+
+    choice: dict[str, BranchConfig] | None = Field(None, min_length=1)
+    """Branches searched like a parameter, each with its own `space` (the top-level `space` stays empty)."""
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> EstimatorConfig:
+        """One of class, steps and choice; the default class when none is given."""
+        given = [key for key in ("class", "steps", "choice") if getattr(self, _FIELD[key]) is not None]
+        if len(given) > 1:
+            raise keyed("estimator", f"must have one of class, steps or choice; got {' and '.join(given)}")
+        if not given:
+            self.class_path = DEFAULT_ESTIMATOR
+        if self.params and self.class_path is None:
+            raise keyed("estimator.params", "belongs to estimator.class; steps and branches have their own")
+        return self
+
+
+_FIELD = {"class": "class_path", "steps": "steps", "choice": "choice"}
+DEFAULT_ESTIMATOR = "sklearn.ensemble.RandomForestRegressor"
 
 
 class ResourcesConfig(_Strict):
@@ -474,7 +521,7 @@ class Experiment(_Strict):
                 f"must not also be in space or estimator.params (the budget sets it); got {budget.param!r}",
             )
         if self.search.algorithm == "random":
-            count = distinct_count(self.space)
+            count = self.distinct_configs()
             if count is not None and self.search.num_samples > count:
                 raise keyed(
                     "search.num_samples",
@@ -484,7 +531,7 @@ class Experiment(_Strict):
                 )
         if self.search.algorithm == "optuna" and self.runner == "sequential":
             raise keyed("runner", ADAPTIVE_RUNNER.removeprefix("runner "))
-        task = task_of_class(self.estimator.class_path)
+        task = task_of_class(self.final_class(next(iter(self.models().values()))))
         self.metric = self.metric or DEFAULT_METRIC[task]
         self.metrics = list(recorded(self.metric, self.metrics, task))
         if self.mode is None:
@@ -510,7 +557,7 @@ class Experiment(_Strict):
                 f"must be a {self.metric} the search can reach ({limit}, in the direction {self.mode}); "
                 f"got {stop.target:g}",
             )
-        grid = distinct_count(self.space) if search.algorithm == "grid" else 1
+        grid = self.distinct_configs() if search.algorithm == "grid" else 1
         planned = search.num_samples * grid if grid is not None else None
         if stop.plateau is not None and planned is not None and planned <= stop.plateau:
             raise keyed(
@@ -526,7 +573,13 @@ class Experiment(_Strict):
                 f"space.{SPLIT_SEED}",
                 f"must not be searched (the luckiest test split is not a better model); {REPEATS_HINT}",
             )
-        if not self.space and self.split.repeats is None:
+        if self.estimator.choice is not None and self.space:
+            raise keyed(
+                "space",
+                "must be empty when estimator.choice is set: each branch has its own space "
+                f"(estimator.choice.<name>.space); got {', '.join(self.space)}",
+            )
+        if self.evaluation and self.split.repeats is None:
             raise keyed(
                 "space",
                 "must have at least 1 parameter to search; got {} (or set split.repeats: N to "
@@ -542,7 +595,27 @@ class Experiment(_Strict):
     @property
     def evaluation(self) -> bool:
         """No space: the run evaluates one configuration (the estimator as it is), names no best."""
-        return not self.space
+        return not self.space and self.estimator.choice is None
+
+    def models(self) -> dict[str, ModelConfig]:
+        """The estimators the trials build: the branches of a choice by name, else ``{"": estimator}``."""
+        return dict(self.estimator.choice) if self.estimator.choice is not None else {"": self.estimator}
+
+    def spaces(self) -> dict[str, dict[str, Any]]:
+        """The space of each of `models`: a branch's own, else the experiment's."""
+        if self.estimator.choice is None:
+            return {"": self.space}
+        return {name: branch.space for name, branch in self.estimator.choice.items()}
+
+    def distinct_configs(self) -> int | None:
+        """How many distinct configurations the search can run (None: a continuous domain)."""
+        counts = [distinct_count(space) for space in self.spaces().values()]
+        return None if None in counts else sum(counts)
+
+    @staticmethod
+    def final_class(model: ModelConfig) -> str:
+        """The import path of a model's estimator: its class, or its last step's."""
+        return model.steps[-1].class_path if model.steps else model.class_path or ""
 
     @field_validator("metric")
     @classmethod

@@ -8,6 +8,7 @@ from tuning.estimator import size_params_first
 from tuning.html.bins import param_lines
 from tuning.html.importance import space_data
 from tuning.html.timeline import timeline_data
+from tuning.models import CHOICE_KEY
 from tuning.values import is_number, params_text
 
 RUNNER_LABELS = {"tune": "Ray Tune", "sequential": "Sequential baseline"}
@@ -22,24 +23,34 @@ def runners(summary: dict[str, Any]) -> list[str]:
 
 
 def searched_params(summary: dict[str, Any]) -> list[str]:
-    """The parameters that appear in the trials' configurations, in first-seen order."""
+    """The parameters that appear in the trials' configurations, in first-seen order (a
+    choice's `estimator` first)."""
     seen: dict[str, None] = {}
     for name in runners(summary):
         for trial in summary["trials"][name]:
             seen.update(dict.fromkeys(trial.get("config") or {}))
-    return list(seen)
+    return sorted(seen, key=lambda p: p != CHOICE_KEY)
+
+
+def models_shown(summary: dict[str, Any]) -> bool:
+    """Whether the tables name each trial's model: a pipeline's steps, or a choice's classes."""
+    estimator = summary.get("estimator") or {}
+    return bool(estimator.get("steps") or estimator.get("choice"))
 
 
 def report_data(summary: dict[str, Any]) -> dict[str, Any]:
-    """What the plots show, as plain data (embedded in the page; the tests read it)."""
+    """What the plots show, as plain data (embedded in the page; the tests read it).
+
+    A parameter's points are the trials that have it (a choice's branch parameters: that branch's).
+    """
     metric = summary["metric"]
     data: dict[str, Any] = {"metric": metric, "mode": summary["mode"], "params": {}, "timeline": {}}
     for param in searched_params(summary):
         data["params"][param] = {
             name: [
-                [t["config"].get(param), t["metrics"][metric]]
+                [t["config"][param], t["metrics"][metric]]
                 for t in summary["trials"][name]
-                if t.get("status") == "ok" and metric in (t.get("metrics") or {})
+                if t.get("status") == "ok" and metric in (t.get("metrics") or {}) and param in t["config"]
             ]
             for name in runners(summary)
         }

@@ -28,7 +28,9 @@ def space_data(summary: dict[str, Any]) -> dict[str, Any] | None:
     shown = trials.get("tune") or trials.get("sequential") or []
     metric = summary["metric"]
     done = [t for t in shown if t.get("status") == "ok" and metric in (t.get("metrics") or {})]
-    params = [p for p in dict.fromkeys(k for t in done for k in t["config"]) if _varies(done, p)]
+    named = dict.fromkeys(k for t in done for k in t["config"])
+    # a parameter of every trial (a choice's branch parameters are not) that varies
+    params = [p for p in named if all(p in t["config"] for t in done) and _varies(done, p)]
     if len(params) < 2:
         return None
     axes, labels = {}, {}

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from tuning.errors import ExperimentError, run_command
-from tuning.html.data import RUNNER_LABELS, report_data, runners, searched_params
+from tuning.html.data import RUNNER_LABELS, models_shown, report_data, runners, searched_params
 from tuning.html.figures import (
     heatmap_figure,
     importance_figure,
@@ -181,7 +181,8 @@ def _table_html(summary: dict[str, Any]) -> str:
     }
     params = searched_params(summary)
     metrics = recorded_metrics(summary)
-    head = ["trial", *params, *metrics, *(f"{RUNNER_LABELS.get(n, n)} s" for n in names)]
+    model = ["model"] if models_shown(summary) else []
+    head = ["trial", *model, *params, *metrics, *(f"{RUNNER_LABELS.get(n, n)} s" for n in names)]
     rows = sorted(
         listed, key=lambda t: (t.get("status") != "ok", sign * (t.get("metrics") or {}).get(metric, 0.0))
     )
@@ -190,7 +191,8 @@ def _table_html(summary: dict[str, Any]) -> str:
     for t in rows:
         m = t.get("metrics") or {}
         key = config_key(t["config"])
-        cells = [t["name"], *(fmt(t["config"].get(p)) for p in params)]
+        cells = [t["name"], *([t.get("model") or ""] if model else [])]
+        cells += [fmt(t["config"][p]) if p in t["config"] else "" for p in params]
         if t.get("status") == "ok":
             cells += [(mean_std(m, k) if k == metric else f"{m[k]:.4f}") if k in m else "" for k in metrics]
         else:

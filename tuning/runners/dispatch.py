@@ -144,7 +144,9 @@ def _tune(session: Session) -> RunnerResult:
     cluster = plan.cluster
     session.echo(f"Ray Tune: {plan.slots} trials at a time on {cluster.cpus:g} CPUs, {cluster.gpus:g} GPUs")
     progress = session.progress("tune", plan.slots)
-    listed = list(plan.configs) if plan.spec.chunk is not None else None  # chunks of repeats
+    # chunks of repeats, a choice's trials (`tuning.runners.listed`): exactly the plan's configurations
+    chosen = plan.spec.chunk is not None or plan.spec.choice is not None
+    listed = list(plan.configs) if chosen and plan.configs else None
     start = time.perf_counter()
     rule = StopRule.from_experiment(plan.experiment)
     callbacks = session.trackers.tune_callbacks() if session.trackers else None

@@ -16,10 +16,11 @@ import joblib
 
 from tuning.config import Experiment
 from tuning.data import Split
+from tuning.models import flat_choice, nested_choice
 from tuning.progress import Progress, tune_callback
 from tuning.runners.common import RunnerResult, TrialResult
 from tuning.search import param_space, scheduler, search_alg
-from tuning.shared import FIT_FILE, INDEX_KEY, SHARED_KEY, Group, run_group
+from tuning.shared import FIT_FILE, INDEX_KEY, SHARED_KEY, Group, run_group, size_key
 from tuning.space import config_key, variant_generator
 from tuning.stopping import StopRule
 from tuning.storage import is_uri, join, read_text, remote, tune_storage_path
@@ -32,12 +33,10 @@ def trial(config: dict, split: Split, spec: TrialSpec) -> None:
 
     sys.unraisablehook = quiet_exit_in_callbacks  # this actor process's; set once or again: the same
     where = _where()
-    run_trial(config, split, spec, report=lambda result: tune.report({**result, **where}))
+    run_trial(flat_choice(config), split, spec, report=lambda result: tune.report({**result, **where}))
 
 
-def shared_trial(
-    config: dict, split: Split, spec: TrialSpec, size_param: str, keep_fit: bool = False
-) -> None:
+def shared_trial(config: dict, split: Split, spec: TrialSpec, keep_fit: bool = False) -> None:
     """Tune's trainable for a group of shared fits: one fit, one result per configuration.
 
     ``config`` is ``{"shared": [configuration, ...]}`` (`tuning.shared.Group.tune_config`),
@@ -49,7 +48,7 @@ def shared_trial(
 
     sys.unraisablehook = quiet_exit_in_callbacks
     configs = tuple(config[SHARED_KEY])
-    group = Group(size_param, configs, tuple(range(len(configs))))
+    group = Group(size_key(spec, configs[0]), configs, tuple(range(len(configs))))
     where, kept = _where(), []
     for name in ("ray.train._internal.storage", "ray.train.v2._internal.execution.storage"):
         logging.getLogger(name).setLevel(logging.WARNING)  # not "Checkpoint successfully created at"
@@ -93,9 +92,7 @@ def trainable(experiment: Experiment, split: Split, spec: TrialSpec, groups: tup
 
     resources = {"cpu": experiment.resources.num_cpus, "gpu": experiment.resources.num_gpus}
     if groups:
-        shared = tune.with_parameters(
-            shared_trial, split=split, spec=spec, size_param=groups[0].size_param, keep_fit=experiment.refit
-        )
+        shared = tune.with_parameters(shared_trial, split=split, spec=spec, keep_fit=experiment.refit)
         return tune.with_resources(shared, resources)
     return tune.with_resources(tune.with_parameters(trial, split=split, spec=spec), resources)
 
@@ -116,6 +113,13 @@ def tune_config(experiment: Experiment, groups: tuple[Group, ...], configs: list
         space = {SHARED_KEY: tune.grid_search([g.tune_config()[SHARED_KEY] for g in groups])}
         return space, tune.TuneConfig(
             num_samples=1, search_alg=variant_generator(experiment.seed, None, cap), **settings
+        )
+    if configs is not None and experiment.estimator.choice is not None:  # a choice's trials, in order
+        from tuning.runners.listed import ListedSearcher  # imports Ray
+
+        searcher = ListedSearcher([nested_choice(c) for c in configs])
+        return {}, tune.TuneConfig(
+            num_samples=len(configs), search_alg=searcher, scheduler=scheduler(experiment), **settings
         )
     if configs is not None:  # exactly these trials, in order; no scheduler (refused with repeats)
         space, searcher, samples = listed(configs, experiment)
@@ -329,7 +333,7 @@ def _read_experiment(run_dir: Path | str) -> list[TrialResult]:
         if SHARED_KEY in t.config:
             results += shared_rows(str(t), t.config[SHARED_KEY], path, error, retries)
             continue
-        results.append(TrialResult(str(t), dict(t.config), metrics, error, retries, path))
+        results.append(TrialResult(str(t), flat_choice(t.config), metrics, error, retries, path))
     return results
 
 
