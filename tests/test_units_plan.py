@@ -511,3 +511,19 @@ def test_the_summary_compares_only_two_runners_and_names_no_best_for_an_evaluati
     evaluation = make_plan(experiment(tmp_path, space={}, split={"repeats": 2}), "tune", cluster())
     alone = summary_of(evaluation, {"tune": results["tune"]})
     assert alone["best"] is None and alone["evaluation"]["strategy"] == "Monte Carlo CV over 2 splits"
+
+
+def test_a_choice_gets_no_gpu_warning_of_one_class_and_a_pipeline_is_evaluated_by_its_steps(tmp_path):
+    from tuning.plan import make_plan
+    from tuning.summary import evaluation_record
+
+    gpus = {"num_cpus": 1, "num_gpus": 0.5}
+    one = experiment(tmp_path, estimator={"class": GROWER}, space={"n_estimators": [1]}, resources=gpus)
+    assert make_plan(one, "tune", cluster((4.0,), (1.0,))).warnings  # a CPU-only class on a GPU
+    branches = {"a": {"class": GROWER, "space": {"n_estimators": [1]}}, "b": {"class": GROWER, "space": {}}}
+    chosen = experiment(tmp_path, estimator={"choice": branches}, space={}, resources=gpus)
+    assert make_plan(chosen, "tune", cluster((4.0,), (1.0,))).warnings == ()
+    steps = [{"name": "scale", "class": "sklearn.preprocessing.StandardScaler"}, {"class": GROWER}]
+    piped = experiment(tmp_path, estimator={"steps": steps}, space={}, split={"repeats": 2})
+    record = evaluation_record(make_plan(piped, "tune", cluster()), result_of("tune", ok(0, 0.5)))
+    assert record["estimator"] == "scale=StandardScaler > grower=Grower"

@@ -736,3 +736,32 @@ def test_only_a_systemexit_in_a_callback_is_kept_quiet(monkeypatch):
     monkeypatch.setattr(logger, "level", logging.NOTSET)
     _quiet_analysis()
     assert logger.level == logging.ERROR
+
+
+def test_tune_runs_a_choices_configurations_as_the_plan_lists_them(tmp_path, fake_tune):
+    from tuning.cluster import local_cluster
+    from tuning.models import CHOICE_KEY
+    from tuning.plan import make_plan
+    from tuning.runners.dispatch import run_runners
+
+    branches = {
+        "a": {"class": GROWER, "space": {"n_estimators": [1, 2]}},
+        "b": {"class": GROWER, "space": {}},
+    }
+    raw = {"estimator": {"choice": branches}, "space": {}}
+    plan = make_plan(experiment(tmp_path, **raw), "tune", local_cluster(num_cpus=2))
+    results = run_runners(session_of(tmp_path, plan))
+    assert (
+        fake_tune[0][2]["configs"]
+        == list(plan.configs)
+        == [
+            {CHOICE_KEY: "a", "a/n_estimators": 1},
+            {CHOICE_KEY: "a", "a/n_estimators": 2},
+            {CHOICE_KEY: "b"},
+        ]
+    )
+    assert len(results["tune"].trials) == 3
+    optuna = {"algorithm": "optuna", "num_samples": 2}
+    adaptive = make_plan(experiment(tmp_path / "o", **raw, search=optuna), "tune", local_cluster(num_cpus=2))
+    run_runners(session_of(tmp_path / "o", adaptive))
+    assert fake_tune[-1][2]["configs"] is None  # an adaptive search proposes them as it runs

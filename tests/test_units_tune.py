@@ -375,3 +375,73 @@ def test_a_shared_tune_trial_is_read_as_one_row_per_configuration(tmp_path, monk
         ("g_001", {"n": 2}, "E: x", 1),
         ("last", {"n": 3}, None, 0),
     ]
+
+
+CHOSEN = {
+    "estimator": {
+        "choice": {
+            "forest": {"class": "sklearn.ensemble.RandomForestRegressor", "space": {"n_estimators": [1, 3]}},
+            "grower": {"class": GROWER, "space": {"n_estimators": [2]}},
+        }
+    },
+    "space": {},
+}
+
+
+def test_a_choices_tune_trial_runs_its_branch_from_tunes_nested_configuration(reported, tmp_path):
+    from tuning.models import CHOICE_KEY
+    from tuning.trial import run_trial
+
+    spec = TrialSpec.from_experiment(experiment(tmp_path, **CHOSEN))
+    runner.trial({CHOICE_KEY: "grower", "grower": {"n_estimators": 2}}, tiny_split(), spec)
+    (result,) = reported
+    expected = run_trial({CHOICE_KEY: "grower", "grower/n_estimators": 2}, tiny_split(), spec)
+    assert result["model"] == "Grower" and result["mse"] == expected["mse"]
+    assert expected["mse"] != run_trial({CHOICE_KEY: "grower"}, tiny_split(), spec)["mse"]
+
+
+def test_a_shared_trial_of_a_branch_grows_its_size_by_the_branch_key(reported, tmp_path):
+    from tuning.models import CHOICE_KEY
+
+    spec = TrialSpec.from_experiment(experiment(tmp_path, **CHOSEN))
+    configs = [{CHOICE_KEY: "forest", "forest/n_estimators": n} for n in (1, 3)]
+    runner.shared_trial({SHARED_KEY: configs}, tiny_split(), spec)
+    assert [(r[INDEX_KEY], r["timesteps_total"]) for r in reported] == [(0, 1), (1, 3)]
+    assert reported[0]["mse"] != reported[1]["mse"]  # one forest grown, scored at each size
+
+
+def test_tune_gets_a_choices_trials_listed_and_nested_with_the_scheduler(tmp_path):
+    from tuning.models import CHOICE_KEY
+    from tuning.runners.listed import ListedSearcher
+
+    exp = experiment(tmp_path, **CHOSEN)
+    configs = [{CHOICE_KEY: "forest", "forest/n_estimators": 1}, {CHOICE_KEY: "grower"}]
+    space, settings = runner.tune_config(exp, (), configs)
+    assert space == {} and settings.num_samples == 2 and type(settings.search_alg) is ListedSearcher
+    assert settings.search_alg.configs == [
+        {CHOICE_KEY: "forest", "forest": {"n_estimators": 1}},
+        {CHOICE_KEY: "grower"},
+    ]
+    assert settings.scheduler is None and (settings.metric, settings.mode) == ("mse", "min")
+    asha = {"scheduler": "asha", "budget": {"max": 4, "step": 2}, "grace_period": 2, "reduction_factor": 2}
+    budgeted = {name: {**b, "space": {}} for name, b in CHOSEN["estimator"]["choice"].items()}
+    grown = experiment(tmp_path, estimator={"choice": budgeted}, space={}, search=asha)
+    _, settings = runner.tune_config(grown, (), configs)
+    assert type(settings.scheduler).__name__ == "AsyncHyperBandScheduler"
+    assert settings.search_alg.configs[0] == {CHOICE_KEY: "forest", "forest": {"n_estimators": 1}}
+
+
+def test_a_choices_tune_trial_is_read_back_flat(tmp_path, monkeypatch):
+    import ray.tune
+
+    from tuning.models import CHOICE_KEY
+
+    nested = FakeTrial("t", {CHOICE_KEY: "forest", "forest": {"n_estimators": 2}}, {"mse": 1.0})
+
+    class Analysis:
+        def __init__(self, path):
+            self.trials = [nested]
+
+    monkeypatch.setattr(ray.tune, "ExperimentAnalysis", Analysis)
+    (row,) = runner._read_experiment(tmp_path)
+    assert row.config == {CHOICE_KEY: "forest", "forest/n_estimators": 2}
