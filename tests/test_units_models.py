@@ -412,3 +412,78 @@ def test_the_summary_describes_a_pipeline_and_each_branch_of_a_choice(tmp_path):
         experiment(tmp_path, estimator={"class": GROWER}, space={"n_jobs": [1]})
     )
     assert estimator_record(alone) == {"class": GROWER, "fixed_params": {}}
+
+
+THREE = Model(
+    (
+        Step("scale", SCALER, {}),
+        Step("again", SCALER, {"with_std": False}),
+        Step("model", GROWER, {"n_jobs": 3}),
+    ),
+    pipeline=True,
+)
+
+
+def test_a_pipeline_of_three_steps_builds_and_changes_only_its_last():
+    built = THREE.build({"model__n_estimators": 2})
+    assert [name for name, _ in built.steps] == ["scale", "again", "model"]
+    assert built.named_steps["again"].with_std is False and built.named_steps["model"].n_estimators == 2
+    assert with_final(THREE, warm_start=True).steps[:2] == THREE.steps[:2]
+    assert with_final(THREE, warm_start=True).final.params == {"n_jobs": 3, "warm_start": True}
+    assert without_final(THREE, "n_jobs").steps == (*THREE.steps[:2], Step("model", GROWER, {}))
+
+
+def test_only_a_branch_named_by_a_string_is_flattened():
+    assert flat_choice({CHOICE_KEY: 1, 1: {"a": 2}}) == {CHOICE_KEY: 1, 1: {"a": 2}}
+
+
+def test_a_random_search_of_a_choice_draws_uniform_values_over_the_whole_range():
+    from tuning.space import expand_choice
+
+    drawn = expand_choice({"f": {"d": {"uniform": [1.0, 3.0]}}}, 40, 3, "random")
+    values = [c["f/d"] for c in drawn]
+    assert 1.0 <= min(values) < 1.5 and 2.5 < max(values) <= 3.0
+
+
+def test_optuna_searches_a_choice_by_its_define_by_run_space(tmp_path):
+    pytest.importorskip("optuna")
+    from tests.units import experiment
+    from tuning.search import for_choice, search_alg
+    from tuning.space import suggest_choice
+
+    optuna = {"algorithm": "optuna", "num_samples": 2}
+    chosen = experiment(tmp_path, estimator={"choice": BRANCHES}, space={}, search=optuna, metric="r2")
+    alg = search_alg(chosen)
+    assert alg._space.func is suggest_choice and alg._space.args == (for_choice(chosen),)
+    assert (alg.metric, alg.mode) == ("r2", "max")
+    asked = Asked("piped")
+    alg._space(asked)
+    assert asked.asked[1] == ("categorical", "piped/model__n_jobs", [1, 2])
+    plain = search_alg(experiment(tmp_path, search=optuna))
+    assert plain._space is None and plain.metric is None  # metric and mode come from TuneConfig
+
+
+def test_the_note_on_shared_fits_names_each_branchs_size_key(tmp_path):
+    from tests.units import cluster, experiment
+    from tuning.plan import make_plan
+
+    boosting = {"class": "sklearn.ensemble.GradientBoostingRegressor", "space": {"n_estimators": [2, 3]}}
+    forest = {"class": "sklearn.ensemble.RandomForestRegressor", "space": {"n_estimators": [2, 4]}}
+    raw = {
+        "estimator": {"choice": {"f": forest, "g": boosting}},
+        "space": {},
+        "search": {"share_fits": "auto"},
+    }
+    plan = make_plan(experiment(tmp_path, **raw), "sequential", cluster())
+    assert (
+        plan.share_note
+        == "4 configurations from 2 fits: f/n_estimators, g/n_estimators 7 fitted instead of 11 (1.6x less)"
+    )
+    alone = {
+        "f": {**forest, "space": {"n_estimators": [2]}},
+        "g": {**boosting, "space": {"n_estimators": [2]}},
+    }
+    plan = make_plan(experiment(tmp_path, **{**raw, "estimator": {"choice": alone}}), "sequential", cluster())
+    assert (
+        plan.share_note == "not shared: no two configurations differ only in f/n_estimators, g/n_estimators"
+    )

@@ -445,3 +445,25 @@ def test_a_choices_tune_trial_is_read_back_flat(tmp_path, monkeypatch):
     monkeypatch.setattr(ray.tune, "ExperimentAnalysis", Analysis)
     (row,) = runner._read_experiment(tmp_path)
     assert row.config == {CHOICE_KEY: "forest", "forest/n_estimators": 2}
+
+
+def test_a_shared_trial_of_one_configuration_quiets_the_checkpoint_logs_and_names_its_folder(monkeypatch):
+    import logging
+
+    import ray.tune
+
+    names = ("ray.train._internal.storage", "ray.train.v2._internal.execution.storage")
+    for name in names:
+        monkeypatch.setattr(logging.getLogger(name), "level", logging.NOTSET)
+    folders: list[str] = []
+
+    def report(metrics, checkpoint=None):
+        folders.append(checkpoint and Path(checkpoint.path).name)
+
+    monkeypatch.setattr(ray.tune, "report", report)
+    monkeypatch.setattr(runner, "_where", lambda: {})
+    spec = TrialSpec("sklearn.ensemble.RandomForestRegressor", {"random_state": 0, "max_depth": 2})
+    runner.shared_trial({SHARED_KEY: [{"n_estimators": 2}]}, tiny_split(), spec, keep_fit=True)
+    (folder,) = folders
+    assert folder.startswith("fit-")
+    assert [logging.getLogger(name).level for name in names] == [logging.WARNING, logging.WARNING]
