@@ -68,7 +68,8 @@ def run_experiment(
     ``rows`` (a DataFrame, see `tuning.api`) replace the data source. The timeline counts from
     ``process_started`` (the CLI's process start), else from this call. ``release_ray``: stop a
     Ray this run started once the trials are summarised, while the best model is refitted and
-    the reports written (the CLI: its process ends with the run); else it stays up for the next call.
+    the reports written (with trackers: once they are done); the CLI's process ends with the
+    run. Else Ray stays up for the next call.
     """
     phases = Phases(process_started)
     trackers = check_before_start(experiment, runner, resume)
@@ -90,8 +91,11 @@ def run_experiment(
     if stopped:  # a search.stop rule ended it: complete, with the reason and what never ran
         summary["stopped"], summary["unfinished"] = stopped, 0
     summary["validation"] = validation
-    stopping = release(cluster) if release_ray else None
+    early = release_ray and not trackers  # a tracker's callbacks use Ray until they finish
+    stopping = release(cluster) if early else None
     keep_best(session, results, summary, phases)
+    if release_ray and not early:
+        stopping = release(cluster)
     phases.begin("report")  # open: it ends after summary.json and report.html are written
     summary["timings"].update(phases.record())
     write_and_report(run_dir, summary, results, echo, show_all)
