@@ -397,6 +397,8 @@ def test_the_cli_stops_its_ray_while_the_best_model_and_reports_are_written(tmp_
 
 
 def test_release_leaves_a_joined_ray_running():
-    from tuning.cluster import local_cluster, release
+    from tuning.cluster import RayRelease, local_cluster
 
-    assert release(local_cluster(2, 0)) is None  # not started here: someone else's Ray
+    for kept in (RayRelease(local_cluster(2, 0)), RayRelease(None)):  # someone else's Ray; the API's
+        kept.start()
+        assert kept.thread is None

@@ -118,19 +118,28 @@ def connect(
     return replace(snapshot(started), wait_s=wait_s if joined else 0.0)  # never wait for a local Ray
 
 
-def release(cluster: Cluster) -> threading.Thread | None:
-    """Stop the local Ray this run started, in a thread (None: Ray was joined, not ours to stop).
+class RayRelease:
+    """Stops the local Ray a run started, in a thread, once `start` says nothing needs it.
 
     Its processes take ~1.4 s to exit (a SIGTERM, then a wait for each); the refit and the
-    reports run meanwhile. The caller joins the thread before it returns.
+    reports run meanwhile. ``cluster`` None (the caller keeps Ray up) or joined, not started
+    here: nothing to stop. `join` before returning; `start` more than once is one stop.
     """
-    if not cluster.started_here:
-        return None
-    import ray
 
-    stopping = threading.Thread(target=ray.shutdown, name="ray-shutdown")
-    stopping.start()
-    return stopping
+    def __init__(self, cluster: Cluster | None) -> None:
+        self.wanted = cluster is not None and cluster.started_here
+        self.thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self.wanted and self.thread is None:
+            import ray
+
+            self.thread = threading.Thread(target=ray.shutdown, name="ray-shutdown")
+            self.thread.start()
+
+    def join(self) -> None:
+        if self.thread is not None:
+            self.thread.join()
 
 
 def snapshot(started_here: bool = False) -> Cluster:

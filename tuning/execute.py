@@ -12,7 +12,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from tuning.cluster import Cluster, cluster_wait_s, connect, release
+from tuning.cluster import Cluster, RayRelease, cluster_wait_s, connect
 from tuning.config import Experiment
 from tuning.data import Split, load_split, split_frame
 from tuning.errors import ExperimentError
@@ -91,16 +91,12 @@ def run_experiment(
     if stopped:  # a search.stop rule ended it: complete, with the reason and what never ran
         summary["stopped"], summary["unfinished"] = stopped, 0
     summary["validation"] = validation
-    early = release_ray and not trackers  # a tracker's callbacks use Ray until they finish
-    stopping = release(cluster) if early else None
-    keep_best(session, results, summary, phases)
-    if release_ray and not early:
-        stopping = release(cluster)
+    ray_release = RayRelease(cluster if release_ray else None)
+    keep_best(session, results, summary, phases, ray_release.start)
     phases.begin("report")  # open: it ends after summary.json and report.html are written
     summary["timings"].update(phases.record())
     write_and_report(run_dir, summary, results, echo, show_all)
-    if stopping is not None:
-        stopping.join()
+    ray_release.join()
     return summary
 
 
@@ -116,16 +112,25 @@ def check_before_start(experiment: Experiment, runner: str | None, resume: Path 
 
 
 def keep_best(
-    session: Session, results: dict[str, RunnerResult], summary: dict[str, Any], phases: Phases
+    session: Session,
+    results: dict[str, RunnerResult],
+    summary: dict[str, Any],
+    phases: Phases,
+    ray_not_needed: Callable[[], None] = lambda: None,
 ) -> None:
-    """Refit and save the best model (unless interrupted or ``refit: false``) and hand it to the trackers."""
+    """Refit and save the best model (unless interrupted or ``refit: false``) and hand it to the
+    trackers; ``ray_not_needed`` is called as soon as nothing needs Ray: before the refit, or
+    after the trackers (their callbacks use it)."""
     plan, split = session.plan, session.split
+    if not session.trackers:
+        ray_not_needed()
     if plan.experiment.refit and summary["status"] != "interrupted":
         summary["best_model"] = phases.run(
             "refit", refit_best, plan.experiment, results, split, plan.spec, session.run_dir, session.echo
         )
     if session.trackers:
         summary["tracking"] = session.trackers.finish(summary, split.frame(split.X_test[:5]), session.echo)
+        ray_not_needed()
 
 
 def load_rows(plan: Plan, rows: Any, resume: Path | None) -> tuple[Plan, Split, dict[str, Any] | None]:
