@@ -1,8 +1,6 @@
 """``python -m tuning``: the ``tuning`` command (`tuning.cli`)."""
 
-import sys
-
-from tuning.cli import main
+from tuning.cli import exit_process, main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_process(main())

@@ -9,9 +9,11 @@ the same options and exit codes; ``tuning --version`` prints the package's versi
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import sys
 from collections.abc import Callable
+from typing import NoReturn
 
 from tuning import __version__
 
@@ -39,10 +41,27 @@ def main(argv: list[str] | None = None) -> int:
     return command_main(args.command)(argv[name_at + 1 :], prog=f"tuning {args.command}")
 
 
+def console() -> NoReturn:
+    """The ``tuning`` command's entry point: `main`, then `exit_process`."""
+    exit_process(main())
+
+
+def exit_process(code: int) -> NoReturn:
+    """End a command's process with ``code``, skipping the interpreter's last garbage collections.
+
+    A run leaves millions of objects (Ray, Tune, pandas, scikit-learn) that Python's exit
+    collects again before the operating system frees them anyway: ~0.6 s after a run.
+    `gc.freeze` leaves them out of those collections; atexit handlers, finalizers and file
+    closing run as usual. Only for a process that ends here, never for an in-process ``main``.
+    """
+    gc.freeze()
+    sys.exit(code)
+
+
 def command_main(name: str) -> Callable[..., int]:
     """The ``main`` of a subcommand's module."""
     return importlib.import_module(COMMANDS[name][0]).main
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_process(main())

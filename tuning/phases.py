@@ -45,15 +45,17 @@ class Phases:
 
     def run(self, name: str, step: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run ``step(*args, **kwargs)`` as the phase ``name`` and return its value."""
-        self.begin(name)
+        phase = self.begin(name)  # this phase's own record: another thread's phase may begin meanwhile
         try:
             return step(*args, **kwargs)
         finally:
-            self.phases[-1]["end"] = time.time()
+            phase["end"] = time.time()
 
-    def begin(self, name: str) -> None:
+    def begin(self, name: str) -> dict[str, Any]:
         """Start the phase ``name``, left open (the report's end comes after summary.json is written)."""
-        self.phases.append({"name": name, "start": time.time(), "end": None})
+        phase = {"name": name, "start": time.time(), "end": None}
+        self.phases.append(phase)
+        return phase
 
     def seconds(self, name: str) -> float | None:
         """How long the last phase called ``name`` took (None while it is open or if it never ran)."""
@@ -68,4 +70,5 @@ class Phases:
     def record(self) -> dict[str, Any]:
         """The phases as summary.json keeps them under ``timings``."""
         origin = {"process_start": self.process_start} if self.process_start is not None else {}
-        return {**origin, "run_start": self.run_start, "phases": [dict(p) for p in self.phases]}
+        ordered = sorted(self.phases, key=lambda p: p["start"])  # phases of two threads: by their start
+        return {**origin, "run_start": self.run_start, "phases": [dict(p) for p in ordered]}

@@ -211,4 +211,6 @@ def _where(path: str | None, key: str, overrides: list[str] = ()) -> str:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from tuning.cli import exit_process
+
+    exit_process(main())

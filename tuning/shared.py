@@ -13,9 +13,12 @@ from __future__ import annotations
 import copy
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
+
+from joblib import effective_n_jobs
 
 from tuning.data import Split
 from tuning.estimator import resolve_estimator
@@ -109,20 +112,44 @@ def cut_model(model, n: int, size_param: str):
     return pipeline
 
 
-def fit_largest(group: Group, split: Split, spec: TrialSpec) -> tuple[list[tuple[Any, tuple]], float]:
-    """The group's largest configuration fitted on each fold: ``[(model, fold)]`` and the fit time."""
+def fit_largest(group: Group, split: Split, spec: TrialSpec) -> tuple[list[tuple[Any, tuple]], float, int]:
+    """The group's largest configuration fitted on each fold: ``[(model, fold)]``, the fit time
+    and the threads it fitted with (each model is left to predict with one)."""
     config = dict(group.largest)
-    fitted, fit_time = [], 0.0
+    fitted, fit_time, threads = [], 0.0, 1
     for fold in folds(split, spec):
         model = build_estimator(config, split, spec)
-        threads = final_estimator(model).get_params(deep=False).get("n_jobs")
+        threads = effective_n_jobs(final_estimator(model).get_params(deep=False).get("n_jobs"))
         started = time.perf_counter()
         model.fit(fold[0], fold[1])
         fit_time += time.perf_counter() - started
-        if threads not in (None, 1):
+        if threads != 1:
             final_estimator(model).set_params(n_jobs=1)  # score with one thread, as run_trial does
         fitted.append((model, fold))
-    return fitted, fit_time
+    return fitted, fit_time, threads
+
+
+def scored_sizes(
+    group: Group, fitted: list[tuple[Any, tuple]], spec: TrialSpec, threads: int
+) -> Iterator[list]:
+    """Each size's scores on every fold, smallest size first, ``threads`` sizes at a time.
+
+    Each prediction runs on one thread (the cut model's ``n_jobs`` is 1), so its bits do not
+    depend on how many sizes are scored at once; the trial's threads, idle after the fit,
+    score several sizes side by side.
+    """
+
+    def score(size: int) -> list[dict[str, float]]:
+        return [
+            score_model(cut_model(model, size, group.size_param), f[2], f[3], spec.metrics)
+            for model, f in fitted
+        ]
+
+    if threads <= 1:
+        yield from map(score, group.sizes)
+        return
+    with ThreadPoolExecutor(threads, thread_name_prefix="score") as pool:
+        yield from pool.map(score, group.sizes)
 
 
 def run_group(
@@ -143,15 +170,13 @@ def run_group(
     the group's largest configuration repeats (`tuning.refit.kept_fit`).
     """
     began = time.time()
-    fitted, fit_time = fit_largest(group, split, spec)
+    fitted, fit_time, threads = fit_largest(group, split, spec)
     if keep is not None and not (spec.cv or spec.repeats):
         keep(fitted[0][0])
     results, previous, clock = [], 0, began
-    for index, size in enumerate(group.sizes):
-        scores = [
-            score_model(cut_model(model, size, group.size_param), f[2], f[3], spec.metrics)
-            for model, f in fitted
-        ]
+    for index, (size, scores) in enumerate(
+        zip(group.sizes, scored_sizes(group, fitted, spec, threads), strict=True)
+    ):
         ended = time.time()
         result = {
             **aggregate(scores),
