@@ -290,13 +290,13 @@ def test_both_runners_share_alike_and_the_saved_model_is_the_best_configuration(
     assert_is_a_separate_fit(model, summary, tmp_path)
 
 
-def assert_is_a_separate_fit(model, summary: dict, tmp_path: Path) -> None:
+def assert_is_a_separate_fit(model, summary: dict, tmp_path: Path, experiment=None) -> None:
     """``model`` predicts rows (a DataFrame) to the last bit as a separate refit of its configuration."""
     from tuning.data import load_split
     from tuning.plan import with_cpus
     from tuning.refit import refit
 
-    experiment = rf_experiment(tmp_path, share_fits=True)
+    experiment = experiment or rf_experiment(tmp_path, share_fits=True)
     split = load_split(experiment.data, experiment.split, experiment.split.seed)
     other = tmp_path / "separate"
     other.mkdir()
@@ -324,6 +324,45 @@ def test_a_sequential_or_cross_validated_run_refits_its_best_model(ray_session, 
 
 
 @pytest.mark.slow
+def test_an_unshared_run_keeps_its_best_trials_own_fit_and_only_its_processes_best(ray_session, tmp_path):
+    from tuning.run import run_experiment
+    from tuning.shared import FIT_FILE
+
+    # one actor runs the four trials in turn (reuse_actors); after 16 trees, the smaller forests do worse
+    resources = {"num_cpus": 1, "max_concurrent_trials": 1}
+    experiment = validate(
+        experiment_dict(tmp_path, space={"n_estimators": [16, 1, 2, 4]}, resources=resources)
+    )
+    quiet = {"echo": lambda _: None}
+    summary = run_experiment(experiment, "tune", **quiet)
+    trials, run_dir = summary["trials"]["tune"], Path(summary["run_dir"])
+    best = min(trials, key=lambda t: t["metrics"]["mse"])
+    info = json.loads((run_dir / "best_model.json").read_text())
+    assert info["fitted_by"] == "trial" and info["fit_time_s"] == 0.0 and info["config"] == best["config"]
+    assert info["test_metrics"]["mse"] == best["metrics"]["mse"]
+    assert_is_a_separate_fit(joblib.load(run_dir / "best_model.joblib"), summary, tmp_path, experiment)
+    seen: dict[int, float] = {}  # each worker process's best so far
+    improved = set()
+    for trial in sorted(trials, key=lambda t: t["started_at"]):
+        pid, mse = trial["pid"], trial["metrics"]["mse"]
+        if pid not in seen or mse < seen[pid]:
+            seen[pid] = mse
+            improved.add(trial["path"])
+    written = {t["path"] for t in trials if any(Path(t["path"]).glob(f"checkpoint_*/{FIT_FILE}"))}
+    assert written == improved and best["path"] in written and len(written) < len(trials) == 4
+    sequential = run_experiment(experiment, "sequential", **quiet)["best_model"]
+    assert sequential["config"] == best["config"] and sequential["test_metrics"] == info["test_metrics"]
+    saved = json.loads((Path(sequential["path"]).parent / "best_model.json").read_text())
+    assert saved["fitted_by"] == "trial"  # the baseline's best, kept in memory
+    for split in ({"cv": 2}, {"repeats": 2}):
+        raw = experiment_dict(tmp_path, space={"n_estimators": [2, 4]}, split=split)
+        folds = run_experiment(validate(raw), "tune", **quiet)
+        info = json.loads((Path(folds["run_dir"]) / "best_model.json").read_text())
+        assert info["fitted_by"] == "refit" and info["fit_time_s"] > 0
+        assert not list(Path(folds["run_dir"]).glob(f"*/checkpoint_*/{FIT_FILE}"))
+
+
+@pytest.mark.slow
 def test_rf_shared_gives_rf_yaml_s_twenty_mses_to_the_last_bit(tmp_path):
     cheap = ["--set", "estimator.params.max_depth=4", "--set", f"storage_path={tmp_path}"]
     mses = {}
@@ -344,12 +383,12 @@ def test_a_kept_fit_is_cut_to_the_best_size_only_where_it_was_fitted_on_the_trai
     from tests.units import tiny_split
     from tuning.refit import kept_fit
     from tuning.runners.common import TrialResult
-    from tuning.shared import FIT_FILE
+    from tuning.shared import FIT_FILE, INDEX_KEY
 
     split = tiny_split()
     spec = TrialSpec("sklearn.ensemble.RandomForestRegressor", {"random_state": 0, "max_depth": 2})
     best, config = (
-        TrialResult("t", {"n_estimators": 2}, {"mse": 1.0}, path=str(tmp_path)),
+        TrialResult("t_001", {"n_estimators": 2}, {"mse": 1.0, INDEX_KEY: 1}, path=str(tmp_path)),
         {"n_estimators": 2},
     )
     assert kept_fit(best, config, split, spec) is None  # no checkpoint: refit
@@ -360,6 +399,8 @@ def test_a_kept_fit_is_cut_to_the_best_size_only_where_it_was_fitted_on_the_trai
     joblib.dump(forest, tmp_path / "checkpoint_000000" / FIT_FILE)
     cut = kept_fit(best, config, split, spec)
     assert len(cut.estimators_) == 2 and list(cut.feature_names_in_) == ["a", "b", "c"]
+    alone = replace(best, metrics={"mse": 1.0})  # an unshared trial's fit: its own model, whole
+    assert len(kept_fit(alone, config, split, spec).estimators_) == 3
     assert kept_fit(best, config, split, replace(spec, cv=2)) is None  # folds: not the training rows
     assert kept_fit(best, config, split, replace(spec, repeats=3)) is None
     assert kept_fit(replace(best, path="s3://bucket/run/t"), config, split, spec) is None

@@ -15,6 +15,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from sklearn.metrics import mean_squared_error
 
 from tests.units import (
     ASHA,
@@ -172,6 +173,94 @@ def test_a_stop_rule_is_asked_between_trials(tmp_path):
         configs, tiny_split(), TrialSpec(GROWER, {}), tmp_path / "f", 1.0, progress_of(3), rule=failing
     )
     assert len(out.trials) == 3 and failing.finished == 3 and failing.best is not None  # failures score None
+
+
+def test_a_best_score_is_beaten_only_by_a_better_number_in_its_mode():
+    from tuning.metrics import BestScore
+
+    low, nan = BestScore("mse", "min"), float("nan")
+    assert [low.improves({"mse": v}) for v in (3.0, 3.0, 1.0, 2.0, nan, 0.5)] == [
+        True,
+        False,
+        True,
+        False,
+        False,
+        True,
+    ]
+    assert not low.improves({"r2": 0.0}) and low.score == 0.5
+    high = BestScore("r2", "max")
+    assert [high.improves({"r2": v}) for v in (nan, 0.1, 0.3, 0.2, 0.3)] == [False, True, True, False, False]
+
+
+def test_the_baseline_keeps_its_best_trials_model_in_memory_where_asked(tmp_path):
+    from tuning.metrics import BestScore
+    from tuning.runners.sequential import run_sequential
+
+    split, spec = tiny_split(), TrialSpec(GROWER, {})
+    configs = [{"n_estimators": n} for n in (3, 1, "x", 2, 500)]  # 500: far off, the worst
+
+    def run(folder: str, spec: TrialSpec, keep: BestScore | None) -> RunnerResult:
+        return run_sequential(configs, split, spec, tmp_path / folder, 1.0, progress_of(5), keep=keep)
+
+    result = run("kept", spec, BestScore("mse", "min"))
+    best = result.best("mse", "min")
+    name, model = result.kept
+    assert name == best.name and best not in (result.trials[0], result.trials[-1])
+    assert model.n_estimators == best.config["n_estimators"]
+    assert mean_squared_error(split.y_test, model.predict(split.X_test)) == best.metrics["mse"]
+    assert run("not-asked", spec, None).kept is None
+    assert run("folds", replace(spec, cv=2), BestScore("mse", "min")).kept is None
+
+
+def test_only_a_baseline_that_refits_its_own_best_keeps_it(tmp_path):
+    from tuning.runners.dispatch import baseline_keep
+
+    keep = baseline_keep(grower_plan(tmp_path, "sequential", metric="r2"))
+    assert (keep.metric, keep.mode, keep.score) == ("r2", "max", None)
+    assert baseline_keep(grower_plan(tmp_path, "both")) is None  # Tune's best is the one saved
+    assert baseline_keep(grower_plan(tmp_path, "sequential", refit=False)) is None
+
+
+def test_a_tune_trials_kept_fit_is_its_own_model_with_the_feature_names(tmp_path):
+    import joblib
+
+    from tests.units import Grower
+    from tuning.refit import kept_fit
+    from tuning.shared import FIT_FILE, INDEX_KEY
+
+    split, spec, config = tiny_split(), TrialSpec(GROWER, {}), {"n_estimators": 2}
+    trial = TrialResult("t", config, {"mse": 1.0}, path=str(tmp_path))
+    assert kept_fit(trial, config, split, spec) is None  # no checkpoint: refit
+    (tmp_path / "checkpoint_000000").mkdir()
+    joblib.dump(
+        Grower(n_estimators=2).fit(split.X_train, split.y_train), tmp_path / "checkpoint_000000" / FIT_FILE
+    )
+    model = kept_fit(trial, config, split, spec)
+    assert model.n_estimators == 2 and list(model.feature_names_in_) == ["a", "b", "c"]
+    for other in (replace(spec, cv=2), replace(spec, repeats=2)):
+        assert kept_fit(trial, config, split, other) is None
+    shared = replace(trial, metrics={"mse": 1.0, INDEX_KEY: 0})  # a shared row: cut, but Grower cannot be
+    assert kept_fit(shared, config, split, spec) is None
+
+
+def test_the_baselines_kept_model_is_saved_as_the_best_without_a_refit(tmp_path, grower_log):
+    from tests.units import Grower
+    from tuning.refit import MODEL_INFO, refit_best
+
+    space = {"n_estimators": [1, 2]}
+    exp = experiment(tmp_path, estimator={"class": GROWER, "params": {}}, space=space)
+    split, spec = tiny_split(), TrialSpec(GROWER, {}, metrics=("mse",))
+    model = Grower(n_estimators=2).fit(split.X_train, split.y_train)
+    trials = [TrialResult(f"s{n}", {"n_estimators": n}, {"mse": 3.0 - n}) for n in (1, 2)]
+    result = RunnerResult("sequential", trials, 1.0, 1.0, kept=("s2", model))
+    grower_log.clear()
+    refit_best(exp, {"sequential": result}, split, spec, tmp_path, [].append)
+    info = json.loads((tmp_path / MODEL_INFO).read_text())
+    assert info["fitted_by"] == "trial" and info["trial"] == "s2" and info["fit_time_s"] == 0.0
+    assert [e for e in grower_log if e[0] == "fit"] == [] and list(model.feature_names_in_) == ["a", "b", "c"]
+    refit_best(exp, {"sequential": replace(result, kept=("s1", model))}, split, spec, tmp_path, [].append)
+    info = json.loads((tmp_path / MODEL_INFO).read_text())
+    assert info["fitted_by"] == "refit" and [e[:2] for e in grower_log if e[0] == "fit"] == [("fit", 2)]
 
 
 def forest_spec() -> TrialSpec:
@@ -352,6 +441,8 @@ def test_a_sequential_plan_runs_only_the_baseline(tmp_path, fake_tune):
     trackers = FakeTrackers()
     results = run_runners(session_of(tmp_path, grower_plan(tmp_path, "sequential"), trackers=trackers))
     assert list(results) == ["sequential"] and fake_tune == []
+    (name, model), best = results["sequential"].kept, results["sequential"].best("mse", "min")
+    assert name == best.name and model.n_estimators == best.config["n_estimators"]  # in memory, not refitted
     assert [t.config for t in results["sequential"].trials] == [{"n_estimators": 1}, {"n_estimators": 2}]
     assert results["sequential"].cores == 1 and trackers.logged == [
         (0, "sequential_00000"),

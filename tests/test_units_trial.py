@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -80,6 +81,22 @@ def test_without_a_budget_one_hold_out_score_is_reported_once(grower_log):
     grower_log.clear()
     run_trial({"n_estimators": 5}, split, TrialSpec(GROWER, {"n_jobs": 2}, metrics=("mse",)))
     assert grower_log == [("fit", 5, 2, 1), ("predict", 5, 1)]  # two threads to fit, one to predict
+
+
+def test_a_trial_hands_out_its_model_before_reporting_only_when_it_is_the_refits_fit(grower_log):
+    split, events = tiny_split(), []
+    spec = TrialSpec(GROWER, {"n_jobs": 2}, metrics=("mse",))
+    assert spec.one_fit
+    result = run_trial({"n_estimators": 3}, split, spec, report=events.append, keep=events.append)
+    model, reported = events
+    assert isinstance(model, Grower) and reported is result  # the model first, then its result
+    assert (model.n_estimators, model.n_jobs, model.fits_) == (3, 1, 1)  # fitted, to predict with one thread
+    assert mean_squared_error(split.y_test, model.predict(split.X_test)) == result["mse"]
+    budget = ("n_estimators", (1, 2))
+    for other in (replace(spec, cv=2), replace(spec, repeats=2), replace(spec, budget=budget)):
+        handed: list = []
+        run_trial({"n_estimators": 3}, split, other, keep=handed.append)
+        assert not other.one_fit and handed == []  # folds, repeats, steps: not the refit's fit
 
 
 def test_a_chunk_of_repeats_scores_its_own_splits_and_keeps_each_score():

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 from typing import ClassVar
@@ -20,7 +21,7 @@ import pytest
 from tests.units import GROWER, experiment, progress_of, tiny_split
 from tuning.runners import tune as runner
 from tuning.runners.common import RunnerResult, TrialResult
-from tuning.shared import INDEX_KEY, SHARED_KEY
+from tuning.shared import FIT_FILE, INDEX_KEY, SHARED_KEY
 from tuning.stopping import StopRule
 from tuning.trial import TrialSpec
 
@@ -97,11 +98,93 @@ def test_the_trainable_carries_the_split_spec_and_resources(monkeypatch, tmp_pat
     exp = experiment(tmp_path, resources={"num_cpus": 2, "num_gpus": 0.5})
     split, spec = tiny_split(), TrialSpec(GROWER, {})
     assert runner.trainable(exp, split, spec) == "trainable"
-    assert calls[-1] == (("params", runner.trial, {"split": split, "spec": spec}), {"cpu": 2.0, "gpu": 0.5})
+    (params, fn, kwargs), resources = calls[-1]
+    keep = kwargs.pop("keep")
+    assert (params, fn, kwargs) == ("params", runner.trial, {"split": split, "spec": spec})
+    assert resources == {"cpu": 2.0, "gpu": 0.5} and (keep.metric, keep.mode) == ("mse", "min")
     group = SimpleNamespace(size_param="n_estimators")
     runner.trainable(exp, split, spec, (group,))
     shared = ("params", runner.shared_trial, {"split": split, "spec": spec, "keep_fit": True})  # refit: true
     assert calls[-1] == (shared, {"cpu": 2.0, "gpu": 0.5})
+
+
+def test_a_run_keeps_its_best_fits_only_where_a_trial_fits_what_a_refit_would(tmp_path):
+    spec = TrialSpec(GROWER, {})
+    keep = runner.keep_fit(experiment(tmp_path, metric="r2"), spec)
+    assert (keep.metric, keep.mode) == ("r2", "max")  # the metric's direction, from the experiment
+    again = runner.keep_fit(experiment(tmp_path, metric="r2", mode="min"), spec)
+    assert again.mode == "min" and len({keep.run, again.run}) == 2  # each run its own token
+    assert runner.keep_fit(experiment(tmp_path, refit=False), spec) is None
+    budget = ("n_estimators", (1, 2))
+    for other in (replace(spec, cv=2), replace(spec, repeats=2), replace(spec, budget=budget)):
+        assert runner.keep_fit(experiment(tmp_path), other) is None
+
+
+@pytest.fixture
+def kept(monkeypatch) -> list:
+    """The model each Tune trial's checkpoint holds (None: no checkpoint), in report order;
+    each test starts with no best score in this process."""
+    import joblib
+    import ray.tune
+
+    models: list = []
+
+    def report(metrics, checkpoint=None):  # the checkpoint's folder is gone once report returns
+        models.append(joblib.load(Path(checkpoint.path) / FIT_FILE) if checkpoint else None)
+
+    monkeypatch.setattr(ray.tune, "report", report)
+    monkeypatch.setattr(runner, "_where", lambda: {})
+    monkeypatch.setattr(runner, "_BEST", {})
+    monkeypatch.setattr(sys, "unraisablehook", sys.unraisablehook)
+    return models
+
+
+def scored(config, split, spec, report=None, keep=None) -> dict:
+    """`run_trial` of a configuration that names its score: its model is ``model <n>``."""
+    if keep is not None:
+        keep(f"model {config['n']}")
+    result = {"mse": config["mse"]}
+    report(result)
+    return result
+
+
+def test_a_tune_trial_keeps_its_fit_only_when_it_beats_its_processes_earlier_trials(kept, monkeypatch):
+    monkeypatch.setattr(runner, "run_trial", scored)
+    split, spec = tiny_split(), TrialSpec(GROWER, {})
+    run, other = runner.KeepFit("run-1", "mse", "min"), runner.KeepFit("run-2", "mse", "min")
+    for n, mse in enumerate([3.0, 1.0, 2.0, 0.5, 0.5, float("nan"), 0.25]):
+        runner.trial({"n": n, "mse": mse}, split, spec, keep=run)
+    runner.trial({"n": 7, "mse": 2.0}, split, spec, keep=other)  # another run: its own best so far
+    runner.trial({"n": 8, "mse": 0.1}, split, spec, keep=None)
+    runner.trial({"n": 9, "mse": 0.4}, split, spec, keep=run)
+    assert kept == ["model 0", "model 1", None, "model 3", None, None, "model 6", "model 7", None, None]
+    kept.clear()
+    upward = runner.KeepFit("run-3", "mse", "max")  # the experiment's mode, whatever the metric's own
+    for n, mse in enumerate([3.0, 1.0, 4.0]):
+        runner.trial({"n": n, "mse": mse}, split, spec, keep=upward)
+    assert kept == ["model 0", None, "model 2"]
+
+
+def test_a_tune_trial_checkpoints_the_model_it_fitted_on_the_training_rows(kept, monkeypatch):
+    import logging
+
+    from sklearn.ensemble import RandomForestRegressor
+
+    split = tiny_split()
+    spec = TrialSpec("sklearn.ensemble.RandomForestRegressor", {"random_state": 0, "max_depth": 2})
+    names = ("ray.train._internal.storage", "ray.train.v2._internal.execution.storage")
+    for name in names:
+        monkeypatch.setattr(logging.getLogger(name), "level", logging.NOTSET)
+    runner.trial({"n_estimators": 3}, split, spec)
+    assert kept == [None] and [logging.getLogger(n).level for n in names] == [logging.NOTSET] * 2
+    runner.trial({"n_estimators": 3}, split, replace(spec, cv=2), keep=runner.KeepFit("r", "mse", "min"))
+    assert kept == [None, None]  # folds: no model is the refit's
+    runner.trial({"n_estimators": 3}, split, spec, keep=runner.KeepFit("r", "mse", "min"))
+    fresh = RandomForestRegressor(n_estimators=3, max_depth=2, random_state=0).fit(
+        split.X_train, split.y_train
+    )
+    assert kept[-1].predict(split.X_test).tolist() == fresh.predict(split.X_test).tolist()
+    assert [logging.getLogger(n).level for n in names] == [logging.WARNING] * 2
 
 
 class FakeTuner:

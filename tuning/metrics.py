@@ -126,6 +126,25 @@ def better(a: float, b: float, mode: str) -> bool:
     return a < b if mode == "min" else a > b
 
 
+@dataclass
+class BestScore:
+    """The best ``metric`` of the results offered so far, in direction ``mode`` (the experiment's)."""
+
+    metric: str
+    mode: Mode
+    score: float | None = None
+
+    def improves(self, result: dict[str, Any]) -> bool:
+        """Whether ``result`` beats every earlier one (then it is the best); a NaN or no score never does."""
+        score = result.get(self.metric)
+        if score is None or math.isnan(score):
+            return False
+        if self.score is not None and not better(score, self.score, self.mode):
+            return False
+        self.score = score
+        return True
+
+
 def is_metric_key(key: str) -> bool:
     """A result key that is a metric or its spread over folds (``mse``, ``mse_std``)."""
     return key.removesuffix("_std") in METRICS

@@ -18,9 +18,9 @@ import sklearn
 from tuning.data import Split
 from tuning.metrics import class_report, is_metric_key, scorer
 from tuning.results import create_new, write_json
-from tuning.runners.common import TrialResult
+from tuning.runners.common import RunnerResult, TrialResult
 from tuning.search import best_config
-from tuning.shared import FIT_FILE, cut_model, size_key
+from tuning.shared import FIT_FILE, INDEX_KEY, cut_model, size_key
 from tuning.storage import is_uri
 from tuning.trial import TrialSpec, build_estimator, final_estimator
 from tuning.validation import rows
@@ -74,7 +74,7 @@ def refit(
         "test_rows": 0 if spec.repeats else len(split.y_test),
         "fit_time_s": fit_time,
         "fit_threads": threads,
-        "fitted_by": "refit" if kept is None else "trial",  # trial: cut from its shared fit
+        "fitted_by": "refit" if kept is None else "trial",  # trial: its fit (a shared one's, cut)
         "scikit-learn": sklearn.__version__,
         "load": f"joblib.load('{MODEL_FILE}').{method}(rows)  # rows: a DataFrame with the feature columns",
         **about,
@@ -98,20 +98,36 @@ def fit_on_every_core(model, X, y, split: Split) -> tuple[float, int | None]:
 
 
 def kept_fit(trial: TrialResult, config: dict[str, Any], split: Split, spec: TrialSpec) -> Any:
-    """The model of ``config`` cut from its shared trial's one fit (None: no fit was kept).
+    """The model of ``config`` as its Tune trial fitted it (None: no fit was kept).
 
-    A group fitted on the training rows checkpoints its largest model (`tuning.shared.FIT_FILE`);
-    the first n members of it are the n-member model a refit would fit, to the last bit. Only
-    the feature names differ (the trial fits arrays): they are set as a fit on a DataFrame sets them.
+    A trial fitted on the training rows (`TrialSpec.one_fit`) may checkpoint its model
+    (`tuning.shared.FIT_FILE`): an unshared trial's is the model a refit would fit, to the last
+    bit; a shared trial's is its group's largest, whose first n members are the n-member model.
     """
     folder = trial.path
-    if folder is None or is_uri(folder) or spec.cv or spec.repeats:
+    if folder is None or is_uri(folder) or not spec.one_fit:
         return None
     files = sorted(Path(folder).glob(f"checkpoint_*/{FIT_FILE}"))
-    key = size_key(spec, config)  # n_estimators, model__n_estimators, forest/n_estimators
-    if not files or not key:
+    if not files:
         return None
-    model = cut_model(joblib.load(files[-1]), config[key], key)
+    if INDEX_KEY not in trial.metrics:  # one trial, one configuration: its model as it is
+        return with_feature_names(joblib.load(files[-1]), split)
+    key = size_key(spec, config)  # n_estimators, model__n_estimators, forest/n_estimators
+    if not key:
+        return None
+    return with_feature_names(cut_model(joblib.load(files[-1]), config[key], key), split)
+
+
+def baseline_fit(result: RunnerResult, best: TrialResult, split: Split) -> Any:
+    """The baseline's best model, kept in memory by its trial (`run_sequential`; None: none kept)."""
+    if result.kept is None or result.kept[0] != best.name:
+        return None
+    return with_feature_names(result.kept[1], split)
+
+
+def with_feature_names(model, split: Split) -> Any:
+    """``model`` fitted on arrays with the feature names a fit on a DataFrame sets (None: it
+    cannot take them)."""
     first = model.steps[0][1] if hasattr(model, "steps") else model  # what checks the names
     if not hasattr(first, "feature_names_in_"):
         try:
@@ -138,7 +154,10 @@ def refit_best(experiment, results, split: Split, spec: TrialSpec, run_dir: Path
     config = best_config(best, experiment)
     search_metrics = {k: v for k, v in best.metrics.items() if is_metric_key(k)}
     try:
-        kept = kept_fit(best, config, split, spec) if runner == "tune" else None
+        if runner == "tune":
+            kept = kept_fit(best, config, split, spec)
+        else:
+            kept = baseline_fit(results[runner], best, split)
         info = refit(
             config, split, spec, run_dir, kept, trial=best.name, runner=runner, search_metrics=search_metrics
         )

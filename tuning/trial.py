@@ -113,6 +113,12 @@ class TrialSpec:
         model, own = self.model_for(config)
         return {**model.fixed(), **own}
 
+    @property
+    def one_fit(self) -> bool:
+        """A trial fits once, on the training rows, and reports once (no cv, repeats or budget):
+        its model is the one a refit of its configuration fits (`tuning.refit.kept_fit`)."""
+        return not (self.cv or self.repeats or self.budget)
+
     def without_budget(self) -> TrialSpec:
         """The spec of a refit: the parameters the budget reached, no ``warm_start`` of its own."""
         if self.budget is None:
@@ -160,14 +166,19 @@ def set_budget(model, param: str, value: int) -> None:
 
 
 def run_trial(
-    config: dict[str, Any], split: Split, spec: TrialSpec, report: Report | None = None
+    config: dict[str, Any],
+    split: Split,
+    spec: TrialSpec,
+    report: Report | None = None,
+    keep: Callable[[Any], None] | None = None,
 ) -> dict[str, Any]:
     """Fit one configuration on the training rows and score it on the test rows, or on each
     split of `tuning.validation` (k-fold CV, repeats; ``config[REPEAT_CHUNK]``: one chunk of them).
 
     With a budget the estimator grows step by step and ``report`` gets the metrics after
     each step (Tune passes ``tune.report``: a scheduler may stop the trial there). Without
-    one there is one step, reported once. Returns the last step's metrics.
+    one there is one step, reported once. Returns the last step's metrics. ``keep`` gets the
+    fitted model before its result is reported when the trial is `TrialSpec.one_fit`.
     """
     started = time.time()
     config = dict(config)
@@ -195,6 +206,8 @@ def run_trial(
                 # which changes the last bits: predict with one thread so every run scores alike
                 final_estimator(model).set_params(n_jobs=1)
             scores.append(scores_of(model, X_score, y_score))
+        if keep is not None and spec.one_fit:
+            keep(model)
         result = {
             **aggregate(scores, keep=spec.repeats is not None),
             "fit_time_s": fit_time,

@@ -43,6 +43,7 @@ class RunnerResult:
     wall_s: float
     cores: float
     stopped: str | None = None  # why a `search.stop` rule ended the search (the rest never ran)
+    kept: tuple[str, Any] | None = None  # the best trial's name and fitted model (the baseline's, in memory)
 
     @property
     def trial_time_s(self) -> float:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from tuning.data import Split
+from tuning.metrics import BestScore
 from tuning.plan import Plan
 from tuning.progress import Progress
 from tuning.runners.chunks import merge_chunks
@@ -129,14 +130,21 @@ def _sequential(session: Session) -> RunnerResult:
     try:
         if plan.groups:
             return run_sequential_groups(plan.groups, split, plan.spec, run_dir, cores, progress, done, rule)
-        configs = list(plan.configs)
-        return run_sequential(
-            configs, split, plan.spec, run_dir, cores, progress, done, session.on_trial(), rule
-        )
+        configs, on_trial, keep = list(plan.configs), session.on_trial(), baseline_keep(plan)
+        return run_sequential(configs, split, plan.spec, run_dir, cores, progress, done, on_trial, rule, keep)
     except KeyboardInterrupt:  # finished trials are in trials.jsonl already
         progress.close()
         trials = read_sequential(run_dir)
         return RunnerResult("sequential", trials, time.perf_counter() - start, cores)
+
+
+def baseline_keep(plan: Plan) -> BestScore | None:
+    """What the baseline keeps its best fit by, in memory: a run that refits the baseline's best
+    (not Tune's: `tuning.refit.refit_best`)."""
+    experiment = plan.experiment
+    if not experiment.refit or plan.runs_tune:
+        return None
+    return BestScore(experiment.metric, experiment.mode)
 
 
 def _tune(session: Session) -> RunnerResult:

@@ -12,6 +12,7 @@ from tensorboardX import SummaryWriter
 
 from tuning.data import Split
 from tuning.events import write_trial_events
+from tuning.metrics import BestScore
 from tuning.progress import Progress
 from tuning.runners.common import RunnerResult, TrialResult
 from tuning.shared import Group, run_group
@@ -33,6 +34,7 @@ def run_sequential(
     done: list[TrialResult] | None = None,
     on_trial: Callable[[int, TrialResult], None] | None = None,
     rule: StopRule | None = None,
+    keep: BestScore | None = None,
 ) -> RunnerResult:
     """Run each configuration in turn; write ``sequential/trials.jsonl`` and TensorBoard events.
 
@@ -40,10 +42,13 @@ def run_sequential(
     (a resumed run: `read_sequential`) are trials already finished: they are kept, not run.
     ``on_trial(index, trial)`` is called after each trial that ran (the trackers log it).
     ``rule`` (``search.stop``) is asked between trials: once it says stop, no other trial starts.
+    ``keep`` (a run that refits): the result's ``kept`` holds the fitted model of the trial that
+    improved on it last, the best that ran (`TrialSpec.one_fit` trials only), so it is not refitted.
     """
     out = run_dir / "sequential"
     out.mkdir(parents=True, exist_ok=True)
     trials: list[TrialResult] = []
+    kept: tuple[str, Any] | None = None
     finished = {config_key(t.config): t for t in done or [] if t.finished}
     start = time.perf_counter()
     with open(run_dir / RESULTS_FILE, "a") as log:
@@ -56,17 +61,17 @@ def run_sequential(
             trial = TrialResult(
                 name=f"sequential_{index:05d}", config=config, path=str(out / f"sequential_{index:05d}")
             )
+            fitted: list[Any] = []
             try:
-                trial.metrics = run_trial(config, split, spec)
+                trial.metrics = run_trial(
+                    config, split, spec, keep=fitted.append if keep is not None else None
+                )
             except Exception as exc:  # a bad configuration fails its trial, not the run
                 trial.error = f"{type(exc).__name__}: {exc}"
+            if fitted and keep.improves(trial.metrics):
+                kept = (trial.name, fitted[0])
             write_trial_events(trial.path, config, trial.metrics)  # Tune's tags: one chart for both
-            log.write(
-                json.dumps(
-                    {"name": trial.name, "config": config, "metrics": trial.metrics, "error": trial.error}
-                )
-                + "\n"
-            )
+            log.write(json.dumps(_row(trial)) + "\n")
             log.flush()
             trials.append(trial)
             progress.finished(config, trial.metrics if trial.ok else None)
@@ -75,7 +80,7 @@ def run_sequential(
             if rule:
                 rule.add(trial.metrics.get(rule.metric) if trial.ok else None)
     wall = time.perf_counter() - start
-    return RunnerResult("sequential", trials, wall, cores, stopped=rule and rule.reason)
+    return RunnerResult("sequential", trials, wall, cores, stopped=rule and rule.reason, kept=kept)
 
 
 def run_sequential_groups(

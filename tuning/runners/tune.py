@@ -8,7 +8,8 @@ import os
 import sys
 import tempfile
 import time
-from dataclasses import replace
+import uuid
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ import joblib
 
 from tuning.config import Experiment
 from tuning.data import Split
+from tuning.metrics import BestScore, Mode
 from tuning.models import flat_choice, nested_choice
 from tuning.progress import Progress, tune_callback
 from tuning.runners.common import RunnerResult, TrialResult
@@ -27,13 +29,54 @@ from tuning.storage import is_uri, join, read_text, remote, tune_storage_path
 from tuning.trial import TrialSpec, run_trial
 
 
-def trial(config: dict, split: Split, spec: TrialSpec) -> None:
-    """Tune's trainable: `run_trial` plus where it ran, reported after each step (once without a budget)."""
+@dataclass(frozen=True)
+class KeepFit:
+    """A run's wish to keep its best trial's fit (`keep_fit`): a `TrialSpec.one_fit` trial
+    checkpoints its model when its ``metric`` beats, in direction ``mode``, every earlier trial
+    of this run (``run``: a token of its own) that its worker process ran. Tune reuses actors,
+    so a process runs many trials: the run's best trial was its process's best so far, and is
+    always kept; the others mostly are not (`tuning.refit.kept_fit` loads the best one's)."""
+
+    run: str
+    metric: str
+    mode: Mode
+
+    def best(self) -> BestScore:
+        """This process's best score of the run so far."""
+        return _BEST.setdefault(self.run, BestScore(self.metric, self.mode))
+
+
+_BEST: dict[str, BestScore] = {}  # per worker process: each run's best score so far (`KeepFit`)
+
+
+def keep_fit(experiment: Experiment, spec: TrialSpec) -> KeepFit | None:
+    """What a run's unshared trials keep: their best fits, if the run refits one made on the training rows."""
+    if not (experiment.refit and spec.one_fit):
+        return None
+    return KeepFit(uuid.uuid4().hex, experiment.metric, experiment.mode)
+
+
+def trial(config: dict, split: Split, spec: TrialSpec, keep: KeepFit | None = None) -> None:
+    """Tune's trainable: `run_trial` plus where it ran, reported after each step (once without a budget).
+
+    ``keep``: the result carries a checkpoint of the fitted model (`FIT_FILE`) when it is the
+    best so far of this process's trials of the run (`KeepFit`).
+    """
     from ray import tune
 
     sys.unraisablehook = quiet_exit_in_callbacks  # this actor process's; set once or again: the same
-    where = _where()
-    run_trial(flat_choice(config), split, spec, report=lambda result: tune.report({**result, **where}))
+    where, fitted = _where(), []
+    if keep is not None:
+        _quiet_checkpoints()
+
+    def report(result: dict) -> None:
+        if fitted and keep.best().improves(result):  # a fit only where keep is set
+            _report_fit(fitted.pop(), {**result, **where})
+        else:
+            tune.report({**result, **where})
+
+    keeper = fitted.append if keep is not None else None
+    run_trial(flat_choice(config), split, spec, report=report, keep=keeper)
 
 
 def shared_trial(config: dict, split: Split, spec: TrialSpec, keep_fit: bool = False) -> None:
@@ -50,18 +93,30 @@ def shared_trial(config: dict, split: Split, spec: TrialSpec, keep_fit: bool = F
     configs = tuple(config[SHARED_KEY])
     group = Group(size_key(spec, configs[0]), configs, tuple(range(len(configs))))
     where, kept = _where(), []
-    for name in ("ray.train._internal.storage", "ray.train.v2._internal.execution.storage"):
-        logging.getLogger(name).setLevel(logging.WARNING)  # not "Checkpoint successfully created at"
+    _quiet_checkpoints()
 
     def report(result: dict) -> None:
         if kept and result[INDEX_KEY] == len(configs) - 1:
-            with tempfile.TemporaryDirectory(prefix="fit-") as folder:  # Tune copies it to the trial
-                joblib.dump(kept.pop(), Path(folder) / FIT_FILE)
-                tune.report({**result, **where}, checkpoint=tune.Checkpoint.from_directory(folder))
+            _report_fit(kept.pop(), {**result, **where})
         else:
             tune.report({**result, **where})
 
     run_group(group, split, spec, report=report, keep=kept.append if keep_fit else None)
+
+
+def _quiet_checkpoints() -> None:
+    """Not "Checkpoint successfully created at" for each kept fit."""
+    for name in ("ray.train._internal.storage", "ray.train.v2._internal.execution.storage"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def _report_fit(model: Any, result: dict) -> None:
+    """Report ``result`` with a checkpoint of ``model`` (`FIT_FILE`)."""
+    from ray import tune
+
+    with tempfile.TemporaryDirectory(prefix="fit-") as folder:  # Tune copies it to the trial
+        joblib.dump(model, Path(folder) / FIT_FILE)
+        tune.report(result, checkpoint=tune.Checkpoint.from_directory(folder))
 
 
 def _where() -> dict[str, str]:
@@ -87,14 +142,17 @@ def quiet_exit_in_callbacks(unraisable) -> None:
 
 
 def trainable(experiment: Experiment, split: Split, spec: TrialSpec, groups: tuple[Group, ...] = ()):
-    """`trial` (`shared_trial` for shared fits) with the split in the object store and the resources."""
+    """`trial` (`shared_trial` for shared fits) with the split in the object store and the resources.
+
+    Each call keeps its own run's best fits (`keep_fit`: a new token; a restored run's too)."""
     from ray import tune
 
     resources = {"cpu": experiment.resources.num_cpus, "gpu": experiment.resources.num_gpus}
     if groups:
         shared = tune.with_parameters(shared_trial, split=split, spec=spec, keep_fit=experiment.refit)
         return tune.with_resources(shared, resources)
-    return tune.with_resources(tune.with_parameters(trial, split=split, spec=spec), resources)
+    keep = keep_fit(experiment, spec)
+    return tune.with_resources(tune.with_parameters(trial, split=split, spec=spec, keep=keep), resources)
 
 
 def tune_config(experiment: Experiment, groups: tuple[Group, ...], configs: list[dict] | None = None):
