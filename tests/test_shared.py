@@ -348,8 +348,9 @@ def test_an_unshared_run_keeps_its_best_trials_own_fit_and_only_its_processes_be
         if pid not in seen or mse < seen[pid]:
             seen[pid] = mse
             improved.add(trial["path"])
-    written = {t["path"] for t in trials if any(Path(t["path"]).glob(f"checkpoint_*/{FIT_FILE}"))}
+    written = {t["path"] for t in trials if any(Path(t["path"]).glob("checkpoint_*"))}
     assert written == improved and best["path"] in written and len(written) < len(trials) == 4
+    assert not list(run_dir.glob(f"*/checkpoint_*/{FIT_FILE}"))  # deleted once the best model is saved
     sequential = run_experiment(experiment, "sequential", **quiet)["best_model"]
     assert sequential["config"] == best["config"] and sequential["test_metrics"] == info["test_metrics"]
     saved = json.loads((Path(sequential["path"]).parent / "best_model.json").read_text())

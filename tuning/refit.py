@@ -137,6 +137,14 @@ def with_feature_names(model, split: Split) -> Any:
     return model
 
 
+def drop_kept_fits(run_dir: Path) -> None:
+    """Delete the trials' kept fits (`FIT_FILE`) once the best model is saved: they served only
+    to save it (an unshared run's improving trials, a shared group's largest fit), and would
+    double or triple the run's size on disk. Their checkpoint folders stay, empty."""
+    for fit in Path(run_dir).glob(f"*/checkpoint_*/{FIT_FILE}"):
+        fit.unlink(missing_ok=True)
+
+
 def test_scores(model, split: Split, spec: TrialSpec) -> tuple[dict[str, float], dict[str, Any]]:
     """The model's recorded metrics on the test rows and, for a classifier, its class report."""
     X_test = split.frame(split.X_test)
@@ -164,6 +172,7 @@ def refit_best(experiment, results, split: Split, spec: TrialSpec, run_dir: Path
     except Exception as exc:  # the search's results stand even if the refit fails
         echo(f"WARNING: refitting the best configuration failed: {type(exc).__name__}: {exc}")
         return {"error": f"{type(exc).__name__}: {exc}"}
+    drop_kept_fits(run_dir)
     test = info["test_metrics"]
     echo(_model_line(experiment, config, info, best.metrics, run_dir))
     classes = {k: info[k] for k in ("classes", "confusion_matrix", "per_class", "averages") if k in info}
