@@ -70,18 +70,9 @@ def read_frame(data: DataConfig) -> pd.DataFrame:
     """
     if data.builtin:
         return builtin_frame(data.source)
-    if read_here(data):
+    if "://" not in data.source and os.path.getsize(data.source) <= DIRECT_READ_BYTES:
         return _read_local(data.source)
     return read_dataset(data).to_pandas()
-
-
-def read_here(data: DataConfig) -> bool:
-    """Whether `read_frame` reads the rows without Ray (a built-in data set, a small local file)."""
-    if data.builtin:
-        return True
-    if "://" in data.source:
-        return False
-    return not os.path.exists(data.source) or os.path.getsize(data.source) <= DIRECT_READ_BYTES
 
 
 def _read_local(path: str) -> pd.DataFrame:

@@ -8,17 +8,15 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 from tuning.cluster import Cluster, RayRelease, cluster_wait_s, connect
 from tuning.config import Experiment
-from tuning.data import Split, load_split, read_here, split_frame
+from tuning.data import Split, load_split, split_frame
 from tuning.errors import ExperimentError
 from tuning.html import write_report
-from tuning.html.figures import import_matplotlib
 from tuning.metrics import unscorable
 from tuning.phases import Phases
 from tuning.plan import Plan, group_repeats, grouping_line, make_plan
@@ -75,13 +73,11 @@ def run_experiment(
     """
     phases = Phases(process_started)
     trackers = check_before_start(experiment, runner, resume)
-    cluster, split = start_ray(phases, experiment, rows, (num_cpus, num_gpus, wait_for_cluster))
+    cluster = phases.run("ray start", join_cluster, experiment.address, num_cpus, num_gpus, wait_for_cluster)
     plan = make_plan(experiment, runner, cluster)
     for warning in plan.warnings:
         echo(warning)
-    if split is None:  # Ray Data reads the rows, on the cluster just joined
-        split = phases.run("data load", split_rows_of, experiment, rows, plan.spec.classifier)
-    plan, validation = checked_and_grouped(plan, split, resume)
+    plan, split, validation = phases.run("data load", load_rows, plan, rows, resume)
     run_dir, earlier = open_run_dir(plan, echo, resume)
     if validation:
         echo(grouping_line(validation))
@@ -137,38 +133,16 @@ def keep_best(
         ray_not_needed()
 
 
-def start_ray(
-    phases: Phases, experiment: Experiment, rows: Any, sizes: tuple[float | None, float | None, float | None]
-) -> tuple[Cluster, Split | None]:
-    """The cluster (`join_cluster`) and, made meanwhile, the split of rows read without Ray.
-
-    Starting Ray is mostly waiting for its processes (~2.5 s on 2 cores), so a thread reads
-    and splits a built-in data set, a small local file or ``rows`` in memory, then imports
-    matplotlib for the report. Ray starts in this thread: its processes live only as long as
-    the thread that started them. Rows that Ray Data reads are read after (None here).
-    ``sizes``: ``num_cpus``, ``num_gpus`` and ``wait_for_cluster`` of `join_cluster`.
-    """
-    classifier, reading = experiment.task == "classifier", None
-    with ThreadPoolExecutor(1, thread_name_prefix="while-ray-starts") as pool:
-        if rows is not None or read_here(experiment.data):
-            reading = pool.submit(phases.run, "data load", split_rows_of, experiment, rows, classifier)
-        pool.submit(import_matplotlib)  # ~0.25 s the report would spend
-        cluster = phases.run("ray start", join_cluster, experiment.address, *sizes)
-    return cluster, reading.result() if reading else None
-
-
-def split_rows_of(experiment: Experiment, rows: Any, classifier: bool) -> Split:
-    """The split of the experiment's rows, or of ``rows`` in memory (split alike)."""
-    load = load_split if rows is None else partial(split_frame, rows)
-    return load(experiment.data, experiment.split, experiment.split.seed, classifier)
-
-
-def checked_and_grouped(plan: Plan, split: Split, resume: Path | None) -> tuple[Plan, dict[str, Any] | None]:
-    """The split checked against the metrics, and the plan with its repeats grouped into
-    trials (a resumed run keeps its chunks)."""
-    check_scorable(plan.experiment, split, plan.spec.classifier)
+def load_rows(plan: Plan, rows: Any, resume: Path | None) -> tuple[Plan, Split, dict[str, Any] | None]:
+    """The split of the experiment's rows (or of ``rows`` in memory), checked against its
+    metrics, and the plan with its repeats grouped into trials (a resumed run keeps its chunks)."""
+    settings, classifier = plan.experiment, plan.spec.classifier
+    load = load_split if rows is None else partial(split_frame, rows)  # rows in memory: split alike
+    split = load(settings.data, settings.split, settings.split.seed, classifier)
+    check_scorable(settings, split, classifier)
     earlier = (read_summary(resume) or {}).get("validation") if resume else None
-    return group_repeats(plan, split, (earlier or {}).get("chunk"))
+    plan, validation = group_repeats(plan, split, (earlier or {}).get("chunk"))
+    return plan, split, validation
 
 
 def join_cluster(

@@ -45,17 +45,15 @@ class Phases:
 
     def run(self, name: str, step: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run ``step(*args, **kwargs)`` as the phase ``name`` and return its value."""
-        phase = self.begin(name)  # this phase's own record: another thread's phase may begin meanwhile
+        self.begin(name)
         try:
             return step(*args, **kwargs)
         finally:
-            phase["end"] = time.time()
+            self.phases[-1]["end"] = time.time()
 
-    def begin(self, name: str) -> dict[str, Any]:
+    def begin(self, name: str) -> None:
         """Start the phase ``name``, left open (the report's end comes after summary.json is written)."""
-        phase = {"name": name, "start": time.time(), "end": None}
-        self.phases.append(phase)
-        return phase
+        self.phases.append({"name": name, "start": time.time(), "end": None})
 
     def seconds(self, name: str) -> float | None:
         """How long the last phase called ``name`` took (None while it is open or if it never ran)."""
@@ -70,5 +68,4 @@ class Phases:
     def record(self) -> dict[str, Any]:
         """The phases as summary.json keeps them under ``timings``."""
         origin = {"process_start": self.process_start} if self.process_start is not None else {}
-        ordered = sorted(self.phases, key=lambda p: p["start"])  # phases of two threads: by their start
-        return {**origin, "run_start": self.run_start, "phases": [dict(p) for p in ordered]}
+        return {**origin, "run_start": self.run_start, "phases": [dict(p) for p in self.phases]}

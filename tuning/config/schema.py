@@ -531,7 +531,7 @@ class Experiment(_Strict):
                 )
         if self.search.algorithm == "optuna" and self.runner == "sequential":
             raise keyed("runner", ADAPTIVE_RUNNER.removeprefix("runner "))
-        task = self.task
+        task = task_of_class(self.final_class(next(iter(self.models().values()))))
         self.metric = self.metric or DEFAULT_METRIC[task]
         self.metrics = list(recorded(self.metric, self.metrics, task))
         if self.mode is None:
@@ -611,11 +611,6 @@ class Experiment(_Strict):
         """How many distinct configurations the search can run (None: a continuous domain)."""
         counts = [distinct_count(space) for space in self.spaces().values()]
         return None if None in counts else sum(counts)
-
-    @property
-    def task(self) -> str:
-        """``classifier`` or ``regressor``: what the final estimator (a choice's first branch's) is."""
-        return task_of_class(self.final_class(next(iter(self.models().values()))))
 
     @staticmethod
     def final_class(model: ModelConfig) -> str:

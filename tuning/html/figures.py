@@ -21,12 +21,6 @@ PNG_DPI = 200  # twice the figures' 100 dpi: sharp on a laptop's screen
 RUNNER_STYLE = {"tune": {"color": "C0", "marker": "o"}, "sequential": {"color": "C1", "marker": "x"}}
 
 
-def import_matplotlib() -> None:
-    """Import what the figures draw with (~0.25 s), e.g. while Ray starts; `_figure` then finds it."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: F401
-    from matplotlib.figure import Figure  # noqa: F401
-
-
 def _figure(width: float, height: float) -> Figure:
     """A figure of ``width`` x ``height`` inches on the Agg canvas (no display, no pyplot)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg  # heavy: at first use

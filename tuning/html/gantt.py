@@ -47,30 +47,16 @@ def timeline_figure(data: dict[str, Any]) -> Figure | None:
     return figure
 
 
-def phase_lanes(phases: list[dict[str, Any]]) -> list[int]:
-    """A row for each phase: the first whose phases have ended when it starts (e.g. the data
-    load, read while Ray starts, gets a row of its own)."""
-    ends: list[float] = []
-    lanes = []
-    for p in phases:
-        lane = next((i for i, end in enumerate(ends) if end <= p["start_s"] + 1e-9), len(ends))
-        if lane == len(ends):
-            ends.append(0.0)
-        ends[lane] = p["end_s"] if p["end_s"] is not None else p["start_s"]
-        lanes.append(lane)
-    return lanes
-
-
 def _phase_strip(ax: Axes, phases: list[dict[str, Any]], span: float) -> None:
     """The run's phases as one bar each; an open phase (the report) as a line where it starts."""
-    handles, lanes = [], phase_lanes(phases)
-    for p, lane in zip(phases, lanes, strict=True):
+    handles = []
+    for p in phases:
         color = PHASE_COLORS.get(p["name"], "0.5")
         if p["end_s"] is None:
             handles.append(ax.axvline(p["start_s"], color=color, linewidth=2, label=f"{p['name']} (starts)"))
             continue
         bars = ax.barh(
-            lane,
+            0,
             max(p["end_s"] - p["start_s"], span / 500),
             left=p["start_s"],
             height=0.7,
@@ -78,9 +64,8 @@ def _phase_strip(ax: Axes, phases: list[dict[str, Any]], span: float) -> None:
             label=f"{p['name']} {p['end_s'] - p['start_s']:.1f} s",
         )
         handles.append(bars)
-    rows = max(lanes, default=0) + 1
-    ax.set_yticks(range(rows), ["run", *["meanwhile"] * (rows - 1)], fontsize=8)
-    ax.set_ylim(rows - 0.5, -0.5)
+    ax.set_yticks([0], ["run"], fontsize=8)
+    ax.set_ylim(0.5, -0.5)
     ax.legend(handles=handles, fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
     ax.set_title("The run's phases", fontsize=10)
     ax.grid(axis="x", alpha=0.3)
