@@ -6,6 +6,7 @@ rows and its stated score is the mean over the repeats (never one split's)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from pathlib import Path
@@ -110,12 +111,13 @@ def kept_fit(trial: TrialResult, config: dict[str, Any], split: Split, spec: Tri
     files = sorted(Path(folder).glob(f"checkpoint_*/{FIT_FILE}"))
     if not files:
         return None
+    fit = joblib.load(files[-1], mmap_mode="r")  # its arrays mapped, not read: saved from there
     if INDEX_KEY not in trial.metrics:  # one trial, one configuration: its model as it is
-        return with_feature_names(joblib.load(files[-1]), split)
+        return with_feature_names(fit, split)
     key = size_key(spec, config)  # n_estimators, model__n_estimators, forest/n_estimators
     if not key:
         return None
-    return with_feature_names(cut_model(joblib.load(files[-1]), config[key], key), split)
+    return with_feature_names(cut_model(fit, config[key], key), split)
 
 
 def baseline_fit(result: RunnerResult, best: TrialResult, split: Split) -> Any:
@@ -142,7 +144,8 @@ def drop_kept_fits(run_dir: Path) -> None:
     to save it (an unshared run's improving trials, a shared group's largest fit), and would
     double or triple the run's size on disk. Their checkpoint folders stay, empty."""
     for fit in Path(run_dir).glob(f"*/checkpoint_*/{FIT_FILE}"):
-        fit.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # e.g. Windows keeps a mapped file (`kept_fit`): it stays
+            fit.unlink(missing_ok=True)
 
 
 def test_scores(model, split: Split, spec: TrialSpec) -> tuple[dict[str, float], dict[str, Any]]:
