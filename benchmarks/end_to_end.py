@@ -1,7 +1,7 @@
 """``python -m benchmarks.end_to_end``: whole commands, process start to exit, side by side.
 
-Three commands, each a new process every round, rounds interleaved so machine noise hits
-them alike (medians of ``--repeats``):
+Three commands, each a new process every round, rounds interleaved (the order rotates from
+round to round) so machine noise hits them alike (medians of ``--repeats``):
 
 - ``loop``       ``python -m benchmarks.loop``: the plain scikit-learn loop, ``n_jobs=-1``
 - ``rf``         ``python -m tuning.run experiments/rf.yaml``: the tutorial, one Tune trial per forest
@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     runs: dict[str, list[dict[str, Any]]] = {n: [] for n in COMMANDS}
     with tempfile.TemporaryDirectory(prefix="bench-e2e-") as tmp:
         for repeat in range(args.repeats):
-            for name in COMMANDS:
+            for name in COMMANDS[repeat % 3 :] + COMMANDS[: repeat % 3]:  # none always follows rf
                 runs[name].append(run_once(name, args.overrides, Path(tmp)))
                 print(
                     f"  round {repeat + 1}/{args.repeats}  {name:10s} {runs[name][-1]['end_to_end_s']:7.2f} s"
