@@ -200,3 +200,18 @@ def test_a_notebook_runs_top_to_bottom(tmp_path):
     assert "<b>nb</b>: complete" in html and "n_estimators" in html
     assert len(list((tmp_path / "nb").iterdir())) == 2
     assert os.environ.get("SCIKIT_LEARN_DATA")  # the kernel read the cached data set
+
+
+def test_a_command_ends_its_process_with_mains_code_and_its_objects_frozen(monkeypatch):
+    import gc
+
+    from tuning import cli
+
+    monkeypatch.setattr(cli, "main", lambda: 3)
+    try:
+        with pytest.raises(SystemExit) as ended:
+            cli.console()  # the `tuning` command's entry point: main, then exit_process
+        assert ended.value.code == 3
+        assert gc.get_freeze_count() > 0  # left out of the interpreter's last collections
+    finally:
+        gc.unfreeze()
