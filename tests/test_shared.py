@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import joblib
@@ -23,7 +24,7 @@ from tuning.dry_run import describe
 from tuning.families import family_of, why_not_shared
 from tuning.metrics import is_metric_key
 from tuning.plan import make_plan
-from tuning.shared import cut_model, group_configs, run_group
+from tuning.shared import cut_model, fit_largest, group_configs, run_group, staged_answers
 from tuning.trial import TrialSpec, run_trial
 
 SKLEARN = "sklearn.ensemble."
@@ -84,6 +85,25 @@ def test_the_first_n_members_of_a_larger_fit_predict_as_a_separate_fit_of_n(path
         for method in methods:
             assert np.array_equal(getattr(cut, method)(X[350:]), getattr(alone, method)(X[350:])), (n, method)
     assert getattr(large, family.size_param) == 12  # cutting leaves the fitted model whole
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "classes"), [c for c in DATA_KINDS if "Tree" in c.id or "Forest" in c.id]
+)
+def test_a_forests_staged_answers_are_separate_fits_answers(path, params, classes):
+    cls = estimator_class(path)
+    if classes:
+        X, y = make_classification(500, 8, n_informative=5, n_classes=classes, random_state=0)
+    else:
+        X, y = make_regression(500, 8, noise=5.0, random_state=0)
+    family = family_of(cls)
+    method, answers = family.staged(fitted(cls, params, 12, X[:350], y[:350], n_jobs=2), X[350:], (1, 5, 12))
+    assert method == ("predict_proba" if classes else "predict") and sorted(answers) == [1, 5, 12]
+    for n, answer in answers.items():  # one pass over the trees: each size's answer, to the last bit
+        assert np.array_equal(answer, getattr(fitted(cls, params, n, X[:350], y[:350]), method)(X[350:])), n
+    gaps = X[350:].copy()
+    gaps[0, 0] = np.nan
+    assert family.staged(fitted(cls, params, 3, X[:350], y[:350]), gaps, (1, 3)) is None  # the cut predicts
 
 
 def test_a_forest_does_not_depend_on_its_fitting_threads():
@@ -168,6 +188,32 @@ def test_a_group_scores_each_configuration_as_its_own_trial_would(estimator, fix
                 assert result["timesteps_total"] == config[size]
     assert [r["timesteps_total"] for r in reported] == [3, 6, 10, 3, 6, 10]  # each size as its own result
     assert sum(r["fit_time_s"] for r in reported[:3]) == pytest.approx(reported[0]["shared_fit_s"])
+
+
+@pytest.mark.parametrize("raw", [False, True])
+def test_a_classifier_group_scores_each_configuration_as_its_own_trial_would(raw):
+    X, y = make_classification(300, 5, n_informative=3, n_classes=3, random_state=2)
+    labels = np.array(["a", "b", "c"])[y]
+    frame = pd.DataFrame(X, columns=[f"x{i}" for i in range(5)])
+    if raw:  # a text column and gaps: the forest scores behind the trial's preprocessing
+        frame["colour"] = np.where(X[:, 0] > 0, "red", "blue")
+        frame.loc[::7, "x1"] = np.nan
+    rows = frame if raw else X
+    split = Split(
+        rows[:240], rows[240:], labels[:240], labels[240:], tuple(frame.columns), "y",
+        ("colour",) if raw else (), raw=raw,
+    )  # fmt: skip
+    metrics = ("accuracy", "neg_log_loss", "f1_macro", "roc_auc_ovr")
+    spec = TrialSpec(SKLEARN + "RandomForestClassifier", {"max_depth": 5, "random_state": 5}, metrics=metrics)
+    spec = replace(spec, classifier=True)
+    configs = [{"n_estimators": n} for n in (2, 7, 12)]
+    (group,) = group_configs(configs, "n_estimators")
+    for config, result in zip(group.configs, run_group(group, split, spec), strict=True):
+        alone = run_trial(config, split, spec)
+        assert {m: result[m] for m in metrics} == {m: alone[m] for m in metrics}, config
+    ((model, fold),), _, _ = fit_largest(group, split, spec)
+    method, answers = staged_answers(model, fold[2], group.sizes)  # scored from one pass, not per cut
+    assert method == "predict_proba" and sorted(answers) == [2, 7, 12]
 
 
 def test_a_cut_pipeline_keeps_its_fitted_preprocessing():

@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from joblib import effective_n_jobs
 
 from tuning.data import Split
@@ -132,24 +133,63 @@ def fit_largest(group: Group, split: Split, spec: TrialSpec) -> tuple[list[tuple
 def scored_sizes(
     group: Group, fitted: list[tuple[Any, tuple]], spec: TrialSpec, threads: int
 ) -> Iterator[list]:
-    """Each size's scores on every fold, smallest size first, ``threads`` sizes at a time.
+    """Each size's scores on every fold, smallest size first.
 
-    Each prediction runs on one thread (the cut model's ``n_jobs`` is 1), so its bits do not
-    depend on how many sizes are scored at once; the trial's threads, idle after the fit,
-    score several sizes side by side.
+    A family that answers every size's predictions in one pass (`Forest.staged`) is scored
+    from them; otherwise each cut model predicts, ``threads`` sizes at a time. Either way each
+    prediction has the bits of a one-thread predict of that size (the cut model's ``n_jobs``
+    is 1), so nothing depends on how the sizes are scored.
     """
+    staged = [staged_answers(model, f[2], group.sizes) for model, f in fitted]
 
     def score(size: int) -> list[dict[str, float]]:
-        return [
-            score_model(cut_model(model, size, group.size_param), f[2], f[3], spec.metrics)
-            for model, f in fitted
-        ]
+        scores = []
+        for (model, f), answers in zip(fitted, staged, strict=True):
+            cut = cut_model(model, size, group.size_param)
+            if answers is not None:
+                cut = answering(cut, f[2], answers[0], answers[1][size])
+            scores.append(score_model(cut, f[2], f[3], spec.metrics))
+        return scores
 
-    if threads <= 1:
+    if threads <= 1 or all(a is not None for a in staged):
         yield from map(score, group.sizes)
         return
     with ThreadPoolExecutor(threads, thread_name_prefix="score") as pool:
         yield from pool.map(score, group.sizes)
+
+
+def staged_answers(model, X, sizes: tuple[int, ...]) -> tuple[str, dict[int, Any]] | None:
+    """``model``'s answers on ``X`` for every size in one pass (behind its pipeline's fitted
+    steps), if its family can give them (`Forest.staged`); else None."""
+    estimator = final_estimator(model)
+    staged = getattr(family_of(type(estimator)), "staged", None)
+    if staged is None:
+        return None
+    rows = model[:-1].transform(X) if hasattr(model, "steps") else X
+    return staged(estimator, rows, sizes)
+
+
+def answering(model, X, method: str, answer) -> Any:
+    """``model`` whose ``method`` returns ``answer`` (computed ahead) for the rows ``X``; a
+    classifier's ``predict`` then takes each row's most probable class, as a forest's does.
+    Any other rows go to the model's own methods. The scorers call these methods."""
+    own = {name: getattr(model, name) for name in ("predict", method)}
+    classes = final_estimator(model).classes_ if method == "predict_proba" else None
+    answers = {method: answer}
+    if classes is not None:
+        answers["predict"] = classes.take(np.argmax(answer, axis=1), axis=0)
+
+    def method_of(name: str) -> Callable[..., Any]:
+        def method(rows, **params):
+            return answers[name] if rows is X else own[name](rows, **params)
+
+        method.__name__ = name  # scikit-learn's scorers tell the methods apart by name
+        return method
+
+    copy_ = copy.copy(model)
+    for name in answers:
+        setattr(copy_, name, method_of(name))  # instance attributes: found before the class's methods
+    return copy_
 
 
 def run_group(

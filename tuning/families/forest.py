@@ -7,14 +7,19 @@ The trees' seeds are drawn in order before they are grown, so the first ``n`` tr
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+from scipy.sparse import issparse
+from sklearn.base import is_classifier
 from sklearn.ensemble import (
     ExtraTreesClassifier,
     ExtraTreesRegressor,
     RandomForestClassifier,
     RandomForestRegressor,
 )
+from sklearn.utils import check_array
 
 from tuning.families._base import first_reason, seed_reason, shallow, subclass_of, warm_start_reason
 
@@ -35,6 +40,29 @@ class Forest:
         # the same object scikit-learn's predict walks for an n-tree forest: n_estimators sets
         # how the trees are partitioned among predict's jobs
         return shallow(model, estimators_=model.estimators_[:n], n_estimators=n)
+
+    def staged(self, model: Any, X: Any, sizes: Sequence[int]) -> tuple[str, dict[int, Any]] | None:
+        """``(method, {n: the first n trees' answer to method on X})`` in one pass over the trees.
+
+        scikit-learn's one-thread ``predict`` (classifiers: ``predict_proba``) adds its trees'
+        answers in order to zeros and divides by their number; the running sum is that sum for
+        every n at once, so each answer is the cut forest's to the last bit. None where the
+        forest would not answer so (sparse rows, gaps, several outputs): score each cut instead.
+        """
+        if issparse(X) or getattr(model, "n_outputs_", 1) != 1:
+            return None
+        method = "predict_proba" if is_classifier(model) else "predict"
+        rows = check_array(X, dtype=np.float32, ensure_all_finite=False)  # what the forest hands its trees
+        if not np.isfinite(rows).all():  # gaps: the forest checks whether its trees take them
+            return None
+        wanted, answers, total = set(sizes), {}, None
+        for n, tree in enumerate(model.estimators_[: max(sizes)], start=1):
+            answer = getattr(tree, method)(rows, check_input=False)
+            total = np.zeros_like(answer, dtype=np.float64) if total is None else total
+            total += answer
+            if n in wanted:
+                answers[n] = total / n
+        return method, answers
 
 
 FAMILY = Forest()
