@@ -120,6 +120,14 @@ def test_a_run_keeps_its_best_fits_only_where_a_trial_fits_what_a_refit_would(tm
         assert runner.keep_fit(experiment(tmp_path), other) is None
 
 
+class Reported(list):
+    """The checkpointed models in report order; ``metrics``: what each report said."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.metrics: list = []
+
+
 @pytest.fixture
 def kept(monkeypatch) -> list:
     """The model each Tune trial's checkpoint holds (None: no checkpoint), in report order;
@@ -127,10 +135,11 @@ def kept(monkeypatch) -> list:
     import joblib
     import ray.tune
 
-    models: list = []
+    models = Reported()
 
     def report(metrics, checkpoint=None):  # the checkpoint's folder is gone once report returns
         models.append(joblib.load(Path(checkpoint.path) / FIT_FILE) if checkpoint else None)
+        models.metrics.append(metrics)
 
     monkeypatch.setattr(ray.tune, "report", report)
     monkeypatch.setattr(runner, "_where", lambda: {})
@@ -158,6 +167,8 @@ def test_a_tune_trial_keeps_its_fit_only_when_it_beats_its_processes_earlier_tri
     runner.trial({"n": 8, "mse": 0.1}, split, spec, keep=None)
     runner.trial({"n": 9, "mse": 0.4}, split, spec, keep=run)
     assert kept == ["model 0", "model 1", None, "model 3", None, None, "model 6", "model 7", None, None]
+    mses = [3.0, 1.0, 2.0, 0.5, 0.5, float("nan"), 0.25, 2.0, 0.1, 0.4]
+    assert [m["mse"] for m in kept.metrics] == pytest.approx(mses, nan_ok=True)  # kept or not, the result
     kept.clear()
     upward = runner.KeepFit("run-3", "mse", "max")  # the experiment's mode, whatever the metric's own
     for n, mse in enumerate([3.0, 1.0, 4.0]):
