@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import joblib
 import numpy as np
@@ -165,7 +166,7 @@ def test_refit_matches_the_best_trial_and_can_be_turned_off(ray_session, tmp_pat
     best = min(summary["trials"]["tune"], key=lambda t: t["metrics"]["mse"])
     assert info["config"] == best["config"] == {"n_estimators": 4}
     assert info["test_metrics"]["mse"] == best["metrics"]["mse"]  # same rows, same seed: the same forest
-    assert info["fit_threads"] == len(os.sched_getaffinity(0))  # alone after the trials: all cores
+    assert info["fitted_by"] == "trial" and info["fit_threads"] is None  # the best trial's own fit
     assert info["params"]["max_depth"] == 6 and info["trial"] == best["name"]
     model = joblib.load(saved / "best_model.joblib")
     assert type(model).__name__ == "RandomForestRegressor" and len(model.estimators_) == 4
@@ -173,6 +174,10 @@ def test_refit_matches_the_best_trial_and_can_be_turned_off(ray_session, tmp_pat
     assert list(model.feature_names_in_)[:2] == ["MedInc", "HouseAge"]
     assert not any(p.suffix == ".joblib" for p in saved.rglob("*") if p.name != "best_model.joblib")
 
+    folds = experiment_dict(tmp_path, space={"n_estimators": [2]}, split={"cv": 2})  # no fit to keep
+    refitted = run_experiment(validate(folds), echo=lambda line: None)
+    info = json.loads((Path(refitted["run_dir"]) / "best_model.json").read_text())
+    assert info["fitted_by"] == "refit" and info["fit_threads"] == len(os.sched_getaffinity(0))  # all cores
     off = run_experiment(
         validate(experiment_dict(tmp_path, space={"n_estimators": [2]}, refit=False)), echo=lambda line: None
     )
