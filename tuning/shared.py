@@ -211,7 +211,7 @@ def run_group(
     """
     began = time.time()
     fitted, fit_time, threads = fit_largest(group, split, spec)
-    if keep is not None and not (spec.cv or spec.repeats):
+    if keep is not None and spec.one_fit:
         keep(fitted[0][0])
     results, previous, clock = [], 0, began
     for index, (size, scores) in enumerate(
