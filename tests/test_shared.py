@@ -68,13 +68,16 @@ DATA_KINDS = [
 ]
 
 
+def family_rows(classes: int | None) -> tuple:
+    """500 rows of ``classes`` classes (None: a regression target)."""
+    if classes:
+        return make_classification(500, 8, n_informative=5, n_classes=classes, random_state=0)
+    return make_regression(500, 8, noise=5.0, random_state=0)
+
+
 @pytest.mark.parametrize(("path", "params", "classes"), DATA_KINDS)
 def test_the_first_n_members_of_a_larger_fit_predict_as_a_separate_fit_of_n(path, params, classes):
-    cls = estimator_class(path)
-    if classes:
-        X, y = make_classification(500, 8, n_informative=5, n_classes=classes, random_state=0)
-    else:
-        X, y = make_regression(500, 8, noise=5.0, random_state=0)
+    cls, (X, y) = estimator_class(path), family_rows(classes)
     family = family_of(cls)
     assert family is not None and family.why_not({**cls().get_params(), **params, "random_state": 3}) is None
     large = fitted(cls, params, 12, X[:350], y[:350], n_jobs=2)  # the shared fit uses the trial's threads
@@ -91,11 +94,7 @@ def test_the_first_n_members_of_a_larger_fit_predict_as_a_separate_fit_of_n(path
     ("path", "params", "classes"), [c for c in DATA_KINDS if "Tree" in c.id or "Forest" in c.id]
 )
 def test_a_forests_staged_answers_are_separate_fits_answers(path, params, classes):
-    cls = estimator_class(path)
-    if classes:
-        X, y = make_classification(500, 8, n_informative=5, n_classes=classes, random_state=0)
-    else:
-        X, y = make_regression(500, 8, noise=5.0, random_state=0)
+    cls, (X, y) = estimator_class(path), family_rows(classes)
     family = family_of(cls)
     method, answers = family.staged(fitted(cls, params, 12, X[:350], y[:350], n_jobs=2), X[350:], (1, 5, 12))
     assert method == ("predict_proba" if classes else "predict") and sorted(answers) == [1, 5, 12]
