@@ -18,7 +18,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 from joblib import effective_n_jobs
 
 from tuning.data import Split
@@ -147,7 +146,7 @@ def scored_sizes(
         for (model, f), answers in zip(fitted, staged, strict=True):
             cut = cut_model(model, size, group.size_param)
             if answers is not None:
-                cut = answering(cut, f[2], answers[0], answers[1][size])
+                cut = answering(cut, f[2], answers[size])
             scores.append(score_model(cut, f[2], f[3], spec.metrics))
         return scores
 
@@ -158,7 +157,7 @@ def scored_sizes(
         yield from pool.map(score, group.sizes)
 
 
-def staged_answers(model, X, sizes: tuple[int, ...]) -> tuple[str, dict[int, Any]] | None:
+def staged_answers(model, X, sizes: tuple[int, ...]) -> dict[int, dict[str, Any]] | None:
     """``model``'s answers on ``X`` for every size in one pass (behind its pipeline's fitted
     steps), if its family can give them (`Forest.staged`); else None."""
     estimator = final_estimator(model)
@@ -169,15 +168,10 @@ def staged_answers(model, X, sizes: tuple[int, ...]) -> tuple[str, dict[int, Any
     return staged(estimator, rows, sizes)
 
 
-def answering(model, X, method: str, answer) -> Any:
-    """``model`` whose ``method`` returns ``answer`` (computed ahead) for the rows ``X``; a
-    classifier's ``predict`` then takes each row's most probable class, as a forest's does.
-    Any other rows go to the model's own methods. The scorers call these methods."""
-    own = {name: getattr(model, name) for name in ("predict", method)}
-    classes = final_estimator(model).classes_ if method == "predict_proba" else None
-    answers = {method: answer}
-    if classes is not None:
-        answers["predict"] = classes.take(np.argmax(answer, axis=1), axis=0)
+def answering(model, X, answers: dict[str, Any]) -> Any:
+    """``model`` whose methods named in ``answers`` return them (computed ahead) for the rows
+    ``X``; any other rows go to the model's own methods. The scorers call these methods."""
+    own = {name: getattr(model, name) for name in answers}
 
     def method_of(name: str) -> Callable[..., Any]:
         def method(rows, **params):

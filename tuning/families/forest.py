@@ -41,17 +41,19 @@ class Forest:
         # how the trees are partitioned among predict's jobs
         return shallow(model, estimators_=model.estimators_[:n], n_estimators=n)
 
-    def staged(self, model: Any, X: Any, sizes: Sequence[int]) -> tuple[str, dict[int, Any]] | None:
-        """``(method, {n: the first n trees' answer to method on X})`` in one pass over the trees.
+    def staged(self, model: Any, X: Any, sizes: Sequence[int]) -> dict[int, dict[str, Any]] | None:
+        """``{n: {method: the first n trees' answer on X}}`` in one pass over the trees.
 
         scikit-learn's one-thread ``predict`` (classifiers: ``predict_proba``) adds its trees'
         answers in order to zeros and divides by their number; the running sum is that sum for
-        every n at once, so each answer is the cut forest's to the last bit. None where the
-        forest would not answer so (sparse rows, gaps, several outputs): score each cut instead.
+        every n at once, so each answer is the cut forest's to the last bit (a classifier's
+        ``predict``: the most probable class, as its own). None where the forest would not
+        answer so (sparse rows, gaps, several outputs): score each cut instead.
         """
         if issparse(X) or getattr(model, "n_outputs_", 1) != 1:
             return None
-        method = "predict_proba" if is_classifier(model) else "predict"
+        classifier = is_classifier(model)
+        method = "predict_proba" if classifier else "predict"
         rows = check_array(X, dtype=np.float32, ensure_all_finite=False)  # what the forest hands its trees
         if not np.isfinite(rows).all():  # gaps: the forest checks whether its trees take them
             return None
@@ -61,8 +63,10 @@ class Forest:
             total = np.zeros_like(answer, dtype=np.float64) if total is None else total
             total += answer
             if n in wanted:
-                answers[n] = total / n
-        return method, answers
+                answers[n] = {method: total / n}
+                if classifier:
+                    answers[n]["predict"] = model.classes_.take(np.argmax(answers[n][method], axis=1), axis=0)
+        return answers
 
 
 FAMILY = Forest()
