@@ -402,3 +402,19 @@ def test_release_leaves_a_joined_ray_running():
     for kept in (RayRelease(local_cluster(2, 0)), RayRelease(None)):  # someone else's Ray; the API's
         kept.start()
         assert kept.thread is None
+
+
+def test_release_collects_the_garbage_first_and_collects_none_while_ray_stops(monkeypatch):
+    import gc
+
+    import ray
+
+    from tuning.cluster import Cluster, RayRelease
+
+    seen = []
+    monkeypatch.setattr(ray, "shutdown", lambda: seen.append(gc.isenabled()))
+    monkeypatch.setattr(gc, "collect", lambda *a: seen.append("collected") or 0)
+    release = RayRelease(Cluster("local", 1, 2.0, 0.0, (2.0,), (0.0,), started_here=True))
+    release.start()
+    release.join()
+    assert seen == ["collected", False] and gc.isenabled()  # no Ray object freed mid-shutdown

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import re
@@ -124,6 +125,11 @@ class RayRelease:
     Its processes take ~1.4 s to exit (a SIGTERM, then a wait for each); the refit and the
     reports run meanwhile. ``cluster`` None (the caller keeps Ray up) or joined, not started
     here: nothing to stop. `join` before returning; `start` more than once is one stop.
+
+    An object that still refers to Ray's (an `ObjectRef` in Tune's leftovers) must not be
+    freed while Ray shuts down: its release would reach a core worker half gone, and Ray ends
+    the process (exit 1). So the garbage is collected before the stop, and the collector
+    stays off until `join`.
     """
 
     def __init__(self, cluster: Cluster | None) -> None:
@@ -134,12 +140,15 @@ class RayRelease:
         if self.wanted and self.thread is None:
             import ray
 
+            gc.collect()
+            gc.disable()
             self.thread = threading.Thread(target=ray.shutdown, name="ray-shutdown")
             self.thread.start()
 
     def join(self) -> None:
         if self.thread is not None:
             self.thread.join()
+            gc.enable()
 
 
 def snapshot(started_here: bool = False) -> Cluster:
