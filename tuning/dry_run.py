@@ -66,6 +66,8 @@ def describe(plan: Plan) -> str:
         lines.append(
             f"Ray Tune:    {_count(plan.slots, 'trial')} at a time ({plan.limit()}), {waves}{shared}"
         )
+    if plan.runs_tasks:
+        lines.append(f"Ray tasks:   {_count(plan.slots, 'task')} at a time ({plan.limit()}), one per trial")
     if plan.runs_sequential:
         lines.append("Sequential:  1 trial at a time, in this process")
     lines += estimator_lines(plan.spec)

@@ -41,7 +41,7 @@ def budget_line(plan: Plan) -> str | None:
         timed = [{**c, size: smallest} for c in timed]  # at the smallest size: cheap
     seconds = sum(_timed_fit(plan, c) for c in timed) / len(timed)
     times = [seconds * (c[size] / smallest if sized else 1.0) for c in fits]
-    slots = plan.slots if plan.runs_tune else 1
+    slots = plan.slots if plan.runs_tune or plan.runs_tasks else 1
     need = sum(times) / slots
     how = f"{len(timed)} timed fits{f' at {size}={smallest}' if sized else ''}: {seconds:.2f} s each"
     how += f", scaled by {size}" if sized else ""

@@ -206,10 +206,8 @@ def summarise(
     runners are compared on the configurations both finished.
     """
     experiment = plan.experiment
-    expected = 2 if plan.runner == "both" else 1
-    interrupted = len(results) < expected or unfinished(results, plan.configurations)
-    compare = len(results) == 2 and not interrupted
-    mismatched = check_parity(*comparable(results, experiment), experiment.metric) if compare else []
+    interrupted = len(results) < len(plan.runners) or unfinished(results, plan.configurations)
+    mismatched = [] if interrupted else parity(results, experiment)
     ok = all(t.ok for r in results.values() for t in r.trials) and not mismatched
     status = "interrupted" if interrupted else "complete" if ok else "incomplete"
     search = search_record(results, experiment)
@@ -227,6 +225,19 @@ def summarise(
     if line := stopping_line(search, plan.total):
         echo(line)
     return summary
+
+
+def parity(results: dict[str, RunnerResult], experiment: Experiment) -> list[str]:
+    """What differs between the baseline and each other runner (`tuning.report.check_parity`,
+    pairwise); with more than one other runner each entry names its runner (``tasks: ...``)."""
+    if "sequential" not in results or len(results) < 2:
+        return []
+    others = [name for name in results if name != "sequential"]
+    mismatched = []
+    for name in others:
+        differ = check_parity(*comparable(results, experiment, name), experiment.metric)
+        mismatched += [f"{name}: {d}" for d in differ] if len(others) > 1 else differ
+    return mismatched
 
 
 def write_and_report(

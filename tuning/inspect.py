@@ -18,6 +18,7 @@ from tuning.results import read_experiment
 from tuning.runners.chunks import merge_chunks
 from tuning.runners.common import RunnerResult
 from tuning.runners.sequential import read_sequential
+from tuning.runners.tasks import read_tasks
 from tuning.runners.tune import read_tune
 from tuning.storage import is_uri, names
 from tuning.summary import best_record, counts, read_summary
@@ -60,6 +61,9 @@ def read_results(
     results = {}
     if seq := read_sequential(run_dir):
         results["sequential"] = RunnerResult("sequential", seq, timings.get("sequential_s") or 0.0, 1)
+    if tasks := read_tasks(run_dir):
+        cores = timings.get("tasks_cores") or timings.get("cores", 1)
+        results["tasks"] = RunnerResult("tasks", tasks, timings.get("tasks_s") or 0.0, cores)
     if any(name.startswith("experiment_state-") for name in names(run_dir)):
         results["tune"] = RunnerResult(
             "tune", read_tune(run_dir), timings.get("tune_s") or 0.0, timings.get("cores", 1)

@@ -15,7 +15,7 @@ from functools import partial
 from typing import Any
 
 from tuning.cluster import Cluster, check_fits
-from tuning.config import Experiment, why_not_share
+from tuning.config import RUNNERS, Experiment, why_not_share
 from tuning.data import Split
 from tuning.gpu import gpu_warnings
 from tuning.search import adaptive, check_runner, for_choice, search_space
@@ -60,21 +60,30 @@ class Plan:
         return adaptive(self.experiment)
 
     @property
+    def runners(self) -> tuple[str, ...]:
+        """The runners that run, in order: the baseline first (`tuning.config.RUNNERS`)."""
+        return RUNNERS[self.runner]
+
+    @property
     def runs_tune(self) -> bool:
-        return self.runner in ("tune", "both")
+        return "tune" in self.runners
 
     @property
     def runs_sequential(self) -> bool:
-        return self.runner in ("sequential", "both")
+        return "sequential" in self.runners
+
+    @property
+    def runs_tasks(self) -> bool:
+        return "tasks" in self.runners
 
     @property
     def slots(self) -> int:
-        """How many Tune trials run at once."""
+        """How many Tune trials (or Ray Core tasks) run at once."""
         return min(self.cluster.slots(self.experiment.resources), self.tune_trials)
 
     @property
     def tune_cores(self) -> float:
-        """The CPUs Tune's trials keep busy at once."""
+        """The CPUs Tune's trials (or the tasks runner's tasks) keep busy at once."""
         return min(self.cluster.cpus, self.slots * self.experiment.resources.num_cpus)
 
     @property

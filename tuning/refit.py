@@ -23,6 +23,7 @@ from tuning.runners.common import RunnerResult, TrialResult
 from tuning.search import best_config
 from tuning.shared import FIT_FILE, INDEX_KEY, cut_model, size_key
 from tuning.storage import is_uri
+from tuning.summary import main_result
 from tuning.trial import TrialSpec, build_estimator, final_estimator
 from tuning.validation import rows
 from tuning.values import mean_std
@@ -158,7 +159,7 @@ def test_scores(model, split: Split, spec: TrialSpec) -> tuple[dict[str, float],
 
 def refit_best(experiment, results, split: Split, spec: TrialSpec, run_dir: Path, echo) -> dict[str, Any]:
     """Refit the best trial of the run (Tune's if it ran); a failure is reported, not raised."""
-    runner = "tune" if "tune" in results else "sequential"
+    runner = main_result(results).runner
     best = results[runner].best(experiment.metric, experiment.mode)
     if best is None:
         return {"error": "no trial finished"}

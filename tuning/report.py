@@ -14,7 +14,7 @@ from tuning.models import CHOICE_KEY
 from tuning.runners.common import RunnerResult, TrialResult
 from tuning.space import config_key
 from tuning.stopping import stopped_text
-from tuning.summary import recorded_metrics
+from tuning.summary import PARALLEL, main_result, recorded_metrics
 from tuning.trial import MODEL_KEY
 from tuning.values import evaluation_line, fmt, mean_std, params_text
 
@@ -50,7 +50,7 @@ def trial_table(
     The first ``shown`` rows (None: all); returns the table and how many rows were left out.
     A metric with a spread over splits reads ``0.5310 ± 0.0412`` (mean ± std).
     """
-    main = results.get("tune") or results["sequential"]
+    main = main_result(results)
     others = {name: {config_key(t.config): t for t in r.trials} for name, r in results.items()}
     params = sorted({k for t in main.trials for k in t.config}, key=lambda p: (p != CHOICE_KEY, p))
     sign = 1 if mode == "min" else -1
@@ -125,24 +125,76 @@ def _aligned(rows: list[list[str]]) -> list[str]:
     ]
 
 
-def sequential_wins(results: dict[str, RunnerResult]) -> str:
-    """Why the baseline beat Tune: per-trial overhead on tiny trials, or fixed costs on few."""
-    seq, tune = results["sequential"], results["tune"]
+def sequential_wins(results: dict[str, RunnerResult], runner: str = "tune") -> str:
+    """Why the baseline beat ``runner`` (Tune, or the tasks runner): per-trial overhead on tiny
+    trials, or fixed costs on few. Where another parallel runner ran too and beat the baseline,
+    it is named, with its measured per-trial overhead."""
+    seq = results["sequential"]
     # a configuration whose repeats ran in chunks was that many trials
     times = [t.duration_s / t.metrics.get("chunks", 1) for t in seq.trials if t.ok]
     typical = statistics.median(times) if times else 0.0
-    # Tune's extra wall time over the baseline's, per trial
-    units = sum(t.metrics.get("chunks", 1) for t in tune.trials)
-    per_trial = (tune.wall_s - seq.wall_s / max(tune.cores, 1)) / max(units, 1)
-    if typical < per_trial:
+    overhead = {name: _per_trial(results[name], seq) for name in PARALLEL if name in results}
+    label = RUNNER_NAMES[runner]
+    winner = next((n for n in PARALLEL if n != runner and n in results and _beats(results[n], seq)), None)
+    instead = (
+        f"; the {RUNNER_NAMES[winner]} runner adds about {overhead[winner] * 1000:.0f} ms and wins: "
+        f"use runner: {winner}"
+        if winner
+        else ""
+    )
+    if typical < overhead[runner]:
+        if not winner and "tasks" not in results:
+            instead = "; runner: all measures the tasks runner too"
         return (
-            f"The trials are too small for Ray: the sequential runner wins (a trial takes "
-            f"{typical * 1000:.0f} ms, Tune adds about {per_trial * 1000:.0f} ms to each)."
+            f"The trials are too small for {label}: the sequential runner wins (a trial takes "
+            f"{typical * 1000:.0f} ms, {label} adds about {overhead[runner] * 1000:.0f} ms to each{instead})."
         )
     return (
-        "The sequential runner wins: Tune's fixed costs (starting its actors) outweigh what "
-        f"running {units} trials in parallel saved."
+        f"The sequential runner wins: {label}'s fixed costs (starting its workers) outweigh what "
+        f"running {_units(results[runner])} trials in parallel saved{instead}."
     )
+
+
+RUNNER_NAMES = {"tune": "Tune", "tasks": "tasks"}  # as the advice names them
+
+
+def _units(result: RunnerResult) -> int:
+    """How many trials a runner ran (a configuration's chunks of repeats counted apart)."""
+    return sum(t.metrics.get("chunks", 1) for t in result.trials)
+
+
+def _per_trial(result: RunnerResult, seq: RunnerResult) -> float:
+    """A parallel runner's extra wall time over the baseline's, per trial."""
+    return (result.wall_s - seq.wall_s / max(result.cores, 1)) / max(_units(result), 1)
+
+
+def _beats(result: RunnerResult, seq: RunnerResult) -> bool:
+    return 0 < result.wall_s < seq.wall_s
+
+
+def _speed_lines(t: dict[str, Any], results: dict[str, RunnerResult]) -> list[str]:
+    """Each parallel runner's speedup over the baseline and efficiency, side by side, and why
+    the baseline won where it did."""
+    ran = [name for name in PARALLEL if t.get(f"{name}_efficiency") is not None]
+    keys = {name: f"{name}_" for name in ran}
+    if not ran and t.get("efficiency") is not None:  # a summary written before the per-runner keys
+        ran, keys = ["tune"], {"tune": ""}
+    side = len(ran) > 1  # each named
+    speedups = [(n, t[f"{keys[n]}speedup"]) for n in ran if t.get(f"{keys[n]}speedup") is not None]
+    lines = []
+    if speedups:
+        text = " | ".join(f"{n} {x:.2f}x" if side else f"{x:.2f}x" for n, x in speedups)
+        lines.append(f"Speedup:       {text} over the sequential baseline")
+    for number, name in enumerate(ran):
+        k, label, who = keys[name], "Efficiency:" if number == 0 else "", f"{name}: " if side else ""
+        lines.append(
+            f"{label:<15}{who}{t[f'{k}efficiency']:.0%} of the ideal with {t[f'{k}cores']:g} cores busy "
+            f"({t[f'{k}ideal_s']:.1f} s)"
+        )
+    slow = [n for n, x in speedups if x < 1 and n in results]
+    if slow and "sequential" in results:
+        lines.append(f"               {sequential_wins(results, slow[-1])}")
+    return lines
 
 
 def render(summary: dict[str, Any], results: dict[str, RunnerResult], show_all: bool = False) -> str:
@@ -166,7 +218,7 @@ def render(summary: dict[str, Any], results: dict[str, RunnerResult], show_all: 
         lines.append("")
     best = summary.get("best")
     if best:
-        main = results.get("tune") or results.get("sequential")
+        main = main_result(results) if results else None
         trial = next((t for t in main.trials if t.name == best["trial"]), None) if main else None
         score = mean_std(trial.metrics, metric) if trial and trial.ok else f"{best[metric]:.4f}"
         splits = _splits(trial.metrics, metric) if trial and trial.ok else ""
@@ -187,18 +239,12 @@ def render(summary: dict[str, Any], results: dict[str, RunnerResult], show_all: 
     if fixed:
         lines.append(f"Fixed costs:   {', '.join(fixed)}")
     phases = [
-        f"{name} {t[f'{name}_s']:.1f} s" for name in ("sequential", "tune") if t.get(f"{name}_s") is not None
+        f"{name} {t[f'{name}_s']:.1f} s"
+        for name in ("sequential", "tasks", "tune")
+        if t.get(f"{name}_s") is not None
     ]
     lines.append(f"Trial phase:   {' | '.join(phases)}")
-    if t.get("speedup") is not None:
-        lines.append(f"Speedup:       {t['speedup']:.2f}x over the sequential baseline")
-    if t.get("efficiency") is not None:
-        lines.append(
-            f"Efficiency:    {t['efficiency']:.0%} of the ideal with {t['cores']:g} cores busy "
-            f"({t['ideal_s']:.1f} s)"
-        )
-        if t.get("speedup") is not None and t["speedup"] < 1:
-            lines.append(f"               {sequential_wins(results)}")
+    lines += _speed_lines(t, results)
     run_dir = str(summary["run_dir"])  # a path or a URI (s3://...): never through Path
     lines.append(f"Run directory: {run_dir}")
     lines.append(f"TensorBoard:   tensorboard --logdir {shlex.quote(str(run_dir))}")

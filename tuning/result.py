@@ -95,21 +95,22 @@ def trials_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
 def compare_frame(summary: dict[str, Any]) -> pd.DataFrame | None:
     """The runners side by side, one row per configuration (None unless both ran)."""
     runs = summary.get("trials") or {}
-    if set(runs) != {"tune", "sequential"}:
+    other = "tune" if "tune" in runs else "tasks"  # beside the baseline: Tune, else the tasks runner
+    if "sequential" not in runs or other not in runs:
         return None
     metric = summary["metric"]
     sequential = {config_key(r["config"]): r for r in runs["sequential"]}
     rows = []
-    for tune in runs["tune"]:
+    for tune in runs[other]:
         seq = sequential.get(config_key(tune["config"]), {})
         t_score, s_score = (tune.get("metrics") or {}).get(metric), (seq.get("metrics") or {}).get(metric)
         rows.append(
             {
                 **tune["config"],
-                f"tune_{metric}": t_score,
+                f"{other}_{metric}": t_score,
                 f"sequential_{metric}": s_score,
                 "identical": t_score is not None and t_score == s_score,
-                "tune_duration_s": tune.get("duration_s"),
+                f"{other}_duration_s": tune.get("duration_s"),
                 "sequential_duration_s": seq.get("duration_s"),
             }
         )
@@ -121,5 +122,5 @@ def result_of(run_dir: Path, summary: dict[str, Any], model: Any = None) -> Resu
     if model is None and (Path(run_dir) / MODEL_FILE).is_file():
         model = joblib.load(Path(run_dir) / MODEL_FILE)
     runs = summary.get("trials") or {}
-    shown = runs.get("tune") or runs.get("sequential") or []
+    shown = runs.get("tune") or runs.get("tasks") or runs.get("sequential") or []
     return Result(Path(run_dir), summary, model, trials_frame(shown), compare_frame(summary))

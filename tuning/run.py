@@ -1,4 +1,4 @@
-"""``python -m tuning.run EXPERIMENT.yaml``: run an experiment with Tune, the baseline, or both.
+"""``python -m tuning.run EXPERIMENT.yaml``: run an experiment with Tune, Ray Core tasks or the baseline.
 
 The command line: arguments, ``--resume`` checks and exit codes; the run itself is
 `tuning.execute.run_experiment`.
@@ -16,7 +16,7 @@ import sys
 import traceback
 from pathlib import Path
 
-from tuning.config import Experiment, apply_override, load_experiment, locate, validate
+from tuning.config import RUNNERS, Experiment, apply_override, load_experiment, locate, validate
 from tuning.dry_run import dry_run
 from tuning.errors import ExperimentError
 from tuning.execute import run_experiment
@@ -32,7 +32,11 @@ __all__ = ["main", "parse_args", "run_experiment"]
 def parse_args(argv: list[str] | None, prog: str = "python -m tuning.run") -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     parser.add_argument("experiment", nargs="?", help="the experiment's YAML file (optional with --resume)")
-    parser.add_argument("--runner", choices=["tune", "sequential", "both"], help="override the file's runner")
+    parser.add_argument(
+        "--runner",
+        choices=list(RUNNERS),
+        help="override the file's runner (tasks: Ray Core tasks; both: sequential and tune; all: the three)",
+    )
     parser.add_argument(
         "--set",
         dest="overrides",

@@ -8,7 +8,7 @@ from dataclasses import replace
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from tuning.config import ADAPTIVE_RUNNER
+from tuning.config import ADAPTIVE_RUNNER, RUNNERS
 from tuning.errors import ExperimentError
 from tuning.models import CHOICE_KEY, SEP, model_of
 from tuning.space import (
@@ -33,9 +33,30 @@ def adaptive(experiment: Experiment) -> bool:
 
 
 def check_runner(experiment: Experiment, runner: str) -> None:
-    """Refuse a sequential-only run of an adaptive search (``both`` replays Tune's configurations)."""
+    """Refuse a sequential-only run of an adaptive search (``both`` replays Tune's configurations),
+    and the task runner with what only Ray Tune does (`needs_tune`)."""
     if adaptive(experiment) and runner == "sequential":
         raise ExperimentError(ADAPTIVE_RUNNER.removeprefix("runner "), key="runner")
+    if "tasks" in RUNNERS[runner] and (needs := needs_tune(experiment)):
+        what, supported = needs
+        raise ExperimentError(
+            f"must be {supported} when {what}; the tasks runner has none; got {runner!r}", key="runner"
+        )
+
+
+def needs_tune(experiment: Experiment) -> tuple[str, str] | None:
+    """What in the experiment the tasks runner cannot run (Ray Tune's searcher, scheduler or
+    stopper) and the runners that can, or None."""
+    search = experiment.search
+    if adaptive(experiment):
+        return f"search.algorithm is {search.algorithm} (Ray Tune's adaptive searcher)", "tune or both"
+    if search.scheduler is not None:
+        return f"search.scheduler is {search.scheduler} (Ray Tune's trial scheduler)", "tune or both"
+    if search.stop.active:
+        return "search.stop is set (Ray Tune's stopper, or checks between sequential trials)", (
+            "tune, sequential or both"
+        )
+    return None
 
 
 def search_space(experiment: Experiment) -> dict[str, Any]:
@@ -152,14 +173,17 @@ def proposed(result: RunnerResult) -> list[dict[str, Any]]:
     return [dict(t.config) for t in ordered]
 
 
-def comparable(results: dict[str, RunnerResult], experiment: Experiment) -> tuple[RunnerResult, RunnerResult]:
-    """``(sequential, tune)`` restricted to what both ran in full, for the parity check.
+def comparable(
+    results: dict[str, RunnerResult], experiment: Experiment, other: str = "tune"
+) -> tuple[RunnerResult, RunnerResult]:
+    """``(sequential, tune)`` (or the ``other`` runner) restricted to what both ran in full, for
+    the parity check.
 
     Under a scheduler the baseline runs every configuration to the full budget, so only
     the Tune trials that were not stopped early can match it; under a ``search.stop`` rule,
     only the configurations both finished.
     """
-    seq, tune = results["sequential"], results["tune"]
+    seq, tune = results["sequential"], results[other]
     if seq.stopped or tune.stopped:  # a stop rule may end them at different points
         both = {config_key(t.config) for t in seq.trials} & {config_key(t.config) for t in tune.trials}
         seq = replace(seq, trials=[t for t in seq.trials if config_key(t.config) in both])

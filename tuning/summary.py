@@ -41,7 +41,7 @@ def build_summary(
 ) -> dict[str, Any]:
     """The summary of a run that ended with ``status`` (complete, incomplete or interrupted)."""
     experiment, cluster = plan.experiment, plan.cluster
-    shown = results.get("tune") or results["sequential"]
+    shown = main_result(results)
     return {
         "experiment": experiment.name,
         "run_dir": location(run_dir),
@@ -104,6 +104,14 @@ def counts(trials: list[TrialResult], total: int | None = None) -> dict[str, int
     }
 
 
+PARALLEL = ("tasks", "tune")  # the runners that run trials at once, on Ray
+
+
+def main_result(results: dict[str, RunnerResult]) -> RunnerResult:
+    """The runner whose trials a run shows: Tune's if it ran, else the tasks runner's, else the baseline's."""
+    return next(results[name] for name in ("tune", "tasks", "sequential") if name in results)
+
+
 def timings(
     results: dict[str, RunnerResult], ray_start_s: float | None, data_load_s: float | None
 ) -> dict[str, Any]:
@@ -111,19 +119,33 @@ def timings(
 
     Efficiency is the ideal of all cores busy over the measured wall time:
     (sum of the trials' own times / cores) / wall time, with the baseline's trial times
-    when it ran, else Tune's own.
+    when it ran, else the runner's own. Each parallel runner's are ``<runner>_speedup``,
+    ``<runner>_efficiency``...; the unprefixed ``speedup``, ``efficiency``, ``cores`` and
+    ``ideal_s`` are Tune's if it ran, else the tasks runner's.
     """
     out: dict[str, Any] = {"ray_start_s": ray_start_s, "data_load_s": data_load_s}
     for name, result in results.items():
         out[f"{name}_s"] = result.wall_s
-    tune, seq = results.get("tune"), results.get("sequential")
-    if tune:
-        work = (seq or tune).trial_time_s
-        out["cores"] = tune.cores
-        out["ideal_s"] = work / tune.cores if tune.cores else None
-        out["efficiency"] = out["ideal_s"] / tune.wall_s if out["ideal_s"] and tune.wall_s else None
-    if tune and seq and tune.wall_s:
-        out["speedup"] = seq.wall_s / tune.wall_s
+    seq = results.get("sequential")
+    for name in (n for n in PARALLEL if n in results):
+        out.update({f"{name}_{key}": value for key, value in _parallel(results[name], seq).items()})
+    for name in (n for n in reversed(PARALLEL) if n in results):  # Tune's first, as before
+        out.update(_parallel(results[name], seq))
+        break
+    return out
+
+
+def _parallel(result: RunnerResult, seq: RunnerResult | None) -> dict[str, Any]:
+    """A parallel runner's cores, ideal time, efficiency and (beside the baseline) speedup."""
+    work = (seq or result).trial_time_s
+    ideal = work / result.cores if result.cores else None
+    out = {
+        "cores": result.cores,
+        "ideal_s": ideal,
+        "efficiency": ideal / result.wall_s if ideal and result.wall_s else None,
+    }
+    if seq and result.wall_s:
+        out["speedup"] = seq.wall_s / result.wall_s
     return out
 
 
@@ -158,8 +180,8 @@ def trial_record(trial: TrialResult, metrics: Sequence[str] = SHORT_NAMES) -> di
 
 
 def best_record(results: dict[str, RunnerResult], metric: str, mode: str) -> dict[str, Any] | None:
-    """The best trial (Tune's if it ran): its runner, name, configuration and score."""
-    for name in ("tune", "sequential"):
+    """The best trial (Tune's if it ran, else the tasks runner's): its runner, name, configuration, score."""
+    for name in ("tune", "tasks", "sequential"):
         if name in results and (best := results[name].best(metric, mode)):
             return {"runner": name, "trial": best.name, "config": best.config, metric: best.metrics[metric]}
     return None

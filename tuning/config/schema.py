@@ -46,6 +46,13 @@ BUILTIN_DATASETS = {
     "digits": Builtin("load_digits", "target"),
 }
 DOMAINS = ("grid", "choice", "uniform", "loguniform", "randint")
+RUNNERS = {  # each runner setting and the runners it runs, in order: the baseline first (the reference)
+    "tune": ("tune",),
+    "sequential": ("sequential",),
+    "tasks": ("tasks",),
+    "both": ("sequential", "tune"),
+    "all": ("sequential", "tasks", "tune"),
+}
 ADAPTIVE_RUNNER = (
     "runner must be tune or both when search.algorithm is optuna (an adaptive search needs "
     "Tune; both replays Tune's configurations one after another); got 'sequential'"
@@ -497,8 +504,9 @@ class Experiment(_Strict):
     """`min` or `max`; default: the metric's direction (`max` for `r2`, else `min`)."""
     resources: ResourcesConfig = Field(default_factory=ResourcesConfig)
     """What one trial reserves."""
-    runner: Literal["tune", "sequential", "both"] = "tune"
-    """`tune`: Ray Tune; `sequential`: the baseline, one trial after another; `both`: both, compared."""
+    runner: Literal["tune", "sequential", "tasks", "both", "all"] = "tune"
+    """`tune`: Ray Tune; `sequential`: the baseline, one trial after another; `tasks`: Ray Core tasks;
+    `both`: sequential and tune, compared; `all`: sequential, tasks and tune, compared."""
     storage_path: str = "results"
     """Where runs go: a local folder (created if missing), a shared mount, or `s3://bucket/prefix`."""
     address: str | None = None

@@ -11,14 +11,15 @@ from tuning.html.timeline import timeline_data
 from tuning.models import CHOICE_KEY
 from tuning.values import is_number, params_text
 
-RUNNER_LABELS = {"tune": "Ray Tune", "sequential": "Sequential baseline"}
+RUNNER_LABELS = {"tune": "Ray Tune", "tasks": "Ray Core tasks", "sequential": "Sequential baseline"}
 
 
 def runners(summary: dict[str, Any]) -> list[str]:
     """Runners present in the summary, the baseline first (it is the reference)."""
     trials = summary.get("trials") or {}
-    return [name for name in ("sequential", "tune") if trials.get(name)] + [
-        name for name in trials if name not in ("sequential", "tune") and trials[name]
+    known = ("sequential", "tasks", "tune")
+    return [name for name in known if trials.get(name)] + [
+        name for name in trials if name not in known and trials[name]
     ]
 
 

@@ -18,7 +18,11 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 PNG_DPI = 200  # twice the figures' 100 dpi: sharp on a laptop's screen
-RUNNER_STYLE = {"tune": {"color": "C0", "marker": "o"}, "sequential": {"color": "C1", "marker": "x"}}
+RUNNER_STYLE = {
+    "tune": {"color": "C0", "marker": "o"},
+    "sequential": {"color": "C1", "marker": "x"},
+    "tasks": {"color": "C2", "marker": "+"},
+}
 
 
 def _figure(width: float, height: float) -> Figure:
@@ -121,7 +125,9 @@ def repeats_figure(data: dict[str, Any]) -> Figure | None:
 def timings_figure(data: dict[str, Any]) -> Figure | None:
     """Each runner's trial-phase wall time beside the ideal (every core busy)."""
     t = data["timings"]
-    rows = [(RUNNER_LABELS[n], t.get(f"{n}_s"), RUNNER_STYLE[n]["color"]) for n in ("sequential", "tune")]
+    rows = [
+        (RUNNER_LABELS[n], t.get(f"{n}_s"), RUNNER_STYLE[n]["color"]) for n in ("sequential", "tasks", "tune")
+    ]
     rows = [row for row in rows if row[1]]
     if t.get("ideal_s"):
         rows.append((f"ideal: {t['cores']:g} cores busy", t["ideal_s"], "0.6"))
@@ -135,14 +141,23 @@ def timings_figure(data: dict[str, Any]) -> Figure | None:
     ax.set_xlim(0, max(r[1] for r in rows) * 1.18)
     ax.invert_yaxis()
     ax.set_xlabel("trial-phase wall time (s)")
-    title = []
-    if t.get("speedup") is not None:
-        title.append(f"speedup {t['speedup']:.2f}x")
-    if t.get("efficiency") is not None:
-        title.append(f"efficiency {t['efficiency']:.0%}")
-    ax.set_title(", ".join(title) or "trial-phase wall time", fontsize=11)
+    ax.set_title(_speed_title(t), fontsize=11)
     ax.grid(axis="x", alpha=0.3)
     return figure
+
+
+def _speed_title(t: dict[str, Any]) -> str:
+    """``speedup 1.71x, efficiency 85%``: Tune's (or the tasks runner's), or each one's when both ran."""
+    both = all(t.get(f"{name}_efficiency") is not None for name in ("tasks", "tune"))
+    parts = []
+    for label, key in [(f"{n}: ", f"{n}_") for n in ("tasks", "tune")] if both else [("", "")]:
+        title = []
+        if t.get(f"{key}speedup") is not None:
+            title.append(f"speedup {t[f'{key}speedup']:.2f}x")
+        if t.get(f"{key}efficiency") is not None:
+            title.append(f"efficiency {t[f'{key}efficiency']:.0%}")
+        parts.append(label + ", ".join(title) if title else "")
+    return "; ".join(p for p in parts if p) or "trial-phase wall time"
 
 
 def png_base64(figure: Figure) -> str:

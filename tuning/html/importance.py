@@ -25,7 +25,7 @@ def space_data(summary: dict[str, Any]) -> dict[str, Any] | None:
     number (a category's index in ``labels[p]``); None for fewer than two varying parameters.
     """
     trials = summary.get("trials") or {}
-    shown = trials.get("tune") or trials.get("sequential") or []
+    shown = trials.get("tune") or trials.get("tasks") or trials.get("sequential") or []
     metric = summary["metric"]
     done = [t for t in shown if t.get("status") == "ok" and metric in (t.get("metrics") or {})]
     named = dict.fromkeys(k for t in done for k in t["config"])

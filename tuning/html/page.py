@@ -72,9 +72,7 @@ def render_html(summary: dict[str, Any]) -> str:
     if stopped:
         parts.append(f'<p class="note">Stopped early: {e(stopped_text(stopped))}.</p>')
     parts.append(_timings_html(summary))
-    speedup = (summary.get("timings") or {}).get("speedup")
-    if speedup is not None and speedup < 1:
-        parts.append('<p class="note">The trials are too small for Ray: the sequential baseline wins.</p>')
+    parts += _small_trials_note(summary.get("timings") or {})
     parts += _figures_html(data, metric, mode)
     note = (data["space"] or {}).get("note")
     if note:
@@ -88,6 +86,17 @@ def render_html(summary: dict[str, Any]) -> str:
     parts.append(f'<script type="application/json" id="report-data">{payload}</script>')
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
+
+
+def _small_trials_note(t: dict[str, Any]) -> list[str]:
+    """Where the baseline beat Tune (or the tasks runner): that the trials are too small for it,
+    and the tasks runner if it beat the baseline."""
+    speedup = t.get("speedup")
+    if speedup is None or speedup >= 1:
+        return []
+    if (t.get("tasks_speedup") or 0) >= 1 and t.get("tune_s") is not None:
+        return ['<p class="note">The trials are too small for Ray Tune: the Ray Core tasks runner wins.</p>']
+    return ['<p class="note">The trials are too small for Ray: the sequential baseline wins.</p>']
 
 
 def _figures_html(data: dict[str, Any], metric: str, mode: str) -> list[str]:
@@ -117,6 +126,20 @@ def _figures_html(data: dict[str, Any], metric: str, mode: str) -> list[str]:
     return parts
 
 
+def _speed_rows(t: dict[str, Any]) -> list[tuple[str, Any, str]]:
+    """Speedup, efficiency and cores: Tune's (or the tasks runner's), or each one's when both ran."""
+    both = all(t.get(f"{name}_efficiency") is not None for name in ("tasks", "tune"))
+    named = [(f"{RUNNER_LABELS[n]}: ", f"{n}_") for n in ("tasks", "tune")] if both else [("", "")]
+    rows = []
+    for label, key in named:
+        rows += [
+            (f"{label}Speedup over the baseline", t.get(f"{key}speedup"), "{:.2f}x"),
+            (f"{label}Efficiency", t.get(f"{key}efficiency"), "{:.0%}"),
+            (f"{label}Cores it could use" if label else "Cores Tune could use", t.get(f"{key}cores"), "{:g}"),
+        ]
+    return rows
+
+
 def _timings_html(summary: dict[str, Any]) -> str:
     """The run's timings and trial counts as a two-column table."""
     t = summary.get("timings") or {}
@@ -124,10 +147,9 @@ def _timings_html(summary: dict[str, Any]) -> str:
         ("Ray start", t.get("ray_start_s"), "{:.1f} s"),
         ("Data load", t.get("data_load_s"), "{:.1f} s"),
         ("Sequential trial phase", t.get("sequential_s"), "{:.1f} s"),
+        ("Ray Core tasks trial phase", t.get("tasks_s"), "{:.1f} s"),
         ("Ray Tune trial phase", t.get("tune_s"), "{:.1f} s"),
-        ("Speedup over the baseline", t.get("speedup"), "{:.2f}x"),
-        ("Efficiency", t.get("efficiency"), "{:.0%}"),
-        ("Cores Tune could use", t.get("cores"), "{:g}"),
+        *_speed_rows(t),
     ]
     counts = summary.get("counts") or {}
     cells = "".join(

@@ -1,4 +1,5 @@
-"""Run a plan's runners: the baseline, Ray Tune, or both, and keep what finished if stopped.
+"""Run a plan's runners: the baseline, Ray Core tasks, Ray Tune, or several, and keep what
+finished if stopped.
 
 The runners differ only in how they schedule the same trial function; this module decides
 which run, in which order, and turns an interruption (Ctrl-C, SIGTERM) into the trials
@@ -12,6 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,7 @@ from tuning.progress import Progress
 from tuning.runners.chunks import merge_chunks
 from tuning.runners.common import RunnerResult, TrialResult
 from tuning.runners.sequential import read_sequential, run_sequential, run_sequential_groups
+from tuning.runners.tasks import read_tasks, run_tasks, units_of
 from tuning.runners.tune import continue_tune, read_tune, run_tune
 from tuning.search import proposed
 from tuning.space import config_key
@@ -71,6 +74,8 @@ def run_runners(session: Session) -> dict[str, RunnerResult]:
     with _sigterm_as_sigint():
         if plan.runs_sequential and not plan.adaptive:
             results["sequential"] = _sequential(session)
+        if plan.runs_tasks and not unfinished(results, plan.total):
+            results["tasks"] = _tasks(session)
         if plan.runs_tune and not unfinished(results, plan.total):
             results["tune"] = _tune(session)
     if plan.runner == "both" and plan.adaptive and "tune" in results:
@@ -136,6 +141,34 @@ def _sequential(session: Session) -> RunnerResult:
         progress.close()
         trials = read_sequential(run_dir)
         return RunnerResult("sequential", trials, time.perf_counter() - start, cores)
+
+
+def _tasks(session: Session) -> RunnerResult:
+    """The tasks runner (`tuning.runners.tasks`): each trial a Ray Core task."""
+    plan, run_dir = session.plan, session.run_dir
+    cluster = plan.cluster
+    session.echo(f"Ray Core tasks: {plan.slots} at a time on {cluster.cpus:g} CPUs, {cluster.gpus:g} GPUs")
+    done = read_tasks(run_dir) if session.resume else None
+    progress = session.progress("tasks", plan.slots)
+    progress.done = sum(t.finished for t in done or [])
+    start = time.perf_counter()
+    on_trial = partial(session.trackers.log_sequential, runner="tasks") if session.trackers else None
+    units = units_of(list(plan.configs), plan.groups)
+    try:
+        return run_tasks(
+            units,
+            session.split,
+            plan.spec,
+            run_dir,
+            plan.experiment,
+            plan.tune_cores,
+            progress,
+            done,
+            on_trial,
+        )
+    except KeyboardInterrupt:  # finished trials are in tasks/trials.jsonl already; the rest cancelled
+        progress.close()
+        return RunnerResult("tasks", read_tasks(run_dir), time.perf_counter() - start, plan.tune_cores)
 
 
 def baseline_keep(plan: Plan) -> BestScore | None:

@@ -71,7 +71,7 @@ def run_sequential(
             if fitted and keep.improves(trial.metrics):
                 kept = (trial.name, fitted[0])
             write_trial_events(trial.path, config, trial.metrics)  # Tune's tags: one chart for both
-            log.write(json.dumps(_row(trial)) + "\n")
+            log.write(json.dumps(trial_row(trial)) + "\n")
             log.flush()
             trials.append(trial)
             progress.finished(config, trial.metrics if trial.ok else None)
@@ -125,12 +125,9 @@ def run_sequential_groups(
             except Exception as exc:  # a bad configuration fails its group, not the run
                 for trial in trials:
                     trial.error = f"{type(exc).__name__}: {exc}"
-            with SummaryWriter(path) as writer:
-                for trial, size in zip(trials, group.sizes, strict=True):
-                    for key in (k for k in spec.metrics if k in trial.metrics):
-                        writer.add_scalar(f"ray/tune/{key}", trial.metrics[key], size)
+            write_group_events(path, trials, group, spec)
             for index, trial in zip(group.indices, trials, strict=True):
-                log.write(json.dumps(_row(trial)) + "\n")
+                log.write(json.dumps(trial_row(trial)) + "\n")
                 rows[index] = trial
                 progress.finished(trial.config, trial.metrics if trial.ok else None)
                 if rule:
@@ -141,7 +138,16 @@ def run_sequential_groups(
     return RunnerResult("sequential", ordered, wall, cores, stopped=rule and rule.reason)
 
 
-def _row(trial: TrialResult) -> dict:
+def write_group_events(path: str, trials: list[TrialResult], group: Group, spec: TrialSpec) -> None:
+    """A shared fit's TensorBoard run: each configuration's scores against its size."""
+    with SummaryWriter(path) as writer:
+        for trial, size in zip(trials, group.sizes, strict=True):
+            for key in (k for k in spec.metrics if k in trial.metrics):
+                writer.add_scalar(f"ray/tune/{key}", trial.metrics[key], size)
+
+
+def trial_row(trial: TrialResult) -> dict:
+    """One line of a runner's ``trials.jsonl``."""
     return {"name": trial.name, "config": trial.config, "metrics": trial.metrics, "error": trial.error}
 
 
@@ -151,7 +157,12 @@ def read_sequential(run_dir: Path | str) -> list[TrialResult]:
     A line cut short by a crash is the trial that was being written: it is left out, so a
     resumed run runs that trial again.
     """
-    text = read_text(run_dir, RESULTS_FILE)
+    return read_trials(run_dir, "sequential")
+
+
+def read_trials(run_dir: Path | str, folder: str) -> list[TrialResult]:
+    """The trials a runner wrote in ``<folder>/trials.jsonl`` (`read_sequential`)."""
+    text = read_text(run_dir, f"{folder}/trials.jsonl")
     if text is None:
         return []
     rows = []
@@ -167,9 +178,7 @@ def read_sequential(run_dir: Path | str) -> list[TrialResult]:
             r["config"],
             r["metrics"],
             r["error"],
-            path=join(run_dir, "sequential", r["name"])
-            if uri
-            else str(Path(run_dir) / "sequential" / r["name"]),
+            path=join(run_dir, folder, r["name"]) if uri else str(Path(run_dir) / folder / r["name"]),
         )
         for r in rows
     ]

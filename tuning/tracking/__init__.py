@@ -1,7 +1,7 @@
 """Trackers: the trials logged to MLflow or Weights & Biases as well, by both runners alike.
 
 `open_trackers` reaches every configured tracker before any trial runs (bad input: one
-line, exit 2); `Trackers` hands the Tune runner its callbacks, logs the sequential runner's
+line, exit 2); `Trackers` hands the Tune runner its callbacks, logs the sequential and tasks runners'
 trials through the same callbacks, and at the end logs the best model and says which
 logging failed, if any.
 """
@@ -24,6 +24,7 @@ class Trackers:
         self.trackers = trackers
         self.callbacks: list[Any] = []
         self.sequential: list[SequentialLog] = []
+        self.tasks: list[SequentialLog] = []  # the tasks runner's trials, fed alike by this process
         self.run_dir: Path | None = None
 
     def __bool__(self) -> bool:
@@ -41,19 +42,20 @@ class Trackers:
         self.callbacks += made
         return made
 
-    def log_sequential(self, index: int, trial: TrialResult) -> None:
-        """Log one finished sequential trial through each tracker's callback."""
-        if not self.sequential:
+    def log_sequential(self, index: int, trial: TrialResult, runner: str = "sequential") -> None:
+        """Log one finished trial of the sequential (or tasks) runner through each tracker's callback."""
+        logs = self.tasks if runner == "tasks" else self.sequential
+        if not logs:
             for tracker in self.trackers:
-                callback = tracker.callback("sequential")
+                callback = tracker.callback(runner)
                 self.callbacks.append(callback)
-                self.sequential.append(SequentialLog(callback, self.run_dir))
-        for log in self.sequential:
+                logs.append(SequentialLog(callback, self.run_dir))
+        for log in logs:
             log.log(index, trial)
 
     def finish(self, summary: dict[str, Any], example: Any, echo: Callable[[str], None]) -> dict[str, Any]:
         """Close the trials' logs, log the best model; the record of what was logged and what failed."""
-        for log in self.sequential:
+        for log in (*self.sequential, *self.tasks):
             log.close()
         failed = [c.failure for c in self.callbacks if c.failure]
         for tracker in self.trackers:

@@ -1,0 +1,186 @@
+"""The tutorial's parallel method as a runner: each trial a Ray Core task (imports Ray lazily).
+
+The same trial function as the other runners (`tuning.trial.run_trial`; `tuning.shared.run_group`
+for a shared fit), each call a ``@ray.remote`` task that reserves the trial's ``num_cpus`` and
+``num_gpus``. The split is put in the object store once and every task maps it. Tasks land on
+Ray's waiting worker processes, where Tune starts an actor for each trial it runs at once:
+on tiny trials that start is most of Tune's trial phase (BENCHMARKS.md).
+
+A worker lost mid-trial (a crashed process, a lost node) is retried up to ``max_failures``
+times (Ray's ``max_retries``); an exception in the trial is not retried: it fails its trial,
+as in the other runners. The driver writes each trial's row to ``tasks/trials.jsonl`` (the
+format of ``sequential/trials.jsonl``) and its TensorBoard events as it arrives; a resumed
+run keeps the finished rows and runs the others. Nothing of Ray Tune is written.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tuning.config import Experiment
+from tuning.data import Split
+from tuning.events import write_trial_events
+from tuning.progress import Progress
+from tuning.runners.common import RunnerResult, TrialResult
+from tuning.runners.sequential import read_trials, trial_row, write_group_events
+from tuning.runners.tune import _where
+from tuning.shared import Group, run_group
+from tuning.space import config_key
+from tuning.trial import TrialSpec, run_trial
+
+FOLDER = "tasks"  # the runner's rows: tasks/trials.jsonl, and a folder per trial for TensorBoard
+Outcome = tuple[list[dict[str, Any]] | None, str | None]  # each configuration's metrics, or the error
+
+
+def trial_task(config: dict[str, Any], split: Split, spec: TrialSpec) -> Outcome:
+    """One configuration's trial, where it ran added; its error as the other runners write it."""
+    try:
+        return [{**run_trial(config, split, spec), **_where()}], None
+    except Exception as exc:  # a bad configuration fails its trial, not the run
+        return None, f"{type(exc).__name__}: {exc}"
+
+
+def group_task(group: Group, split: Split, spec: TrialSpec) -> Outcome:
+    """A shared fit: one fit, each configuration of the group scored from it."""
+    try:
+        where = _where()
+        return [{**metrics, **where} for metrics in run_group(group, split, spec)], None
+    except Exception as exc:  # a bad configuration fails its group, not the run
+        return None, f"{type(exc).__name__}: {exc}"
+
+
+@dataclass(frozen=True)
+class Unit:
+    """What one task runs: one configuration, or a group of shared fits (``group``); ``indices``
+    are the configurations' places in the plan (their rows' names)."""
+
+    indices: tuple[int, ...]
+    configs: tuple[dict[str, Any], ...]
+    group: Group | None = None
+
+
+def units_of(configs: list[dict[str, Any]], groups: tuple[Group, ...] = ()) -> list[Unit]:
+    """One unit per configuration, or per group of shared fits."""
+    if groups:
+        return [Unit(g.indices, g.configs, g) for g in groups]
+    return [Unit((i,), (c,)) for i, c in enumerate(configs)]
+
+
+def run_tasks(
+    units: list[Unit],
+    split: Split,
+    spec: TrialSpec,
+    run_dir: Path,
+    experiment: Experiment,
+    cores: float,
+    progress: Progress,
+    done: list[TrialResult] | None = None,
+    on_trial: Callable[[int, TrialResult], None] | None = None,
+) -> RunnerResult:
+    """Run each unit as a Ray Core task, as many at once as the cluster holds; write each
+    configuration's row as its task returns (``done``: a resumed run's rows, kept, not run).
+
+    ``on_trial(index, trial)`` is called for each row that ran (the trackers log it). A
+    Ctrl-C cancels the tasks still running and is raised again: the rows written are kept.
+    """
+    out = run_dir / FOLDER
+    out.mkdir(parents=True, exist_ok=True)
+    finished = {config_key(t.config): t for t in done or [] if t.finished}
+    rows = {
+        i: finished[config_key(c)]
+        for u in units
+        for i, c in zip(u.indices, u.configs, strict=True)
+        if config_key(c) in finished
+    }
+    todo = [u for u in units if not all(i in rows for i in u.indices)]
+    start = time.perf_counter()
+    with open(run_dir / FOLDER / "trials.jsonl", "a") as log:
+        for unit, outcome in _results(todo, split, spec, experiment):
+            for index, trial in zip(unit.indices, _trials(unit, outcome, out, spec), strict=True):
+                log.write(json.dumps(trial_row(trial)) + "\n")
+                rows[index] = trial
+                progress.finished(trial.config, trial.metrics if trial.ok else None)
+                if on_trial is not None:
+                    on_trial(index, trial)
+            log.flush()
+    wall = time.perf_counter() - start
+    return RunnerResult(FOLDER, [rows[i] for i in sorted(rows)], wall, cores)
+
+
+def _results(
+    units: list[Unit], split: Split, spec: TrialSpec, experiment: Experiment
+) -> Iterator[tuple[Unit, Outcome]]:
+    """Each unit with its task's outcome, in the order they finish; at most
+    ``resources.max_concurrent_trials`` tasks at once (none: all submitted at once, Ray queues them)."""
+    import ray  # heavy: Ray only when the trials start (the run's other modules never import it)
+
+    resources = experiment.resources
+    options = dict(
+        num_cpus=resources.num_cpus,
+        num_gpus=resources.num_gpus,
+        max_retries=experiment.max_failures,  # a lost worker; an exception is the trial's outcome
+        retry_exceptions=False,
+    )
+    single, shared = ray.remote(trial_task).options(**options), ray.remote(group_task).options(**options)
+    split_ref = ray.put(split)  # once: every task maps the same arrays
+    waiting, pending = list(reversed(units)), {}
+    cap = resources.max_concurrent_trials or len(units)
+    try:
+        while waiting or pending:
+            while waiting and len(pending) < cap:
+                unit = waiting.pop()
+                task = (
+                    shared.remote(unit.group, split_ref, spec)
+                    if unit.group
+                    else single.remote(unit.configs[0], split_ref, spec)
+                )
+                pending[task] = unit
+            (ready,), _ = ray.wait(list(pending), num_returns=1)
+            yield pending.pop(ready), _outcome(ready)
+    except BaseException:  # a Ctrl-C (or an error) leaves no task running
+        for task in pending:
+            ray.cancel(task, force=True)
+        raise
+
+
+def _outcome(task: Any) -> Outcome:
+    """A task's outcome (``task``: its ObjectRef); a task Ray could not finish (its worker lost
+    more than ``max_retries`` times) is its trial's error."""
+    import ray  # heavy: see `_results`
+    from ray.exceptions import RayError
+
+    try:
+        return ray.get(task)
+    except RayError as exc:
+        lines = str(exc).strip().splitlines() or [type(exc).__name__]
+        return None, f"{type(exc).__name__}: {lines[0]}"
+
+
+def _trials(unit: Unit, outcome: Outcome, out: Path, spec: TrialSpec) -> list[TrialResult]:
+    """The unit's rows (``tasks_<index>``), its TensorBoard events written."""
+    metrics, error = outcome
+    trials = [
+        TrialResult(
+            name=f"{FOLDER}_{i:05d}",
+            config=c,
+            metrics=metrics[n] if metrics else {},
+            error=error,
+            path=str(out / (f"shared_{i:05d}" if unit.group else f"{FOLDER}_{i:05d}")),
+        )
+        for n, (i, c) in enumerate(zip(unit.indices, unit.configs, strict=True))
+    ]
+    if unit.group is not None:
+        write_group_events(trials[0].path, trials, unit.group, spec)
+    else:
+        write_trial_events(trials[0].path, trials[0].config, trials[0].metrics)
+    return trials
+
+
+def read_tasks(run_dir: Path | str) -> list[TrialResult]:
+    """The tasks runner's trials from a run directory (empty if it did not run)."""
+    return read_trials(run_dir, FOLDER)
