@@ -21,7 +21,7 @@ PNG_DPI = 200  # twice the figures' 100 dpi: sharp on a laptop's screen
 RUNNER_STYLE = {
     "tune": {"color": "C0", "marker": "o"},
     "sequential": {"color": "C1", "marker": "x"},
-    "tasks": {"color": "C2", "marker": "+"},
+    "tasks": {"color": "C2", "marker": "^"},
 }
 
 

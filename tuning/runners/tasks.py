@@ -164,13 +164,14 @@ def _outcome(task: Any) -> Outcome:
 def _trials(unit: Unit, outcome: Outcome, out: Path, spec: TrialSpec) -> list[TrialResult]:
     """The unit's rows (``tasks_<index>``), its TensorBoard events written."""
     metrics, error = outcome
+    folder = f"shared_{unit.indices[0]:05d}" if unit.group else None  # one TensorBoard run per fit
     trials = [
         TrialResult(
             name=f"{FOLDER}_{i:05d}",
             config=c,
             metrics=metrics[n] if metrics else {},
             error=error,
-            path=str(out / (f"shared_{i:05d}" if unit.group else f"{FOLDER}_{i:05d}")),
+            path=str(out / (folder or f"{FOLDER}_{i:05d}")),
         )
         for n, (i, c) in enumerate(zip(unit.indices, unit.configs, strict=True))
     ]
