@@ -12,13 +12,16 @@ the medians are reported:
                        TuneConfig defaults (reuse_actors off, grid order as listed)
 - ``project_tune``     this project's runner (tuning.runners.tune.run_tune) with the
                        file's settings plus ``--project-set`` (default: largest_first, auto CPUs)
+- ``project_tasks``    this project's tasks runner (tuning.runners.tasks.run_tasks): the
+                       same trials as ``project_tune``, each a Ray Core task
 - ``project_shared``   the same runner with shared fits (``search.share_fits: auto``): one
                        fit per combination of the other parameters, every size scored from it
 
 With ``split.repeats`` (repeated validation, e.g. experiments/mccv_linear.yaml) the repeats
 are grouped into chunks once, as a run groups them (`tuning.plan.group_repeats`: a timed
 first repeat, >= 0.5 s a trial), and every approach runs those same chunks: ``sequential``
-one after another, ``ray_core`` one task each, ``project_tune`` one Tune trial each;
+one after another, ``ray_core`` and ``project_tasks`` one task each, ``project_tune`` one
+Tune trial each;
 ``gridsearchcv`` gets the same scikit-learn splitter; ``plain_tune`` (one trial per
 configuration, all its repeats in it) is left out. Chunks are merged per configuration
 before the best MSE (a mean over the repeats) is compared.
@@ -30,8 +33,9 @@ Ray started here). ``--fresh`` runs each approach in a new process every round i
 costs are then medians over those processes, and each approach gets an end-to-end time:
 its process's start to exit, imports, Ray, data and shutdown included). Ideal = sum of the
 sequential trials' own times / cores; efficiency = ideal / wall; speedup = sequential
-wall / wall. Peak RSS is sampled every 50 ms: the driver (this process) and the largest
-process that ran a trial (Ray worker, joblib worker).
+wall / wall; vs ray_core (paired) = the median over rounds of an approach's wall / ray_core's in
+the same round (a shared machine's load hits both alike). Peak RSS is sampled every 50 ms:
+the driver (this process) and the largest process that ran a trial (Ray worker, joblib worker).
 """
 
 from __future__ import annotations
@@ -68,9 +72,10 @@ APPROACHES = (
     "ray_core",
     "plain_tune",
     "project_tune",
+    "project_tasks",
     "project_shared",
 )
-RAY_APPROACHES = ("ray_core", "plain_tune", "project_tune", "project_shared")
+RAY_APPROACHES = ("ray_core", "plain_tune", "project_tune", "project_tasks", "project_shared")
 PROJECT_SET = ("search.order=largest_first", "resources.num_cpus=auto")
 MARK = "<!-- benchmark:{} -->"
 
@@ -247,17 +252,23 @@ class Bench:
         trials = [TrialResult(str(i), r.config, dict(r.metrics or {})) for i, r in enumerate(grid)]
         return self.from_trials(wall, trials)
 
-    def project_tune(self, shared: tuple[str, ...] = ("search.share_fits=false",)) -> Outcome:
+    def project_plan(self, runner: str, shared: tuple[str, ...] = ("search.share_fits=false",)):
+        """The plan the project's ``runner`` makes of the experiment, with the project's settings."""
         from tuning.cluster import connect
         from tuning.config import load_experiment
         from tuning.plan import group_repeats, make_plan
-        from tuning.progress import Progress
-        from tuning.runners.tune import run_tune
 
         settings = [*project_settings(self.experiment, self.project_set), *shared]
         experiment = load_experiment(self.path, [*self.overrides, *settings])
-        plan = make_plan(experiment, "tune", connect())  # the Ray this benchmark started
+        plan = make_plan(experiment, runner, connect())  # the Ray this benchmark started
         plan, _ = group_repeats(plan, self.split, self.chunk)  # the chunks every approach runs
+        return plan
+
+    def project_tune(self, shared: tuple[str, ...] = ("search.share_fits=false",)) -> Outcome:
+        from tuning.progress import Progress
+        from tuning.runners.tune import run_tune
+
+        plan = self.project_plan("tune", shared)
         listed = list(plan.configs) if plan.spec.chunk is not None else None
         progress = Progress("tune", plan.total, "mse", "min", _quiet, plan.slots, list(plan.configs))
         result = run_tune(
@@ -272,6 +283,19 @@ class Bench:
         )
         if not plan.groups:
             self.project_cpus = plan.experiment.resources.num_cpus
+        return self.from_trials(result.wall_s, result.trials)
+
+    def project_tasks(self) -> Outcome:
+        """The project's tasks runner on the same plan as ``project_tune`` (each trial a Ray Core task)."""
+        from tuning.progress import Progress
+        from tuning.runners.tasks import run_tasks, units_of
+
+        plan = self.project_plan("tasks")
+        progress = Progress("tasks", plan.total, "mse", "min", _quiet, plan.slots, list(plan.configs))
+        units = units_of(list(plan.configs), plan.groups)
+        result = run_tasks(
+            units, self.split, plan.spec, self.run_dir("tasks"), plan.experiment, self.cores, progress
+        )
         return self.from_trials(result.wall_s, result.trials)
 
     def project_shared(self) -> Outcome:
@@ -331,6 +355,7 @@ def summarise(runs: dict[str, list[Outcome]], cores: int, fixed: dict[str, float
     work = statistics.median(sum(o.trial_times) for o in seq) if seq else None
     ideal = work / cores if work else None
     seq_wall = statistics.median(o.wall_s for o in seq) if seq else None
+    core = runs.get("ray_core")
     out = {}
     for name, outcomes in runs.items():
         wall = statistics.median(o.wall_s for o in outcomes)
@@ -346,6 +371,10 @@ def summarise(runs: dict[str, list[Outcome]], cores: int, fixed: dict[str, float
             "worker_peak_rss_mb": max(workers) / 2**20 if workers else None,
             "best_mse": outcomes[0].best_mse,
             "end_to_end_s": _median([o.end_to_end_s for o in outcomes if o.end_to_end_s is not None]),
+            # paired: each round's wall over ray_core's in the same round, the median of those ratios
+            "vs_ray_core_paired": _median([o.wall_s / c.wall_s for o, c in zip(outcomes, core, strict=True)])
+            if core
+            else None,
         }
     return {"ideal_s": ideal, "sequential_work_s": work, "approaches": out}
 
@@ -383,9 +412,9 @@ def table(report: dict[str, Any]) -> str:
     """The markdown table of the medians."""
     head = (
         "| approach | trial phase s (median) | + fixed s | vs ideal | efficiency | speedup "
-        "| driver RSS MB | worker RSS MB | best MSE | end to end s |"
+        "| driver RSS MB | worker RSS MB | best MSE | end to end s | vs ray_core (paired) |"
     )
-    rows = [head, "|" + "---|" * 10]
+    rows = [head, "|" + "---|" * 11]
     for name, a in report["approaches"].items():
         rows.append(
             f"| {name} | {a['trial_phase_s']:.2f} | {a['fixed_s']:.1f} | "
@@ -398,6 +427,7 @@ def table(report: dict[str, Any]) -> str:
             + (f"{a['worker_peak_rss_mb']:.0f}" if a["worker_peak_rss_mb"] else "-")
             + f" | {a['best_mse']:.6f} | "
             + (f"{a['end_to_end_s']:.2f} |" if a.get("end_to_end_s") else "- |")
+            + (f" {a['vs_ray_core_paired']:.2f}x |" if a.get("vs_ray_core_paired") else " - |")
         )
     return "\n".join(rows)
 

@@ -216,6 +216,7 @@ FIELDS = {
     "worker_peak_rss_mb",
     "best_mse",
     "end_to_end_s",
+    "vs_ray_core_paired",
 }
 
 
@@ -236,7 +237,7 @@ def test_benchmark_runs_every_approach_and_they_agree(ray_session, tmp_path, cap
     for name, approach in report["approaches"].items():
         assert set(approach) == FIELDS, name
         assert approach["trial_phase_s"] > 0 and approach["driver_peak_rss_mb"] > 0
-    for name in ("gridsearchcv", "ray_core", "plain_tune", "project_tune", "project_shared"):
+    for name in ("gridsearchcv", "ray_core", "plain_tune", "project_tune", "project_tasks", "project_shared"):
         assert report["approaches"][name]["worker_peak_rss_mb"] > 0, name
     assert report["trials"] == 2 and report["cores"] == 4 and report["ideal_s"] > 0
     assert {"ray_start_s", "data_load_s"} == set(report["fixed"])
