@@ -282,7 +282,8 @@ class ResourcesConfig(_Strict):
     """What one trial reserves; ``num_gpus`` may be fractional (0.25: four per GPU).
 
     ``num_cpus: auto`` sizes trials to fill the machine (see `tuning.plan.auto_cpus`),
-    resolved when the cluster is known.
+    resolved when the cluster is known. A Tune trial and a task of the tasks runner reserve
+    the same.
     """
 
     num_cpus: float | Literal["auto"] = 1.0
@@ -290,7 +291,7 @@ class ResourcesConfig(_Strict):
     num_gpus: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 0
     """GPUs per trial; a fraction shares one GPU (0.25: four trials per GPU), whole numbers above 1."""
     max_concurrent_trials: int | None = Field(default=None, gt=0)
-    """The most trials Ray Tune runs at once; default: as many as the cluster holds."""
+    """The most trials Ray Tune (or the tasks runner) runs at once; default: as many as the cluster holds."""
 
     @field_validator("num_cpus", mode="plain", json_schema_input_type=PositiveCpus | Literal["auto"])
     @classmethod
@@ -353,7 +354,8 @@ class StopConfig(_Strict):
 
     A stopped search is complete: the summary says why, and which configurations never ran.
     The sequential runner checks between trials; Ray Tune through ``time_budget_s`` and a
-    stopper (`tuning.stopping`). A failed trial counts as finished.
+    stopper (`tuning.stopping`). A failed trial counts as finished. The tasks runner (``runner:
+    tasks`` or ``all``) has no stopper: it refuses these rules.
     """
 
     time: Duration | None = None
@@ -384,6 +386,8 @@ class SearchConfig(_Strict):
     combination of the other parameters at the largest size and scores every smaller size
     from that fit, where the estimator's size parameter grows by exact prefixes (forests,
     boosting: `tuning.families`); ``auto`` shares where that is exact, ``true`` requires it.
+    ``optuna`` and ``asha`` are Ray Tune's: the tasks runner (``runner: tasks`` or ``all``)
+    refuses them.
     """
 
     algorithm: Literal["grid", "random", "optuna"] = "grid"
@@ -505,14 +509,13 @@ class Experiment(_Strict):
     resources: ResourcesConfig = Field(default_factory=ResourcesConfig)
     """What one trial reserves."""
     runner: Literal["tune", "sequential", "tasks", "both", "all"] = "tune"
-    """`tune`: Ray Tune; `sequential`: the baseline, one trial after another; `tasks`: Ray Core tasks;
-    `both`: sequential and tune, compared; `all`: sequential, tasks and tune, compared."""
+    """`tune`: Ray Tune; `tasks`: Ray Core tasks; `sequential`: one by one; `both`: it, tune; `all`: the 3."""
     storage_path: str = "results"
     """Where runs go: a local folder (created if missing), a shared mount, or `s3://bucket/prefix`."""
     address: str | None = None
     """The Ray cluster to join: `host:port` or `auto`; null: `RAY_ADDRESS` if set, else a new local Ray."""
     max_failures: int = Field(2, ge=0)
-    """How many times Ray Tune retries a failed trial (a dead worker, an exception)."""
+    """Retries of a failed trial: by Ray Tune (a dead worker, an exception), by tasks (a dead worker)."""
     refit: bool = True
     """Refit the best configuration on the training rows and save it (`best_model.joblib`)."""
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
