@@ -273,3 +273,13 @@ def test_interrupted_tasks_run_resumes_only_unfinished_trials(tmp_path):
     """SIGTERM mid-run: the tasks still running are cancelled, the rows written are kept, and
     --resume runs only the configurations with none (`tests.test_faults.interrupt_and_resume`)."""
     interrupt_and_resume(tmp_path, "tasks", signal.SIGTERM)
+
+
+def test_an_unknown_runner_is_refused_before_ray_starts(tmp_path):
+    from tuning.errors import ExperimentError
+    from tuning.search import check_runner
+
+    with pytest.raises(
+        ExperimentError, match=r"runner must be one of tune, sequential, tasks, both, all; got 'x'"
+    ):
+        check_runner(validate(experiment_dict(tmp_path)), "x")

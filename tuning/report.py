@@ -177,8 +177,9 @@ def _speed_lines(t: dict[str, Any], results: dict[str, RunnerResult]) -> list[st
     the baseline won where it did."""
     ran = [name for name in PARALLEL if t.get(f"{name}_efficiency") is not None]
     keys = {name: f"{name}_" for name in ran}
-    if not ran and t.get("efficiency") is not None:  # a summary written before the per-runner keys
-        ran, keys = ["tune"], {"tune": ""}
+    if not ran and t.get("efficiency") is not None:  # one parallel runner: the unprefixed keys
+        ran = [next((n for n in reversed(PARALLEL) if t.get(f"{n}_s") is not None), "tune")]
+        keys = {ran[0]: ""}
     side = len(ran) > 1  # each named
     speedups = [(n, t[f"{keys[n]}speedup"]) for n in ran if t.get(f"{keys[n]}speedup") is not None]
     lines = []

@@ -35,6 +35,8 @@ def adaptive(experiment: Experiment) -> bool:
 def check_runner(experiment: Experiment, runner: str) -> None:
     """Refuse a sequential-only run of an adaptive search (``both`` replays Tune's configurations),
     and the task runner with what only Ray Tune does (`needs_tune`)."""
+    if runner not in RUNNERS:  # the file's is validated; a caller's (the Python API) may not be
+        raise ExperimentError(f"must be one of {', '.join(RUNNERS)}; got {runner!r}", key="runner")
     if adaptive(experiment) and runner == "sequential":
         raise ExperimentError(ADAPTIVE_RUNNER.removeprefix("runner "), key="runner")
     if "tasks" in RUNNERS[runner] and (needs := needs_tune(experiment)):

@@ -119,19 +119,19 @@ def timings(
 
     Efficiency is the ideal of all cores busy over the measured wall time:
     (sum of the trials' own times / cores) / wall time, with the baseline's trial times
-    when it ran, else the runner's own. Each parallel runner's are ``<runner>_speedup``,
-    ``<runner>_efficiency``...; the unprefixed ``speedup``, ``efficiency``, ``cores`` and
-    ``ideal_s`` are Tune's if it ran, else the tasks runner's.
+    when it ran, else the runner's own. The unprefixed ``speedup``, ``efficiency``, ``cores``
+    and ``ideal_s`` are Tune's if it ran, else the tasks runner's; when both ran, each one's
+    are also ``<runner>_speedup``, ``<runner>_efficiency``, ``<runner>_cores``, ``<runner>_ideal_s``.
     """
     out: dict[str, Any] = {"ray_start_s": ray_start_s, "data_load_s": data_load_s}
     for name, result in results.items():
         out[f"{name}_s"] = result.wall_s
-    seq = results.get("sequential")
-    for name in (n for n in PARALLEL if n in results):
-        out.update({f"{name}_{key}": value for key, value in _parallel(results[name], seq).items()})
-    for name in (n for n in reversed(PARALLEL) if n in results):  # Tune's first, as before
-        out.update(_parallel(results[name], seq))
-        break
+    seq, ran = results.get("sequential"), [n for n in PARALLEL if n in results]
+    if len(ran) > 1:
+        for name in ran:
+            out.update({f"{name}_{key}": value for key, value in _parallel(results[name], seq).items()})
+    if ran:
+        out.update(_parallel(results[ran[-1]], seq))  # Tune's if it ran
     return out
 
 
