@@ -112,15 +112,17 @@ def _read_file(source: str) -> pd.DataFrame:
 
 def check_source(source: str) -> None:
     """The file exists and has bytes, a local path or behind a URI: one line, whichever
-    reader follows (`ExperimentError`). A scheme pyarrow does not know is left to the reader
-    (Ray Data knows more, through fsspec)."""
+    reader follows (`ExperimentError`). A scheme that pyarrow does not know but fsspec does
+    is left to the reader."""
     try:
         if "://" in source:
             filesystem, path = pyarrow.fs.FileSystem.from_uri(source)
         else:
             filesystem, path = pyarrow.fs.LocalFileSystem(), os.path.abspath(source)
-    except pyarrow.ArrowInvalid:  # e.g. "Unrecognized filesystem type in URI"
-        return
+    except pyarrow.ArrowInvalid as exc:  # "Unrecognized filesystem type in URI"
+        if _fsspec_knows(source.split("://", 1)[0]):
+            return  # Ray Data reads it through fsspec (this process does not: it says so)
+        raise _unreadable(source, exc) from None
     try:
         info = filesystem.get_file_info(path)
     except (pyarrow.ArrowException, OSError) as exc:  # e.g. a bucket that cannot be reached
@@ -129,6 +131,19 @@ def check_source(source: str) -> None:
         raise ExperimentError(f"cannot read {source!r}: no such file", key="data.source")
     if info.type == pyarrow.fs.FileType.File and info.size == 0:
         raise ExperimentError(f"must have rows; {source!r} is an empty file", key="data.source")
+
+
+def _fsspec_knows(scheme: str) -> bool:
+    """Whether fsspec (optional: Ray Data's other way to a filesystem) has this scheme."""
+    try:
+        import fsspec  # optional, and only for a scheme pyarrow does not know
+    except ImportError:
+        return False
+    try:
+        fsspec.get_filesystem_class(scheme)
+    except (ValueError, ImportError):  # an unknown protocol, or its package is missing
+        return False
+    return True
 
 
 def _unreadable(source: str, exc: BaseException) -> ExperimentError:
@@ -161,7 +176,11 @@ def _reason(exc: BaseException) -> str:
     """The line of a (Ray-wrapped) read error that says what is wrong with the file."""
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     errors = [line for line in lines if re.match(r"^[A-Za-z.]*(Error|Exception|Invalid)\b", line)]
-    return (errors or lines or [type(exc).__name__])[-1][:300]
+    line = (errors or lines or [type(exc).__name__])[-1]
+    # pyarrow's and Ray's wrappers: "pyarrow.lib.ArrowInvalid: ", "Could not open ... '<path>': "
+    # (the message names the file already): the same words from either reader
+    line = re.sub(r"^[A-Za-z_.]*(Error|Exception|Invalid): ", "", line)
+    return re.sub(r"^[^']*'[^']*': (?=.)", "", line)[:300]
 
 
 def builtin_frame(name: str) -> pd.DataFrame:
