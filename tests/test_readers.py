@@ -27,7 +27,7 @@ READERS = ["ray_data", "in_process"]
     ("source", "reader", "expected"),
     [
         pytest.param("california_housing", "auto", ("in_process", "a built-in data set"), id="builtin"),
-        pytest.param("rows.csv", "auto", ("in_process", "a local file of 1 KiB, at most 64 MiB"), id="small"),
+        pytest.param("rows.csv", "auto", ("in_process", "a local file, read fastest"), id="local-file"),
         pytest.param("s3://bucket/rows.csv", "auto", ("ray_data", "a URI"), id="uri"),
         pytest.param("california_housing", "ray_data", ("ray_data", "data.reader: ray_data"), id="chosen"),
         pytest.param(
@@ -43,14 +43,11 @@ def test_the_reader_and_why(tmp_path, source, reader, expected):
     assert chosen == expected[0] and expected[1] in why
 
 
-def test_a_local_file_over_the_limit_goes_to_ray_data(tmp_path, monkeypatch):
-    source = tmp_path / "rows.csv"
-    source.write_text("x,y\n" + "1,2\n" * 600)
-    monkeypatch.setattr(data, "DIRECT_READ_BYTES", 2**11)
-    config = DataConfig(source=str(source), target="y")
-    assert data.choose_reader(config) == ("ray_data", "auto: a local file of 2 KiB, over 0 MiB")
+def test_the_dry_run_line_names_the_source_reader_and_reason():
+    config = DataConfig(source="s3://bucket/rows.csv", target="y")
     assert (
-        data_line(config) == f"{source}: Ray Data reads and splits (auto: a local file of 2 KiB, over 0 MiB)"
+        data_line(config)
+        == "s3://bucket/rows.csv: Ray Data reads and splits (auto: a URI, read by Ray Data on the cluster)"
     )
 
 

@@ -24,8 +24,6 @@ from sklearn.utils.multiclass import type_of_target
 from tuning.config import BUILTIN_DATASETS, DataConfig, SplitConfig
 from tuning.errors import ExperimentError
 
-DIRECT_READ_BYTES = 64 * 2**20  # data.reader auto: local files up to this size skip Ray Data's start-up
-
 
 @dataclass(frozen=True)
 class Split:
@@ -65,9 +63,10 @@ class Split:
 def choose_reader(data: DataConfig) -> tuple[str, str]:
     """Who reads and splits the rows, ``ray_data`` or ``in_process``, and why (the dry run says it).
 
-    ``data.reader`` names one; ``auto``: a built-in data set and a local file up to
-    `DIRECT_READ_BYTES` in process (there Ray Data would only add its start-up), a larger
-    file or a URI through Ray Data (partitioned, read in parallel on the cluster).
+    ``data.reader`` names one; ``auto``: a built-in data set and a local file of any size in
+    process, a URI through Ray Data (read where the cluster is). On a file of 2 million rows
+    Ray Data took 5-13 times as long as this process and 1.7-3 times the memory, for the same
+    split (BENCHMARKS.md, ``python -m benchmarks.large_file``): both end with every row here.
     """
     if data.reader != "auto":
         return data.reader, f"data.reader: {data.reader}"
@@ -75,14 +74,7 @@ def choose_reader(data: DataConfig) -> tuple[str, str]:
         return "in_process", "auto: a built-in data set, in memory in this process"
     if "://" in data.source:
         return "ray_data", "auto: a URI, read by Ray Data on the cluster"
-    size, limit = os.path.getsize(data.source), DIRECT_READ_BYTES // 2**20
-    if size <= DIRECT_READ_BYTES:
-        return "in_process", f"auto: a local file of {_mib(size)}, at most {limit} MiB"
-    return "ray_data", f"auto: a local file of {_mib(size)}, over {limit} MiB"
-
-
-def _mib(size: int) -> str:
-    return f"{size / 2**20:.1f} MiB" if size >= 2**20 / 10 else f"{size / 2**10:.0f} KiB"
+    return "in_process", "auto: a local file, read fastest in this process"
 
 
 def read_frame(data: DataConfig) -> pd.DataFrame:

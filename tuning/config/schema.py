@@ -159,10 +159,10 @@ class DataConfig(_Strict):
     ``reader`` chooses who reads the rows and makes the split: ``ray_data`` (Ray Data reads
     them and takes each side's rows in the split's order), ``in_process`` (scikit-learn's
     loader or pyarrow, in the process that runs the experiment) or ``auto``: in process for
-    a built-in data set and a local file of at most 64 MiB, Ray Data for a larger file and
-    for a URI. Every reader gives the same split, row for row: ``train_test_split(test_size,
-    random_state=seed)`` of the rows in file order. ``--dry-run`` says which reader a run
-    uses and why.
+    a built-in data set and a local file (of any size: faster and leaner, measured in
+    BENCHMARKS.md), Ray Data for a URI. Every reader gives the same split, row for row:
+    ``train_test_split(test_size, random_state=seed)`` of the rows in file order.
+    ``--dry-run`` says which reader a run uses and why.
     """
 
     source: str = "california_housing"
