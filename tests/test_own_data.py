@@ -53,16 +53,17 @@ def test_parquet_of_the_same_rows_gives_the_same_split(cars_split, tmp_path):
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])
-def test_ray_data_and_the_direct_read_give_the_same_split(cars_split, tmp_path, monkeypatch, suffix):
-    """Large or remote files go through Ray Data, small local ones are read here: same rows, same split."""
+def test_ray_data_and_the_direct_read_give_the_same_split(cars_split, tmp_path, suffix):
+    """data.reader: ray_data and the in-process read (auto for a local file): same rows, same split."""
     from tuning import data
 
     path = tmp_path / f"cars{suffix}"
     pd.read_csv(CARS).to_csv(path, index=False) if suffix == ".csv" else pd.read_csv(CARS).to_parquet(path)
     config = DataConfig(source=str(path), target="price")
     direct = data.load_split(config, SplitConfig(test_size=0.25), seed=7)
-    monkeypatch.setattr(data, "DIRECT_READ_BYTES", -1)  # as if the file were large: Ray Data reads it
-    through_ray = data.load_split(config, SplitConfig(test_size=0.25), seed=7)
+    through_ray = data.load_split(
+        config.model_copy(update={"reader": "ray_data"}), SplitConfig(test_size=0.25), seed=7
+    )
     assert direct.fingerprint() == through_ray.fingerprint() == cars_split.fingerprint()
     assert direct.X_train.dtypes.equals(through_ray.X_train.dtypes)
 

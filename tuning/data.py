@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pyarrow
 import pyarrow.csv
+import pyarrow.fs
 import pyarrow.parquet
 import sklearn.datasets
 from pandas.api.types import is_float_dtype, is_numeric_dtype
@@ -22,8 +23,6 @@ from sklearn.utils.multiclass import type_of_target
 
 from tuning.config import BUILTIN_DATASETS, DataConfig, SplitConfig
 from tuning.errors import ExperimentError
-
-DIRECT_READ_BYTES = 64 * 2**20  # local files up to this size skip Ray Data's start-up
 
 
 @dataclass(frozen=True)
@@ -61,63 +60,119 @@ class Split:
         return X if isinstance(X, pd.DataFrame) else pd.DataFrame(X, columns=list(self.features))
 
 
-def read_frame(data: DataConfig) -> pd.DataFrame:
-    """The configured rows as a DataFrame, in file order.
+def choose_reader(data: DataConfig) -> tuple[str, str]:
+    """Who reads and splits the rows, ``ray_data`` or ``in_process``, and why (the dry run says it).
 
-    Ray Data reads remote URIs and large files (partitioned, in parallel on the cluster);
-    a built-in data set and a local file up to `DIRECT_READ_BYTES` are read here, where a
-    Ray Data pipeline would only add its start-up (the rows and the split are the same).
+    ``data.reader`` names one; ``auto``: a built-in data set and a local file of any size in
+    process, a URI through Ray Data (read where the cluster is). On a file of 2 million rows
+    Ray Data took 5-13 times as long as this process and 1.7-3 times the memory, for the same
+    split (BENCHMARKS.md, ``python -m benchmarks.large_file``): both end with every row here.
     """
+    if data.reader != "auto":
+        return data.reader, f"data.reader: {data.reader}"
+    if data.builtin:
+        return "in_process", "auto: a built-in data set, in memory in this process"
+    if "://" in data.source:
+        return "ray_data", "auto: a URI, read by Ray Data on the cluster"
+    return "in_process", "auto: a local file, read fastest in this process"
+
+
+def read_frame(data: DataConfig) -> pd.DataFrame:
+    """The configured rows as a DataFrame, in file order, read in this process: a built-in
+    data set by scikit-learn's loader, a file or a URI by pyarrow (the reader Ray Data uses)."""
     if data.builtin:
         return builtin_frame(data.source)
-    if "://" not in data.source and os.path.getsize(data.source) <= DIRECT_READ_BYTES:
-        return _read_local(data.source)
-    return read_dataset(data).to_pandas()
+    return _read_file(data.source)
 
 
-def _read_local(path: str) -> pd.DataFrame:
-    """A local CSV or Parquet file through pyarrow, the reader Ray Data itself uses."""
-    if os.path.getsize(path) == 0:
-        raise ExperimentError(f"must have rows; {path!r} is an empty file", key="data.source")
+def _read_file(source: str) -> pd.DataFrame:
+    """A CSV or Parquet file, a local path or a URI pyarrow knows (``s3://``, ``gs://``...)."""
+    check_source(source)
     try:
-        if path.lower().endswith((".parquet", ".pq")):
-            table = pyarrow.parquet.read_table(path)
-        else:
+        filesystem, path = pyarrow.fs.FileSystem.from_uri(source) if "://" in source else (None, source)
+        if source.lower().endswith((".parquet", ".pq")):
+            table = pyarrow.parquet.read_table(path, filesystem=filesystem)
+        elif filesystem is None:
             table = pyarrow.csv.read_csv(path)
+        else:
+            with filesystem.open_input_stream(path) as stream:
+                table = pyarrow.csv.read_csv(stream)
     except (pyarrow.ArrowException, OSError) as exc:
-        raise ExperimentError(f"cannot read {path!r}: {_reason(exc)}", key="data.source") from None
+        raise _unreadable(source, exc) from None
     return table.to_pandas()
 
 
+def check_source(source: str) -> None:
+    """The file exists and has bytes, a local path or behind a URI: one line, whichever
+    reader follows (`ExperimentError`). A scheme that pyarrow does not know but fsspec does
+    is left to the reader."""
+    try:
+        if "://" in source:
+            filesystem, path = pyarrow.fs.FileSystem.from_uri(source)
+        else:
+            filesystem, path = pyarrow.fs.LocalFileSystem(), os.path.abspath(source)
+    except pyarrow.ArrowInvalid as exc:  # "Unrecognized filesystem type in URI"
+        if _fsspec_knows(source.split("://", 1)[0]):
+            return  # Ray Data reads it through fsspec (this process does not: it says so)
+        raise _unreadable(source, exc) from None
+    try:
+        info = filesystem.get_file_info(path)
+    except (pyarrow.ArrowException, OSError) as exc:  # e.g. a bucket that cannot be reached
+        raise _unreadable(source, exc) from None
+    if info.type == pyarrow.fs.FileType.NotFound:
+        raise ExperimentError(f"cannot read {source!r}: no such file", key="data.source")
+    if info.type == pyarrow.fs.FileType.File and info.size == 0:
+        raise ExperimentError(f"must have rows; {source!r} is an empty file", key="data.source")
+
+
+def _fsspec_knows(scheme: str) -> bool:
+    """Whether fsspec (optional: Ray Data's other way to a filesystem) has this scheme."""
+    try:
+        import fsspec  # optional, and only for a scheme pyarrow does not know
+    except ImportError:
+        return False
+    try:
+        fsspec.get_filesystem_class(scheme)
+    except (ValueError, ImportError):  # an unknown protocol, or its package is missing
+        return False
+    return True
+
+
+def _unreadable(source: str, exc: BaseException) -> ExperimentError:
+    return ExperimentError(f"cannot read {source!r}: {_reason(exc)}", key="data.source")
+
+
 def read_dataset(data: DataConfig):
-    """A Ray Dataset of the configured rows, in a deterministic order."""
-    import ray.data  # heavy: Ray Data only when rows are read
+    """A Ray Dataset of the configured rows, in file order, read (a bad file fails here)."""
+    import ray.data  # heavy: Ray Data only when it reads
 
     context = ray.data.DataContext.get_current()
     context.execution_options.preserve_order = True  # the split must not depend on scheduling
+    context.enable_progress_bars = False
     logging.getLogger("ray.data").setLevel(logging.WARNING)
     if data.builtin:
         return ray.data.from_pandas(builtin_frame(data.source))
     reader = ray.data.read_parquet if data.source.lower().endswith((".parquet", ".pq")) else ray.data.read_csv
-    if "://" not in data.source and os.path.getsize(data.source) == 0:
-        raise ExperimentError(f"must have rows; {data.source!r} is an empty file", key="data.source")
+    check_source(data.source)
     quiet = logging.getLogger("ray.data")
     level, quiet.level = quiet.level, logging.CRITICAL  # the one-line error below says it all
     try:
-        dataset = reader(data.source)
-        dataset.schema()  # read now, so a bad file fails here with its own message
+        return reader(data.source).materialize()
     except Exception as exc:  # Ray wraps pyarrow's and the filesystem's errors
-        raise ExperimentError(f"cannot read {data.source!r}: {_reason(exc)}", key="data.source") from None
+        raise _unreadable(data.source, exc) from None
     finally:
         quiet.setLevel(level)
-    return dataset
 
 
 def _reason(exc: BaseException) -> str:
     """The line of a (Ray-wrapped) read error that says what is wrong with the file."""
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     errors = [line for line in lines if re.match(r"^[A-Za-z.]*(Error|Exception|Invalid)\b", line)]
-    return (errors or lines or [type(exc).__name__])[-1][:300]
+    line = (errors or lines or [type(exc).__name__])[-1]
+    # pyarrow's and Ray's wrappers: "pyarrow.lib.ArrowInvalid: ", "Could not open ... '<path>': "
+    # (the message names the file already): the same words from either reader
+    line = re.sub(r"^[A-Za-z_.]*(Error|Exception|Invalid): ", "", line)
+    return re.sub(r"^[^']*'[^']*': (?=.)", "", line)[:300]
 
 
 def builtin_frame(name: str) -> pd.DataFrame:
@@ -134,13 +189,16 @@ def builtin_frame(name: str) -> pd.DataFrame:
 
 
 def load_split(data: DataConfig, split: SplitConfig, seed: int, classifier: bool = False) -> Split:
-    """Read the rows through Ray Data and split them with scikit-learn's seeded shuffle.
+    """Read the rows and split them with scikit-learn's seeded shuffle, through the reader
+    `choose_reader` names: Ray Data (`ray_data_split`) or this process (`split_frame`).
 
-    ``train_test_split(test_size, random_state=seed)`` on Ray Data's ordered rows is
-    the tutorial's split, row for row, whatever the number of blocks or workers. A
-    ``classifier``'s target is class labels, and its split is stratified unless
-    ``split.stratify`` is false (`split_rows`).
+    Either way the split is ``train_test_split(test_size, random_state=seed)`` of the rows in
+    file order, row for row, whatever the number of blocks or workers. A ``classifier``'s
+    target is class labels, and its split is stratified unless ``split.stratify`` is false.
     """
+    reader, _ = choose_reader(data)
+    if reader == "ray_data":
+        return ray_data_split(data, split, seed, classifier)
     return split_frame(read_frame(data), data, split, seed, classifier)
 
 
@@ -148,6 +206,69 @@ def split_frame(
     frame: pd.DataFrame, data: DataConfig, split: SplitConfig, seed: int, classifier: bool = False
 ) -> Split:
     """Check the rows' target and features, and split them as `load_split` does (rows in memory)."""
+    X, y, features, categorical = prepare(frame, data, classifier)
+    check_rows(len(y), split)
+    stratify = classifier and split.stratify
+    X_train, X_test, y_train, y_test = split_rows(X, y, split, seed, stratify)
+    raw = isinstance(X, pd.DataFrame)
+    return Split(X_train, X_test, y_train, y_test, features, data.target_column, categorical, raw, stratify)
+
+
+def ray_data_split(data: DataConfig, split: SplitConfig, seed: int, classifier: bool = False) -> Split:
+    """`split_frame`'s split with Ray Data reading the rows and putting them in the split's order.
+
+    ``train_test_split`` picks the row numbers of each side (of the target column for a
+    stratified split); Ray Data takes the rows in that order and cuts the training rows from
+    the test rows (`ordered_sides`): the same rows, in the same order, as `split_frame`'s.
+    """
+    dataset = read_dataset(data)
+    n_rows, target = dataset.count(), data.target_column
+    if not n_rows:
+        raise ExperimentError(f"must have rows; {data.source!r} has none", key="data.source")
+    stratify = classifier and split.stratify
+    labels = None
+    if stratify and target in dataset.columns():  # else prepare() below names the missing column
+        labels = target_values(dataset.select_columns([target]).to_pandas()[target], classifier)
+    check_rows(n_rows, split)
+    train, test = row_numbers(n_rows, labels, split, seed)
+    frame = ordered_sides(dataset, train, test)
+    X, y, features, categorical = prepare(frame, data, classifier)
+    cut, raw = len(train), isinstance(X, pd.DataFrame)
+    # as train_test_split gives them: DataFrame rows, or C-ordered copies of the array's rows
+    X_train, X_test = (
+        (X.iloc[:cut], X.iloc[cut:])
+        if raw
+        else (np.ascontiguousarray(X[:cut]), np.ascontiguousarray(X[cut:]))
+    )
+    if stratify:
+        check_folds(y[:cut], split)
+    return Split(X_train, X_test, y[:cut], y[cut:], features, target, categorical, raw, stratify)
+
+
+def ordered_sides(dataset, train: np.ndarray, test: np.ndarray) -> pd.DataFrame:
+    """The rows of ``dataset`` (in file order) in the order ``train`` then ``test``, taken by
+    Ray Data in one task (``map_batches`` over the rows as one block, pyarrow's ``take``) and cut
+    into the two sides (``split_at_indices``). The frame's index is each row's number in the
+    file, as ``train_test_split`` of a DataFrame keeps it."""
+    rows = np.concatenate([train, test])
+    if dataset.num_blocks() > 1:  # the rows as one block: one task takes them in the split's order
+        dataset = dataset.repartition(1)
+    taken = dataset.map_batches(_take, fn_args=(rows,), batch_size=None, batch_format="pyarrow")
+    sides = taken.split_at_indices([len(train)])
+    frame = pd.concat([side.to_pandas() for side in sides], ignore_index=True)
+    frame.index = rows
+    return frame
+
+
+def _take(batch: pyarrow.Table, rows: np.ndarray) -> pyarrow.Table:
+    """The rows of ``batch`` at ``rows``, in that order (a Ray Data task)."""
+    return batch.take(rows)
+
+
+def prepare(frame: pd.DataFrame, data: DataConfig, classifier: bool) -> tuple:
+    """The checked features ``X`` and target ``y`` of the rows, with the feature and the
+    categorical column names. ``X`` is a float array when every feature is numeric and
+    complete (exactly as the tutorial), else the DataFrame columns that a pipeline prepares."""
     if frame.empty:
         raise ExperimentError(f"must have rows; {data.source!r} has none", key="data.source")
     target = data.target_column
@@ -163,17 +284,7 @@ def split_frame(
             f"must be columns of {data.source!r}; got {unknown}; columns: {', '.join(frame.columns)}",
             key="data.features",
         )
-    if not classifier and not is_numeric_dtype(frame[target]):
-        raise ExperimentError(
-            f"must be a numeric column (the estimators are regressors); {target!r} is {frame[target].dtype}",
-            key="data.target",
-        )
-    if frame[target].isna().any():
-        raise ExperimentError(
-            f"must have no missing values; {target!r} has {int(frame[target].isna().sum())} "
-            "(drop those rows first)",
-            key="data.target",
-        )
+    y = target_values(frame[target], classifier)
     categorical = tuple(c for c in features if not is_numeric_dtype(frame[c]))
     for column in features:  # one dtype and one missing marker (NaN) whatever the reader produced
         if column in categorical:  # CSV readers give "" for an empty text field
@@ -182,14 +293,25 @@ def split_frame(
         else:
             frame[column] = frame[column].astype(np.float64)
     raw = bool(categorical) or bool(frame[features].isna().any().any())
-    # All numeric and complete: plain float arrays, exactly as the tutorial. Otherwise the
-    # DataFrame columns as read; the trial's pipeline imputes and encodes them.
     X = frame[features] if raw else frame[features].to_numpy(dtype=np.float64)
-    y = class_labels(frame[target]) if classifier else frame[target].to_numpy(dtype=np.float64)
-    check_rows(len(y), split)
-    stratify = classifier and split.stratify
-    X_train, X_test, y_train, y_test = split_rows(X, y, split, seed, stratify)
-    return Split(X_train, X_test, y_train, y_test, tuple(features), target, categorical, raw, stratify)
+    return X, y, tuple(features), categorical
+
+
+def target_values(column: pd.Series, classifier: bool) -> np.ndarray:
+    """The target column as the estimators take it: floats, or a classifier's labels;
+    `ExperimentError` for a non-numeric regression target or missing values."""
+    name = column.name
+    if not classifier and not is_numeric_dtype(column):
+        raise ExperimentError(
+            f"must be a numeric column (the estimators are regressors); {name!r} is {column.dtype}",
+            key="data.target",
+        )
+    if column.isna().any():
+        raise ExperimentError(
+            f"must have no missing values; {name!r} has {int(column.isna().sum())} (drop those rows first)",
+            key="data.target",
+        )
+    return class_labels(column) if classifier else column.to_numpy(dtype=np.float64)
 
 
 def class_labels(column: pd.Series) -> np.ndarray:
@@ -228,6 +350,32 @@ def split_rows(X, y, split: SplitConfig, seed: int, stratify: bool):
     and has rows enough for that and for every fold of ``split.cv``."""
     if not stratify:
         return train_test_split(X, y, test_size=split.test_size, random_state=seed, shuffle=True)
+    check_classes(y)
+    try:
+        parts = train_test_split(X, y, test_size=split.test_size, random_state=seed, stratify=y)
+    except ValueError as exc:  # e.g. fewer test rows than classes
+        raise ExperimentError(f"must leave room for every class; {exc}", key="split.test_size") from None
+    check_folds(parts[2], split)
+    return parts
+
+
+def row_numbers(n_rows: int, labels, split: SplitConfig, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The training and the test row numbers of `split_rows`' split: ``train_test_split`` of
+    the row numbers (stratified by ``labels`` unless None), the same rows in the same order."""
+    rows = np.arange(n_rows)
+    if labels is None:
+        train, test = train_test_split(rows, test_size=split.test_size, random_state=seed, shuffle=True)
+        return train, test
+    check_classes(labels)
+    try:
+        train, test = train_test_split(rows, test_size=split.test_size, random_state=seed, stratify=labels)
+    except ValueError as exc:  # e.g. fewer test rows than classes
+        raise ExperimentError(f"must leave room for every class; {exc}", key="split.test_size") from None
+    return train, test
+
+
+def check_classes(y) -> None:
+    """Each class has the 2 rows a stratified split needs (one on each side)."""
     classes = pd.Series(y).value_counts()
     if classes.iloc[-1] < 2:
         raise ExperimentError(
@@ -235,19 +383,18 @@ def split_rows(X, y, split: SplitConfig, seed: int, stratify: bool):
             f"{_label(classes.index[-1])!r} has {classes.iloc[-1]} (drop it, or set split.stratify: false)",
             key="data.target",
         )
-    try:
-        parts = train_test_split(X, y, test_size=split.test_size, random_state=seed, stratify=y)
-    except ValueError as exc:  # e.g. fewer test rows than classes
-        raise ExperimentError(f"must leave room for every class; {exc}", key="split.test_size") from None
+
+
+def check_folds(y_train, split: SplitConfig) -> None:
+    """Each class has a training row for every fold of ``split.cv`` (stratified folds)."""
     if split.cv:
-        trained = pd.Series(parts[2]).value_counts()
+        trained = pd.Series(y_train).value_counts()
         if trained.iloc[-1] < split.cv:
             raise ExperimentError(
                 f"must have at least {split.cv} training rows of each class to fill every fold of "
                 f"split.cv: {split.cv}; class {_label(trained.index[-1])!r} has {trained.iloc[-1]}",
                 key="data.target",
             )
-    return parts
 
 
 def _label(value):

@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from tuning.cluster import local_cluster, resolve_address
-from tuning.config import Experiment
+from tuning.config import DataConfig, Experiment
+from tuning.data import choose_reader
 from tuning.estimate import budget_line
 from tuning.plan import Plan, make_plan
 from tuning.shared import Group
@@ -54,6 +55,7 @@ def describe(plan: Plan) -> str:
         f"Dry run of {experiment.name}: nothing is written and no trial runs.",
         f"Cluster:     {where}: {_count(cluster.nodes, 'node')}, {cluster.cpus:g} CPUs, "
         f"{cluster.gpus:g} GPUs",
+        f"Data:        {data_line(experiment.data)}",
         f"Trials:      {plan.total}{proposed} (runner: {plan.runner}; "
         f"best {experiment.metric}: {experiment.mode})",
         f"Each trial:  {_demand(res.num_cpus, res.num_gpus)}",
@@ -83,6 +85,13 @@ def describe(plan: Plan) -> str:
     elif plan.configs and not experiment.evaluation:
         lines += ["", trial_table(list(plan.configs))]
     return "\n".join(lines)
+
+
+def data_line(data: DataConfig) -> str:
+    """Where the rows come from, who reads and splits them, and why (`tuning.data.choose_reader`)."""
+    reader, why = choose_reader(data)
+    who = "Ray Data reads and splits" if reader == "ray_data" else "read and split in this process"
+    return f"{data.source}: {who} ({why})"
 
 
 def estimator_lines(spec: TrialSpec) -> list[str]:

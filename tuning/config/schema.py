@@ -161,14 +161,25 @@ PositiveCpus = Annotated[float, Field(gt=0)]  # what editors accept for resource
 
 
 class DataConfig(_Strict):
-    """Where the rows come from: a built-in data set, or a CSV/Parquet path or URI."""
+    """Where the rows come from: a built-in data set, or a CSV/Parquet path or URI.
+
+    ``reader`` chooses who reads the rows and makes the split: ``ray_data`` (Ray Data reads
+    them and takes each side's rows in the split's order), ``in_process`` (scikit-learn's
+    loader or pyarrow, in the process that runs the experiment) or ``auto``: in process for
+    a built-in data set and a local file (of any size: faster and leaner, measured in
+    BENCHMARKS.md), Ray Data for a URI. Every reader gives the same split, row for row:
+    ``train_test_split(test_size, random_state=seed)`` of the rows in file order.
+    ``--dry-run`` says which reader a run uses and why.
+    """
 
     source: str = "california_housing"
-    """`california_housing` (built in), or a CSV/Parquet path or URI (`s3://...`) read by Ray Data."""
+    """`california_housing` (built in), or a CSV/Parquet path or URI (`s3://...`): see `data.reader`."""
     target: str | None = Field(default=None, validate_default=True)
     """The target column (numeric, no missing values); required when `data.source` is a file."""
     features: list[str] | None = Field(default=None, min_length=1)
     """The feature columns; default: every column but the target."""
+    reader: Literal["auto", "ray_data", "in_process"] = "auto"
+    """Who reads and splits the rows: `ray_data`, `in_process` (this process) or `auto` (the reference)."""
 
     @property
     def builtin(self) -> bool:
