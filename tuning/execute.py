@@ -25,11 +25,13 @@ from tuning.refit import refit_best
 from tuning.report import check_parity, render
 from tuning.results import (
     ENVIRONMENT_FILE,
+    check_started,
     check_writable,
     environment,
     new_run_dir,
     write_experiment,
     write_json,
+    write_started,
 )
 from tuning.runners.common import RunnerResult
 from tuning.runners.dispatch import Session, run_runners, settle_stopped, unfinished
@@ -78,7 +80,7 @@ def run_experiment(
     for warning in plan.warnings:
         echo(warning)
     plan, split, validation = phases.run("data load", load_rows, plan, rows, resume)
-    run_dir, earlier = open_run_dir(plan, echo, resume)
+    run_dir, earlier = open_run_dir(plan, split, echo, resume)
     if validation:
         echo(grouping_line(validation))
     trackers.start(run_dir)
@@ -140,6 +142,8 @@ def load_rows(plan: Plan, rows: Any, resume: Path | None) -> tuple[Plan, Split, 
     load = load_split if rows is None else partial(split_frame, rows)  # rows in memory: split alike
     split = load(settings.data, settings.split, settings.split.seed, classifier)
     check_scorable(settings, split, classifier)
+    if resume is not None:  # the same rows as the trials it keeps, or none
+        check_started(resume, split.fingerprint())
     earlier = (read_summary(resume) or {}).get("validation") if resume else None
     plan, validation = group_repeats(plan, split, (earlier or {}).get("chunk"))
     return plan, split, validation
@@ -170,8 +174,9 @@ def check_scorable(experiment: Experiment, split: Split, classifier: bool) -> No
         )
 
 
-def open_run_dir(plan: Plan, echo: Echo, resume: Path | None) -> tuple[Path, dict[str, Any]]:
-    """A new run directory with the resolved experiment, or the one being resumed.
+def open_run_dir(plan: Plan, split: Split, echo: Echo, resume: Path | None) -> tuple[Path, dict[str, Any]]:
+    """A new run directory with the resolved experiment and what started it (`write_started`),
+    or the one being resumed.
 
     Also returns the timings of the sessions before this one (empty for a new run).
     """
@@ -184,6 +189,7 @@ def open_run_dir(plan: Plan, echo: Echo, resume: Path | None) -> tuple[Path, dic
     run_dir = new_run_dir(experiment.storage_path, experiment.name)
     # the runner that ran, so that --resume runs the same ones
     write_experiment(run_dir, {**experiment.resolved(), "runner": plan.runner})
+    write_started(run_dir, split.fingerprint())
     write_json(run_dir / ENVIRONMENT_FILE, environment())  # at the start: an interrupted run has it
     publish(run_dir)  # a URI storage_path: the run directory exists there from now on
     echo(f"Run directory: {location(run_dir)}  {line}")

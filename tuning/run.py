@@ -21,7 +21,7 @@ from tuning.dry_run import dry_run
 from tuning.errors import ExperimentError
 from tuning.execute import run_experiment
 from tuning.phases import process_start
-from tuning.results import EXPERIMENT_FILE, read_experiment
+from tuning.results import EXPERIMENT_FILE, check_started, read_experiment
 from tuning.stopping import stopped_text
 from tuning.summary import read_summary
 
@@ -140,6 +140,7 @@ def resumable(
     if not run_dir.is_dir():
         raise ExperimentError("must be a run directory; no such folder", where=where)
     saved = read_experiment(run_dir)
+    check_started(run_dir)  # experiment.yaml as it started; the rows are checked once loaded
     summary = read_summary(run_dir)
     budget = [o for o in overrides if o.partition("=")[0].strip().startswith("search.stop.")]
     _check_resumable(summary, saved, budget, where)

@@ -1,0 +1,146 @@
+"""Faults a reliability probe found (issue 33), fed through the command where a user meets
+them: a resume on changed data or an edited experiment, a full or read-only disk, a trial
+killed for memory, a crafted run directory, and secrets in messages.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from tests.conftest import experiment_dict
+from tests.test_cli import cli
+from tests.test_faults import by_n, fits, marked, run_dir_of, start, summary_of, wait_for
+
+ROWS = 60
+
+
+def csv_rows(path: Path, shift: float = 0.0) -> Path:
+    """A small regression CSV (a, b -> y); ``shift`` moves the target: other rows, same shape."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(ROWS, 2))
+    y = X @ [1.0, -2.0] + shift
+    lines = ["a,b,y", *(f"{a:.6f},{b:.6f},{t:.6f}" for (a, b), t in zip(X, y, strict=True))]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def interrupted(tmp_path: Path, **changes) -> Path:
+    """A Tune run of six 1.5 s trials, interrupted (SIGINT) after two finished: its run directory."""
+    path = marked(tmp_path, 1.5, [1, 2, 3, 4, 5, 6], **changes)
+    out = tmp_path / "first.txt"
+    proc = start("tuning.run", str(path), "--num-cpus", "2", out=out)
+    try:
+        wait_for(lambda: "[tune] 2/6 done" in out.read_text(), what="two finished trials")
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=120) == 130, out.read_text()[-3000:]
+    finally:
+        proc.kill()
+    return run_dir_of(tmp_path)
+
+
+def one_error_line(result) -> str:
+    assert result.returncode == 2, result.stdout[-2000:] + result.stderr[-2000:]
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in result.stderr, lines
+    return lines[0]
+
+
+# ----------------------------------------------------------------- 3, 4. what a resume continues
+
+
+@pytest.mark.slow
+def test_resume_refuses_changed_data_and_an_edited_experiment(tmp_path):
+    """Items 3 and 4: between the interrupt and ``--resume`` the CSV gets other rows, then the
+    run directory's experiment.yaml is edited; each resume is refused in one line (exit 2),
+    nothing runs, and once both are put back the resume completes with the kept trials."""
+    csv = csv_rows(tmp_path / "rows.csv")
+    run_dir = interrupted(tmp_path, data={"source": str(csv), "target": "y"})
+    first = summary_of(run_dir)
+    started_fits = len(fits(tmp_path))
+
+    csv_rows(csv, shift=1000.0)  # same columns and row count, other values
+    line = one_error_line(cli("tuning.run", "--resume", str(run_dir), "--num-cpus", "2"))
+    assert line.startswith(f"error: --resume {run_dir}: cannot be resumed: the data changed since")
+    assert "(sha256 of the split differ" in line
+    csv_rows(csv)
+
+    saved = run_dir / "experiment.yaml"
+    original = saved.read_text()
+    edited = yaml.safe_load(original)
+    edited["estimator"]["params"]["sleep"] = 0.0
+    saved.write_text(yaml.safe_dump(edited, sort_keys=False))
+    line = one_error_line(cli("tuning.run", "--resume", str(run_dir), "--num-cpus", "2"))
+    assert "cannot be resumed: experiment.yaml was edited after the run started" in line
+    assert len(fits(tmp_path)) == started_fits and summary_of(run_dir) == first  # nothing ran or changed
+
+    saved.write_text(original)
+    resumed = cli("tuning.run", "--resume", str(run_dir), "--num-cpus", "2")
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    summary = summary_of(run_dir)
+    assert summary["status"] == "complete" and summary["split"] == first["split"]
+    kept = {n for n, t in by_n(first).items() if t["status"] == "ok"}
+    assert all(by_n(summary)[n]["started_at"] == by_n(first)[n]["started_at"] for n in kept)
+    assert json.loads((run_dir / "started.json").read_text())["split"] == first["split"]
+
+
+# ----------------------------------------------------------------- 12. a run directory's pickles
+
+
+class Payload:
+    """Unpickled, it writes ``marker``: what a crafted run directory would run."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return exec, (f"open({str(self.marker)!r}, 'w').write('ran')",)
+
+
+def crafted_run_dir(tmp_path: Path, marker: Path) -> Path:
+    """A run directory of one finished Tune trial whose state carries pickled payloads, as
+    Tune's own files would (``CLOUDPICKLE_FALLBACK`` values in experiment_state, tuner.pkl)."""
+    import pickle
+
+    from tuning.config import validate
+    from tuning.results import write_experiment
+
+    run_dir = tmp_path / "results" / "small" / "2026-01-01_00-00-00"
+    run_dir.mkdir(parents=True)
+    raw = {**experiment_dict(tmp_path), "runner": "tune"}
+    write_experiment(run_dir, validate(raw).resolved())
+    pickled = {"_type": "CLOUDPICKLE_FALLBACK", "value": pickle.dumps(Payload(marker)).hex()}
+    trial = {
+        "trainable_name": "trial",
+        "trial_id": "abc_00000",
+        "storage": pickled,
+        "config": {"n_estimators": 4},
+        "status": "TERMINATED",
+        "relative_logdir": "trial_abc_00000",
+    }
+    result = {"mse": 0.25, "rmse": 0.5, "mae": 0.4, "r2": 0.9, "fit_time_s": 0.1}
+    metadata = {"num_failures": 0, "last_result": result, "checkpoint_manager": pickled}
+    state = {"trial_data": [[json.dumps(trial), json.dumps(metadata)]], "runner_data": {}, "stats": {}}
+    (run_dir / "experiment_state-2026-01-01_00-00-00.json").write_text(json.dumps(state))
+    (run_dir / "trial_abc_00000").mkdir()
+    (run_dir / "tuner.pkl").write_bytes(pickle.dumps(Payload(marker)))
+    return run_dir
+
+
+def test_inspect_reads_a_crafted_run_directory_without_running_its_pickles(tmp_path):
+    """Item 12: ``inspect`` reads Tune's state as JSON: the payloads pickled into it (a trial's
+    storage, its checkpoint manager, tuner.pkl) never run, and the report still shows the trial."""
+    marker = tmp_path / "payload-ran"
+    run_dir = crafted_run_dir(tmp_path, marker)
+    result = cli("tuning.inspect", str(run_dir))
+    assert not marker.exists(), "inspect unpickled the run directory's payload"
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "trial_abc_00000" in result.stdout and "0.2500" in result.stdout
+    assert "Trials:        1 ok, 0 errored, 0 retried" in result.stdout
+    report = cli("tuning.report", str(run_dir))  # summary.json only: none here, one line
+    assert report.returncode == 2 and "has no summary.json" in report.stderr and not marker.exists()
