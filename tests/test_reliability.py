@@ -144,3 +144,63 @@ def test_inspect_reads_a_crafted_run_directory_without_running_its_pickles(tmp_p
     assert "Trials:        1 ok, 0 errored, 0 retried" in result.stdout
     report = cli("tuning.report", str(run_dir))  # summary.json only: none here, one line
     assert report.returncode == 2 and "has no summary.json" in report.stderr and not marker.exists()
+
+
+# ----------------------------------------------------------------- 13. secrets in messages
+
+SECRET = "s3cret-pw"
+
+
+def test_a_tracking_uris_credentials_are_not_repeated(tmp_path):
+    """Item 13: an MLflow tracking URI with a user and password that does not answer is refused
+    before Ray starts, in one line that names the host but not the password."""
+    from tests.test_cli import write
+
+    uri = f"http://alice:{SECRET}@127.0.0.1:9/"
+    path = write(tmp_path, experiment_dict(tmp_path, tracking={"mlflow": {"tracking_uri": uri}}))
+    result = cli("tuning.run", str(path))
+    line = one_error_line(result)
+    assert "tracking.mlflow.tracking_uri must be an MLflow tracking URI that answers" in line
+    assert "'http://***@127.0.0.1:9/'" in line and SECRET not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    "message, shown",
+    [
+        pytest.param(
+            f"cannot use s3://AKIA:{SECRET}@bucket/runs?endpoint_override=http://u:{SECRET}@h:9000 (x)",
+            "cannot use s3://***@bucket/runs?endpoint_override=http://***@h:9000 (x)",
+            id="s3-and-endpoint",
+        ),
+        pytest.param(f"'https://tok{SECRET}@host/x'", "'https://***@host/x'", id="token-only"),
+        pytest.param("s3://bucket/runs and /home/a@b", "s3://bucket/runs and /home/a@b", id="no-userinfo"),
+    ],
+)
+def test_every_bad_input_message_redacts_uri_credentials(message, shown):
+    """Item 13: `ExperimentError` itself redacts, so no message of bad input (a storage_path,
+    data.source or tracking URI, as pyarrow or MLflow quote it) repeats a URI's userinfo."""
+    from tuning.errors import ExperimentError
+
+    assert str(ExperimentError(message, key="storage_path")) == f"storage_path {shown}"
+
+
+def test_a_csv_link_to_a_system_file_is_refused_without_its_contents(tmp_path):
+    """Item 13: ``rows.csv`` linked to /etc/passwd is refused by name (--dry-run: before any
+    read); a CSV whose row does not parse is refused without the row's text."""
+    from tests.test_cli import write
+
+    link = tmp_path / "rows.csv"
+    link.symlink_to("/etc/passwd")
+    path = write(tmp_path, experiment_dict(tmp_path, data={"source": str(link), "target": "y"}))
+    result = cli("tuning.run", str(path), "--dry-run")
+    line = one_error_line(result)
+    assert f"data.source must be a CSV/Parquet file; '{link}' is a link to '/etc/passwd'" in line
+    assert "root:" not in result.stdout + result.stderr
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text(f"a,b,y\n1,2,3\n4,{SECRET},6,7\n")
+    path = write(tmp_path, experiment_dict(tmp_path, data={"source": str(bad), "target": "y"}))
+    result = cli("tuning.run", str(path), "--num-cpus", "1")
+    line = one_error_line(result)
+    assert "data.source cannot read" in line and "Expected 3 columns, got 4" in line
+    assert SECRET not in result.stdout + result.stderr

@@ -24,6 +24,7 @@ from tuning.config import BUILTIN_DATASETS, DataConfig, SplitConfig
 from tuning.errors import ExperimentError
 
 DIRECT_READ_BYTES = 64 * 2**20  # local files up to this size skip Ray Data's start-up
+ROW_TEXT = r"(Expected \d+ columns?, got \d+): .*"  # pyarrow's CSV errors quote the row after this
 
 
 @dataclass(frozen=True)
@@ -117,7 +118,8 @@ def _reason(exc: BaseException) -> str:
     """The line of a (Ray-wrapped) read error that says what is wrong with the file."""
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     errors = [line for line in lines if re.match(r"^[A-Za-z.]*(Error|Exception|Invalid)\b", line)]
-    return (errors or lines or [type(exc).__name__])[-1][:300]
+    reason = (errors or lines or [type(exc).__name__])[-1]
+    return re.sub(ROW_TEXT, r"\1", reason)[:300]  # a row of a file is data, never part of a message
 
 
 def builtin_frame(name: str) -> pd.DataFrame:

@@ -16,7 +16,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from tuning.errors import ExperimentError
+from tuning.errors import ExperimentError, redacted
 
 _STAGED: dict[Path, str] = {}  # local staging folder -> the run directory's URI
 
@@ -78,13 +78,14 @@ def remote(run_dir: Path) -> str | None:
 
 
 def location(path: Path | str) -> str:
-    """Where a file of a run really is: its URI if it is staged, else the path as given."""
+    """Where a file of a run really is, to print: its URI (credentials `redacted`) if it is
+    staged, else the path as given."""
     if is_uri(path):
-        return str(path)
+        return redacted(str(path))
     path = Path(path)
     for staging, uri in _STAGED.items():
         if path == staging or staging in path.parents:
-            return join(uri, *path.relative_to(staging).parts)
+            return redacted(join(uri, *path.relative_to(staging).parts))
     return str(path)
 
 
