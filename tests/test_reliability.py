@@ -6,7 +6,10 @@ killed for memory, a crafted run directory, and secrets in messages.
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import signal
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -87,6 +90,127 @@ def test_resume_refuses_changed_data_and_an_edited_experiment(tmp_path):
     kept = {n for n, t in by_n(first).items() if t["status"] == "ok"}
     assert all(by_n(summary)[n]["started_at"] == by_n(first)[n]["started_at"] for n in kept)
     assert json.loads((run_dir / "started.json").read_text())["split"] == first["split"]
+
+
+# ----------------------------------------------------------------- 1, 2. a full or read-only disk
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 24 MB tmpfs: a disk the test can fill and remount read-only (skipped unless root)."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = os.geteuid() == 0 and subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", str(disk)], capture_output=True
+    )
+    if not mounted or mounted.returncode != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    yield disk
+    subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def fill(disk: Path, leave: int) -> Path:
+    """Fill ``disk`` until ``leave`` bytes are free: another program's file."""
+    filler = disk / "filler.bin"
+    with open(filler, "wb") as handle:
+        handle.write(b"\0" * max(shutil.disk_usage(disk).free - leave, 0))
+    return filler
+
+
+def tune_state(run_dir: Path) -> dict[str, str]:
+    """config n_estimators -> status, in Tune's newest experiment state on disk ({} if unreadable)."""
+    try:
+        state = json.loads(max(run_dir.glob("experiment_state-*.json")).read_text())
+    except (ValueError, OSError):
+        return {}
+    trials = [json.loads(t) for t, _ in state["trial_data"]]
+    return {t["config"]["n_estimators"]: t["status"] for t in trials}
+
+
+def run_then_break(tmp_path: Path, disk: Path, fault) -> tuple[Path, subprocess.CompletedProcess]:
+    """Start six 1.5 s Tune trials on ``disk``; once Tune's state there holds two finished
+    trials, call ``fault``; the run must end in one line (exit 2): its run directory and output."""
+    path = marked(tmp_path, 1.5, [1, 2, 3, 4, 5, 6], storage_path=str(disk / "results"))
+    out = tmp_path / "first.txt"
+    proc = start("tuning.run", str(path), "--num-cpus", "2", out=out)
+    try:
+        wait_for(lambda: list((disk / "results" / "faulty").glob("*")), what="the run directory")
+        (run_dir,) = (disk / "results" / "faulty").iterdir()
+        saved = lambda: list(tune_state(run_dir).values()).count("TERMINATED") >= 2  # noqa: E731
+        wait_for(saved, what="two finished trials in Tune's saved state")
+        fault()
+        code = proc.wait(timeout=180)
+    finally:
+        proc.kill()
+    text = out.read_text()
+    assert code == 2, text[-3000:]
+    return run_dir, text
+
+
+def resumes_keeping(tmp_path: Path, run_dir: Path, kept: set[int]) -> None:
+    """``--resume`` completes every configuration and runs none of ``kept`` again."""
+    before = len(fits(tmp_path))
+    resumed = cli("tuning.run", "--resume", str(run_dir), "--num-cpus", "2")
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    summary = summary_of(run_dir)
+    assert summary["status"] == "complete" and summary["counts"]["ok"] == 6
+    again = {n for n, _ in fits(tmp_path)[before:]}
+    assert again and not again & kept, (again, kept)
+
+
+def last_error_line(text: str) -> str:
+    errors = [line for line in text.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and "Traceback" not in text, text[-3000:]
+    return errors[0]
+
+
+@pytest.mark.slow
+def test_a_disk_that_fills_mid_run_stops_in_one_line_and_resume_keeps_finished_trials(tmp_path, small_disk):
+    """Item 1, on a real 24 MB tmpfs: another file fills it mid-run. The run stops while Tune's
+    state still fits, says so in one line (exit 2), Tune's state stays whole JSON, and after the
+    space is freed ``--resume`` keeps every trial that finished."""
+    filler = []
+    run_dir, text = run_then_break(tmp_path, small_disk, lambda: filler.append(fill(small_disk, 2 * 2**20)))
+    line = last_error_line(text)
+    assert line.startswith(f"error: {run_dir}: stopped: ") and "MB free (a run keeps 8 MB free)" in line
+    assert f"continue with: python -m tuning.run --resume {run_dir}" in line
+    kept = {n for n, status in tune_state(run_dir).items() if status == "TERMINATED"}
+    assert len(kept) >= 2 and summary_of(run_dir)["status"] == "interrupted"
+    filler[0].unlink()
+    resumes_keeping(tmp_path, run_dir, kept)
+
+
+@pytest.mark.slow
+def test_a_disk_turned_read_only_mid_run_stops_in_one_line_and_resume_keeps_finished_trials(
+    tmp_path, small_disk
+):
+    """Item 2, on a real tmpfs remounted read-only mid-run: one line (exit 2), and once it is
+    writable again ``--resume`` does not run the trials Tune's saved state holds as finished."""
+    kept: set[int] = set()
+
+    def read_only():
+        subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
+        kept.update(
+            n
+            for n, s in tune_state(next((small_disk / "results" / "faulty").iterdir())).items()
+            if s == "TERMINATED"
+        )
+
+    run_dir, text = run_then_break(tmp_path, small_disk, read_only)
+    line = last_error_line(text)
+    assert line.startswith(f"error: {run_dir}: stopped: ") and "not writable" in line, line
+    subprocess.run(["mount", "-o", "remount,rw", str(small_disk)], check=True)
+    assert len(kept) >= 2
+    resumes_keeping(tmp_path, run_dir, kept)
+
+
+def test_a_full_disk_is_refused_before_a_run_directory_is_made(tmp_path, small_disk):
+    """Item 1 at the start: under 8 MB free, one line (exit 2) and no run directory."""
+    fill(small_disk, 2**20)
+    path = marked(tmp_path, 0.0, [1], storage_path=str(small_disk / "results"))
+    line = one_error_line(cli("tuning.run", str(path)))
+    assert "storage_path must have 8 MB free;" in line and "MB; got" in line
+    assert not (small_disk / "results" / "faulty").exists()
 
 
 # ----------------------------------------------------------------- 12. a run directory's pickles

@@ -7,7 +7,9 @@ summarise, keep the best model, write and report: each a named step below.
 from __future__ import annotations
 
 import shlex
-from collections.abc import Callable
+import shutil
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -36,7 +38,7 @@ from tuning.results import (
 from tuning.runners.common import RunnerResult
 from tuning.runners.dispatch import Session, run_runners, settle_stopped, unfinished
 from tuning.search import check_runner, comparable, search_record, stopping_line, study_storage
-from tuning.storage import location, publish
+from tuning.storage import STORAGE_ERRNOS, location, publish
 from tuning.summary import build_summary, read_summary, write_summary
 from tuning.tracking import Trackers, open_trackers
 
@@ -85,21 +87,45 @@ def run_experiment(
         echo(grouping_line(validation))
     trackers.start(run_dir)
     session = Session(plan, split, run_dir, echo, resume is not None, verbose, trackers)
-    results, stopped = settle_stopped(plan, phases.run("trials", run_runners, session))
-    for name, result in results.items():  # the trial phase: every session's wall time
-        result.wall_s += earlier.get(f"{name}_s") or 0.0
-    fixed_costs = phases.fixed_costs(cluster.started_here)
-    summary = summarise(plan, results, split, run_dir, fixed_costs, resumed=resume is not None, echo=echo)
-    if stopped:  # a search.stop rule ended it: complete, with the reason and what never ran
-        summary["stopped"], summary["unfinished"] = stopped, 0
-    summary["validation"] = validation
-    ray_release = RayRelease(cluster if release_ray else None)
-    keep_best(session, results, summary, phases, ray_release.start)
-    phases.begin("report")  # open: it ends after summary.json and report.html are written
-    summary["timings"].update(phases.record())
-    write_and_report(run_dir, summary, results, echo, show_all)
-    ray_release.join()
+    with storage_errors(run_dir, session.storage):
+        results, stopped = settle_stopped(plan, phases.run("trials", run_runners, session))
+        for name, result in results.items():  # the trial phase: every session's wall time
+            result.wall_s += earlier.get(f"{name}_s") or 0.0
+        fixed_costs = phases.fixed_costs(cluster.started_here)
+        summary = summarise(plan, results, split, run_dir, fixed_costs, resumed=resume is not None, echo=echo)
+        if stopped:  # a search.stop rule ended it: complete, with the reason and what never ran
+            summary["stopped"], summary["unfinished"] = stopped, 0
+        summary["validation"] = validation
+        ray_release = RayRelease(cluster if release_ray else None)
+        keep_best(session, results, summary, phases, ray_release.start)
+        phases.begin("report")  # open: it ends after summary.json and report.html are written
+        summary["timings"].update(phases.record())
+        write_and_report(run_dir, summary, results, echo, show_all)
+        ray_release.join()
     return summary
+
+
+@contextmanager
+def storage_errors(run_dir: Path, problems: list[str]) -> Iterator[None]:
+    """One line, not a traceback, when the run's storage fills up or turns read-only: the run
+    stopped (the storage watch, `tuning.runners.tune.storage_watch`, left ``problems``) or a
+    write failed; the finished trials the storage holds are kept, and ``--resume`` continues."""
+    again = f"python -m tuning.run --resume {shlex.quote(str(run_dir))}"
+    hint = f"once it has space and is writable, continue with: {again}"
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in STORAGE_ERRNOS:
+            raise
+        raise ExperimentError(
+            f"stopped: cannot write {exc.filename or 'the run directory'} ({exc.strerror}); the finished "
+            f"trials it holds are kept; {hint}",
+            where=location(run_dir),
+        ) from None
+    if problems:
+        raise ExperimentError(
+            f"stopped: {problems[0]}; the finished trials are kept; {hint}", where=location(run_dir)
+        )
 
 
 def check_before_start(experiment: Experiment, runner: str | None, resume: Path | None) -> Trackers:
@@ -187,10 +213,16 @@ def open_run_dir(plan: Plan, split: Split, echo: Echo, resume: Path | None) -> t
         return resume, (read_summary(resume) or {}).get("timings") or {}
     experiment = plan.experiment
     run_dir = new_run_dir(experiment.storage_path, experiment.name)
-    # the runner that ran, so that --resume runs the same ones
-    write_experiment(run_dir, {**experiment.resolved(), "runner": plan.runner})
-    write_started(run_dir, split.fingerprint())
-    write_json(run_dir / ENVIRONMENT_FILE, environment())  # at the start: an interrupted run has it
+    try:  # the runner that ran, so that --resume runs the same ones
+        write_experiment(run_dir, {**experiment.resolved(), "runner": plan.runner})
+        write_started(run_dir, split.fingerprint())
+        write_json(run_dir / ENVIRONMENT_FILE, environment())  # at the start: an interrupted run has it
+    except OSError as exc:  # a disk that filled since the check: no run directory left half made
+        shutil.rmtree(run_dir, ignore_errors=True)
+        raise ExperimentError(
+            f"must be a writable folder with space; cannot write {run_dir} ({exc.strerror or exc})",
+            key="storage_path",
+        ) from None
     publish(run_dir)  # a URI storage_path: the run directory exists there from now on
     echo(f"Run directory: {location(run_dir)}  {line}")
     return run_dir, {}

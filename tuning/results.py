@@ -7,6 +7,7 @@ import json
 import os
 import platform
 import secrets
+import shutil
 import subprocess
 from datetime import datetime
 from importlib import metadata
@@ -16,7 +17,7 @@ from typing import Any
 import yaml
 
 from tuning.errors import ExperimentError
-from tuning.storage import is_uri, new_remote_run_dir, read_text
+from tuning.storage import RESERVE_BYTES, is_uri, new_remote_run_dir, read_text
 
 EXPERIMENT_FILE = "experiment.yaml"
 ENVIRONMENT_FILE = "environment.json"  # package versions and git commit, written at the start
@@ -69,6 +70,13 @@ def check_writable(storage_path: str) -> None:
     if not os.access(existing, os.W_OK | os.X_OK):
         raise ExperimentError(
             f"must be a writable folder; {existing} is not writable; got {storage_path!r}",
+            key="storage_path",
+        )
+    free = shutil.disk_usage(existing).free
+    if free < RESERVE_BYTES:  # a full disk: refused before a run directory is made
+        raise ExperimentError(
+            f"must have {RESERVE_BYTES // 2**20} MB free; {existing} has {free / 2**20:.1f} MB; "
+            f"got {storage_path!r}",
             key="storage_path",
         )
 

@@ -6,6 +6,7 @@ import fnmatch
 import json
 import logging
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -22,12 +23,13 @@ from tuning.errors import ExperimentError
 from tuning.metrics import BestScore, Mode
 from tuning.models import flat_choice, nested_choice
 from tuning.progress import Progress, tune_callback
+from tuning.results import write_atomic
 from tuning.runners.common import RunnerResult, TrialResult
 from tuning.search import param_space, scheduler, search_alg
 from tuning.shared import FIT_FILE, INDEX_KEY, SHARED_KEY, Group, run_group, size_key
 from tuning.space import config_key, variant_generator
 from tuning.stopping import StopRule
-from tuning.storage import is_uri, join, names, read_text, remote, tune_storage_path
+from tuning.storage import is_uri, join, names, read_text, remote, storage_problem, tune_storage_path
 from tuning.trial import TrialSpec, run_trial
 
 
@@ -280,6 +282,58 @@ def stop_hooks(rule: StopRule) -> tuple[Any, Any]:
     return RuleStopper(), RuleFeeder()
 
 
+def storage_watch(run_dir: Path, problems: list[str], every_s: float = 1.0):
+    """A Tune callback that watches the run directory's storage (`storage_problem`) between
+    steps, at most every ``every_s`` seconds: on a read-only or nearly full disk it appends the
+    problem to ``problems`` and stops Tune as a Ctrl-C would (SIGUSR1, Tune's own graceful stop:
+    its state is saved while it still fits). While the storage is fine, it keeps the last whole
+    copy of Tune's experiment state (`keep_whole_state`)."""
+    from ray.tune import Callback
+
+    class StorageWatch(Callback):
+        checked = 0.0
+
+        def on_step_begin(self, iteration, trials, **info):
+            if problems or time.monotonic() - self.checked < every_s:
+                return
+            self.checked = time.monotonic()
+            problem = storage_problem(run_dir)
+            if problem is None:
+                keep_whole_state(run_dir)
+                return
+            problems.append(problem)
+            os.kill(os.getpid(), signal.SIGUSR1)  # `tune.run`'s handler: stop, save, return
+
+    return StorageWatch()
+
+
+def keep_whole_state(run_dir: Path) -> None:
+    """Copy Tune's newest experiment state to `GOOD_STATE` (atomically) if it changed and is
+    whole JSON: Tune rewrites its state in place, and a full disk leaves it cut short."""
+    newest = max(run_dir.glob(STATE_PATTERN), default=None)
+    good = run_dir / GOOD_STATE
+    if newest is None or (good.exists() and good.stat().st_mtime >= newest.stat().st_mtime):
+        return
+    text = newest.read_text()
+    try:
+        json.loads(text)
+    except json.JSONDecodeError:  # being written, or cut short: keep the last whole one
+        return
+    write_atomic(good, text)
+
+
+def restore_whole_state(run_dir: Path) -> None:
+    """Before `Tuner.restore`: put the last whole copy back over a state a full disk cut short."""
+    newest = max(run_dir.glob(STATE_PATTERN), default=None)
+    good = run_dir / GOOD_STATE
+    if newest is None or not good.exists():
+        return
+    try:
+        json.loads(newest.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        write_atomic(newest, good.read_text())
+
+
 def _restore(
     experiment: Experiment,
     split: Split,
@@ -293,6 +347,7 @@ def _restore(
     """`Tuner.restore` of an interrupted run: finished and errored trials kept, the others run."""
     from ray import tune
 
+    restore_whole_state(run_dir)
     progress.done = sum(t.finished for t in read_tune(run_dir))
     tuner = tune.Tuner.restore(
         str(run_dir.resolve()),
