@@ -302,6 +302,8 @@ def storage_watch(run_dir: Path, problems: list[str], every_s: float = 1.0):
                 keep_whole_state(run_dir)
                 return
             problems.append(problem)
+            # the run's last line says why; not Tune's traceback of its own failed save as well
+            logging.getLogger("ray.tune.execution.experiment_state").setLevel(logging.CRITICAL)
             os.kill(os.getpid(), signal.SIGUSR1)  # `tune.run`'s handler: stop, save, return
 
     return StorageWatch()
