@@ -4,7 +4,8 @@ The command line: arguments, ``--resume`` checks and exit codes; the run itself 
 `tuning.execute.run_experiment`.
 
 Exit codes: 0 every trial finished; 1 the run is incomplete (a trial errored, or the
-runners disagree); 2 bad input, reported in one line (the traceback only with --debug);
+runners disagree); 2 bad input, reported in one line (the traceback only with --debug),
+or a storage that filled up or turned read-only mid-run (finished trials kept, ``--resume``);
 130 interrupted (SIGINT or SIGTERM): finished trials are kept, and
 ``python -m tuning.run --resume RUN_DIR`` runs the others.
 """
