@@ -477,17 +477,14 @@ def test_both_runners_run_the_baseline_first_then_tune_with_the_plans_settings(t
     ((name, args, kwargs),) = fake_tune
     assert name == "run_tune" and args[:4] == (plan.experiment, plan.spec, tmp_path, plan.tune_cores)
     assert args[4].runner == "tune" and args[4].parallelism == plan.slots == 2
-    assert kwargs == {
-        "split": session.split,
-        "resume": False,
-        "groups": (),
-        "configs": None,
-        "callbacks": ["callback"],
-        "rule": None,
-    }
+    *trackers, watch = kwargs.pop("callbacks")  # the trackers' callbacks, then the storage watch
+    assert trackers == ["callback"] and type(watch).__name__ == "StorageWatch"
+    assert kwargs == {"split": session.split, "resume": False, "groups": (), "configs": None, "rule": None}
     assert "Ray Tune: 2 trials at a time on 4 CPUs, 0 GPUs" in lines
     tune_only = run_runners(session_of(tmp_path / "t", grower_plan(tmp_path, "tune")))
-    assert list(tune_only) == ["tune"] and fake_tune[-1][2]["callbacks"] is None
+    assert list(tune_only) == ["tune"] and [type(c).__name__ for c in fake_tune[-1][2]["callbacks"]] == [
+        "StorageWatch"
+    ]
 
 
 def test_tune_runs_a_plans_chunks_as_listed_trials_and_merges_them(tmp_path, fake_tune):
@@ -513,7 +510,7 @@ def test_an_interrupted_baseline_keeps_its_trials_and_tune_does_not_start(tmp_pa
     assert len(results["sequential"].trials) == 3
     session = Session(plan, tiny_split(), tmp_path / "i", interrupt)
     results = run_runners(session)
-    assert list(results) == ["sequential"] and fake_tune[-1][2]["callbacks"] is None and len(fake_tune) == 1
+    assert list(results) == ["sequential"] and len(fake_tune) == 1
     assert [t.name for t in results["sequential"].trials] == ["sequential_00000"]  # written before the line
     assert results["sequential"].cores == 1 and results["sequential"].runner == "sequential"
     assert 0 <= results["sequential"].wall_s < 60

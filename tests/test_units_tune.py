@@ -419,8 +419,6 @@ class FakeTrial:
 
 
 def test_each_tune_trial_is_read_with_its_metrics_error_and_retries(tmp_path, monkeypatch):
-    import ray.tune
-
     trials = [
         FakeTrial("ok", {"n": 1}, {"mse": 1.0, "fit_time_s": 0.1}, failures=1),
         FakeTrial("early", {"n": 2}, {"trial_id": "x"}),  # no result of ours yet
@@ -428,13 +426,7 @@ def test_each_tune_trial_is_read_with_its_metrics_error_and_retries(tmp_path, mo
         FakeTrial("silent", {"n": 4}, None, "ERROR", 1, None),
     ]
     seen = []
-
-    class Analysis:
-        def __init__(self, path):
-            seen.append(path)
-            self.trials = trials
-
-    monkeypatch.setattr(ray.tune, "ExperimentAnalysis", Analysis)
+    monkeypatch.setattr(runner, "state_trials", lambda path: seen.append(path) or trials)
     rows = runner._read_experiment(tmp_path / "run")
     assert seen == [str((tmp_path / "run").resolve())]
     assert [(r.name, r.config, r.metrics, r.error, r.retries, r.path) for r in rows] == [
@@ -444,24 +436,18 @@ def test_each_tune_trial_is_read_with_its_metrics_error_and_retries(tmp_path, mo
         ("silent", {"n": 4}, {}, "trial failed", 0, "/x/t"),
     ]
     remote = runner._read_experiment("s3://bucket/run")
-    assert seen[-1] == "s3://bucket/run" and remote[0].path == "s3://bucket/run/t"
+    assert seen[-1] == "s3://bucket/run" and remote[0].name == "ok"  # a URI as it is (`state_trials`)
 
 
 def test_a_shared_tune_trial_is_read_as_one_row_per_configuration(tmp_path, monkeypatch):
     import json
-
-    import ray.tune
 
     (tmp_path / "result.json").write_text(json.dumps({"mse": 0.5, INDEX_KEY: 0}) + "\n")
     shared = FakeTrial("g", {SHARED_KEY: [{"n": 1}, {"n": 2}]}, None, "ERROR", 2, "E: x", path=str(tmp_path))
     before = FakeTrial("first", {"n": 0}, {"mse": 1.0, "fit_time_s": 0.1})
     after = FakeTrial("last", {"n": 3}, {"mse": 1.0, "fit_time_s": 0.1})
 
-    class Analysis:
-        def __init__(self, path):
-            self.trials = [before, shared, after]
-
-    monkeypatch.setattr(ray.tune, "ExperimentAnalysis", Analysis)
+    monkeypatch.setattr(runner, "state_trials", lambda path: [before, shared, after])
     rows = runner._read_experiment(tmp_path)
     assert [(r.name, r.config, r.error, r.retries) for r in rows] == [
         ("first", {"n": 0}, None, 0),
@@ -526,17 +512,11 @@ def test_tune_gets_a_choices_trials_listed_and_nested_with_the_scheduler(tmp_pat
 
 
 def test_a_choices_tune_trial_is_read_back_flat(tmp_path, monkeypatch):
-    import ray.tune
-
     from tuning.models import CHOICE_KEY
 
     nested = FakeTrial("t", {CHOICE_KEY: "forest", "forest": {"n_estimators": 2}}, {"mse": 1.0})
 
-    class Analysis:
-        def __init__(self, path):
-            self.trials = [nested]
-
-    monkeypatch.setattr(ray.tune, "ExperimentAnalysis", Analysis)
+    monkeypatch.setattr(runner, "state_trials", lambda path: [nested])
     (row,) = runner._read_experiment(tmp_path)
     assert row.config == {CHOICE_KEY: "forest", "forest/n_estimators": 2}
 

@@ -24,6 +24,8 @@ from sklearn.utils.multiclass import type_of_target
 from tuning.config import BUILTIN_DATASETS, DataConfig, SplitConfig
 from tuning.errors import ExperimentError
 
+ROW_TEXT = r"(Expected \d+ columns?, got \d+): .*"  # pyarrow's CSV errors quote the row after this
+
 
 @dataclass(frozen=True)
 class Split:
@@ -172,7 +174,8 @@ def _reason(exc: BaseException) -> str:
     # pyarrow's and Ray's wrappers: "pyarrow.lib.ArrowInvalid: ", "Could not open ... '<path>': "
     # (the message names the file already): the same words from either reader
     line = re.sub(r"^[A-Za-z_.]*(Error|Exception|Invalid): ", "", line)
-    return re.sub(r"^[^']*'[^']*': (?=.)", "", line)[:300]
+    line = re.sub(r"^[^']*'[^']*': (?=.)", "", line)
+    return re.sub(ROW_TEXT, r"\1", line)[:300]  # a row of a file is data, never part of a message
 
 
 def builtin_frame(name: str) -> pd.DataFrame:

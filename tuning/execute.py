@@ -7,7 +7,9 @@ summarise, keep the best model, write and report: each a named step below.
 from __future__ import annotations
 
 import shlex
-from collections.abc import Callable
+import shutil
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -25,16 +27,18 @@ from tuning.refit import refit_best
 from tuning.report import check_parity, render
 from tuning.results import (
     ENVIRONMENT_FILE,
+    check_started,
     check_writable,
     environment,
     new_run_dir,
     write_experiment,
     write_json,
+    write_started,
 )
 from tuning.runners.common import RunnerResult
 from tuning.runners.dispatch import Session, run_runners, settle_stopped, unfinished
 from tuning.search import check_runner, comparable, search_record, stopping_line, study_storage
-from tuning.storage import location, publish
+from tuning.storage import STORAGE_ERRNOS, location, publish
 from tuning.summary import build_summary, read_summary, write_summary
 from tuning.tracking import Trackers, open_trackers
 
@@ -78,26 +82,50 @@ def run_experiment(
     for warning in plan.warnings:
         echo(warning)
     plan, split, validation = phases.run("data load", load_rows, plan, rows, resume)
-    run_dir, earlier = open_run_dir(plan, echo, resume)
+    run_dir, earlier = open_run_dir(plan, split, echo, resume)
     if validation:
         echo(grouping_line(validation))
     trackers.start(run_dir)
     session = Session(plan, split, run_dir, echo, resume is not None, verbose, trackers)
-    results, stopped = settle_stopped(plan, phases.run("trials", run_runners, session))
-    for name, result in results.items():  # the trial phase: every session's wall time
-        result.wall_s += earlier.get(f"{name}_s") or 0.0
-    fixed_costs = phases.fixed_costs(cluster.started_here)
-    summary = summarise(plan, results, split, run_dir, fixed_costs, resumed=resume is not None, echo=echo)
-    if stopped:  # a search.stop rule ended it: complete, with the reason and what never ran
-        summary["stopped"], summary["unfinished"] = stopped, 0
-    summary["validation"] = validation
-    ray_release = RayRelease(cluster if release_ray else None)
-    keep_best(session, results, summary, phases, ray_release.start)
-    phases.begin("report")  # open: it ends after summary.json and report.html are written
-    summary["timings"].update(phases.record())
-    write_and_report(run_dir, summary, results, echo, show_all)
-    ray_release.join()
+    with storage_errors(run_dir, session.storage):
+        results, stopped = settle_stopped(plan, phases.run("trials", run_runners, session))
+        for name, result in results.items():  # the trial phase: every session's wall time
+            result.wall_s += earlier.get(f"{name}_s") or 0.0
+        fixed_costs = phases.fixed_costs(cluster.started_here)
+        summary = summarise(plan, results, split, run_dir, fixed_costs, resumed=resume is not None, echo=echo)
+        if stopped:  # a search.stop rule ended it: complete, with the reason and what never ran
+            summary["stopped"], summary["unfinished"] = stopped, 0
+        summary["validation"] = validation
+        ray_release = RayRelease(cluster if release_ray else None)
+        keep_best(session, results, summary, phases, ray_release.start)
+        phases.begin("report")  # open: it ends after summary.json and report.html are written
+        summary["timings"].update(phases.record())
+        write_and_report(run_dir, summary, results, echo, show_all)
+        ray_release.join()
     return summary
+
+
+@contextmanager
+def storage_errors(run_dir: Path, problems: list[str]) -> Iterator[None]:
+    """One line, not a traceback, when the run's storage fills up or turns read-only: the run
+    stopped (the storage watch, `tuning.runners.tune.storage_watch`, left ``problems``) or a
+    write failed; the finished trials the storage holds are kept, and ``--resume`` continues."""
+    again = f"python -m tuning.run --resume {shlex.quote(str(run_dir))}"
+    hint = f"once it has space and is writable, continue with: {again}"
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in STORAGE_ERRNOS:
+            raise
+        raise ExperimentError(
+            f"stopped: cannot write {exc.filename or 'the run directory'} ({exc.strerror}); the finished "
+            f"trials it holds are kept; {hint}",
+            where=location(run_dir),
+        ) from None
+    if problems:
+        raise ExperimentError(
+            f"stopped: {problems[0]}; the finished trials are kept; {hint}", where=location(run_dir)
+        )
 
 
 def check_before_start(experiment: Experiment, runner: str | None, resume: Path | None) -> Trackers:
@@ -140,6 +168,8 @@ def load_rows(plan: Plan, rows: Any, resume: Path | None) -> tuple[Plan, Split, 
     load = load_split if rows is None else partial(split_frame, rows)  # rows in memory: split alike
     split = load(settings.data, settings.split, settings.split.seed, classifier)
     check_scorable(settings, split, classifier)
+    if resume is not None:  # the same rows as the trials it keeps, or none
+        check_started(resume, split.fingerprint())
     earlier = (read_summary(resume) or {}).get("validation") if resume else None
     plan, validation = group_repeats(plan, split, (earlier or {}).get("chunk"))
     return plan, split, validation
@@ -170,8 +200,9 @@ def check_scorable(experiment: Experiment, split: Split, classifier: bool) -> No
         )
 
 
-def open_run_dir(plan: Plan, echo: Echo, resume: Path | None) -> tuple[Path, dict[str, Any]]:
-    """A new run directory with the resolved experiment, or the one being resumed.
+def open_run_dir(plan: Plan, split: Split, echo: Echo, resume: Path | None) -> tuple[Path, dict[str, Any]]:
+    """A new run directory with the resolved experiment and what started it (`write_started`),
+    or the one being resumed.
 
     Also returns the timings of the sessions before this one (empty for a new run).
     """
@@ -182,9 +213,16 @@ def open_run_dir(plan: Plan, echo: Echo, resume: Path | None) -> tuple[Path, dic
         return resume, (read_summary(resume) or {}).get("timings") or {}
     experiment = plan.experiment
     run_dir = new_run_dir(experiment.storage_path, experiment.name)
-    # the runner that ran, so that --resume runs the same ones
-    write_experiment(run_dir, {**experiment.resolved(), "runner": plan.runner})
-    write_json(run_dir / ENVIRONMENT_FILE, environment())  # at the start: an interrupted run has it
+    try:  # the runner that ran, so that --resume runs the same ones
+        write_experiment(run_dir, {**experiment.resolved(), "runner": plan.runner})
+        write_started(run_dir, split.fingerprint())
+        write_json(run_dir / ENVIRONMENT_FILE, environment())  # at the start: an interrupted run has it
+    except OSError as exc:  # a disk that filled since the check: no run directory left half made
+        shutil.rmtree(run_dir, ignore_errors=True)
+        raise ExperimentError(
+            f"must be a writable folder with space; cannot write {run_dir} ({exc.strerror or exc})",
+            key="storage_path",
+        ) from None
     publish(run_dir)  # a URI storage_path: the run directory exists there from now on
     echo(f"Run directory: {location(run_dir)}  {line}")
     return run_dir, {}

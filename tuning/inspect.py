@@ -1,7 +1,7 @@
 """``python -m tuning.inspect RUN_DIR``: the report of a finished run, read from disk.
 
-Tune's trials are read through Ray's own `ExperimentAnalysis`; the baseline's from
-``sequential/trials.jsonl``.
+Tune's trials are read from its experiment state as JSON only (`tuning.runners.tune.state_trials`:
+nothing in a run directory is unpickled); the baseline's from ``sequential/trials.jsonl``.
 """
 
 from __future__ import annotations

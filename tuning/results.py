@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
 import secrets
+import shutil
 import subprocess
 from datetime import datetime
 from importlib import metadata
@@ -15,10 +17,11 @@ from typing import Any
 import yaml
 
 from tuning.errors import ExperimentError
-from tuning.storage import is_uri, new_remote_run_dir, read_text
+from tuning.storage import RESERVE_BYTES, is_uri, new_remote_run_dir, read_text
 
 EXPERIMENT_FILE = "experiment.yaml"
 ENVIRONMENT_FILE = "environment.json"  # package versions and git commit, written at the start
+STARTED_FILE = "started.json"  # what started the run: --resume continues only the same experiment and rows
 
 
 def new_run_dir(storage_path: str, name: str) -> Path:
@@ -69,6 +72,13 @@ def check_writable(storage_path: str) -> None:
             f"must be a writable folder; {existing} is not writable; got {storage_path!r}",
             key="storage_path",
         )
+    free = shutil.disk_usage(existing).free
+    if free < RESERVE_BYTES:  # a full disk: refused before a run directory is made
+        raise ExperimentError(
+            f"must have {RESERVE_BYTES // 2**20} MB free; {existing} has {free / 2**20:.1f} MB; "
+            f"got {storage_path!r}",
+            key="storage_path",
+        )
 
 
 def create_new(folder: Path, prefix: str) -> tuple[int, Path]:
@@ -111,6 +121,49 @@ def write_json(path: Path, data: Any) -> None:
 def write_experiment(run_dir: Path, resolved: dict[str, Any]) -> None:
     """Save the fully resolved experiment beside its results, as Hydra does."""
     write_atomic(run_dir / EXPERIMENT_FILE, yaml.safe_dump(resolved, sort_keys=False))
+
+
+def write_started(run_dir: Path, split_fingerprint: dict[str, Any]) -> None:
+    """Record what started the run (after `write_experiment`): the sha256 of the saved
+    experiment.yaml and the split's fingerprint, which `check_started` compares on resume."""
+    text = (run_dir / EXPERIMENT_FILE).read_text()
+    write_json(run_dir / STARTED_FILE, {"experiment_sha256": _sha256(text), "split": split_fingerprint})
+
+
+def check_started(run_dir: Path, split_fingerprint: dict[str, Any] | None = None) -> None:
+    """Refuse to resume a run whose saved experiment.yaml was edited since it started, or
+    (``split_fingerprint`` given) whose data now splits into other rows: old and new trials
+    would be ranked together. A run directory from before `STARTED_FILE` is not checked."""
+    text = read_text(run_dir, STARTED_FILE)
+    if text is None:
+        return
+    try:
+        started = json.loads(text)
+    except json.JSONDecodeError:
+        raise ExperimentError(
+            f"cannot be resumed: {STARTED_FILE} is not JSON", where=f"--resume {run_dir}"
+        ) from None
+    saved = read_text(run_dir, EXPERIMENT_FILE) or ""
+    if _sha256(saved) != started.get("experiment_sha256"):
+        raise ExperimentError(
+            f"cannot be resumed: {EXPERIMENT_FILE} was edited after the run started (its sha256 differs "
+            f"from {STARTED_FILE}'s); the finished trials ran the experiment as it was: "
+            "start a new run instead",
+            where=f"--resume {run_dir}",
+        )
+    before = started.get("split") or {}
+    if split_fingerprint is not None and before and before != split_fingerprint:
+        changed = sorted(k for k in split_fingerprint if before.get(k) != split_fingerprint[k])
+        raise ExperimentError(
+            f"cannot be resumed: the data changed since the run started ({', '.join(changed)} of the "
+            f"split differ from {STARTED_FILE}'s); its finished trials were scored on other rows: "
+            "start a new run instead",
+            where=f"--resume {run_dir}",
+        )
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def read_experiment(run_dir: Path | str) -> dict[str, Any]:

@@ -4,7 +4,8 @@ The command line: arguments, ``--resume`` checks and exit codes; the run itself 
 `tuning.execute.run_experiment`.
 
 Exit codes: 0 every trial finished; 1 the run is incomplete (a trial errored, or the
-runners disagree); 2 bad input, reported in one line (the traceback only with --debug);
+runners disagree); 2 bad input, reported in one line (the traceback only with --debug),
+or a storage that filled up or turned read-only mid-run (finished trials kept, ``--resume``);
 130 interrupted (SIGINT or SIGTERM): finished trials are kept, and
 ``python -m tuning.run --resume RUN_DIR`` runs the others.
 """
@@ -21,7 +22,7 @@ from tuning.dry_run import dry_run
 from tuning.errors import ExperimentError
 from tuning.execute import run_experiment
 from tuning.phases import process_start
-from tuning.results import EXPERIMENT_FILE, read_experiment
+from tuning.results import EXPERIMENT_FILE, check_started, read_experiment
 from tuning.stopping import stopped_text
 from tuning.summary import read_summary
 
@@ -144,6 +145,7 @@ def resumable(
     if not run_dir.is_dir():
         raise ExperimentError("must be a run directory; no such folder", where=where)
     saved = read_experiment(run_dir)
+    check_started(run_dir)  # experiment.yaml as it started; the rows are checked once loaded
     summary = read_summary(run_dir)
     budget = [o for o in overrides if o.partition("=")[0].strip().startswith("search.stop.")]
     _check_resumable(summary, saved, budget, where)

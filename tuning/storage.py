@@ -12,13 +12,30 @@ TensorBoard events) are written to a local staging folder and copied up with
 from __future__ import annotations
 
 import atexit
+import errno
+import os
 import shutil
 import tempfile
 from pathlib import Path
 
-from tuning.errors import ExperimentError
+from tuning.errors import ExperimentError, redacted
 
 _STAGED: dict[Path, str] = {}  # local staging folder -> the run directory's URI
+RESERVE_BYTES = 8 * 2**20  # a run stops while this much is free: its last state and reports still fit
+STORAGE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)  # the storage is full, or read-only
+
+
+def storage_problem(folder: Path | str) -> str | None:
+    """Why a local folder can no longer hold a run's files: read-only, or under `RESERVE_BYTES`
+    free (None: it can; a URI is its filesystem's business)."""
+    if is_uri(folder):
+        return None
+    if not os.access(folder, os.W_OK):
+        return f"{folder} is not writable (a read-only file system?)"
+    free = shutil.disk_usage(folder).free
+    if free < RESERVE_BYTES:
+        return f"{folder} has {free / 2**20:.1f} MB free (a run keeps {RESERVE_BYTES // 2**20} MB free)"
+    return None
 
 
 def is_uri(path: str | Path) -> bool:
@@ -78,13 +95,14 @@ def remote(run_dir: Path) -> str | None:
 
 
 def location(path: Path | str) -> str:
-    """Where a file of a run really is: its URI if it is staged, else the path as given."""
+    """Where a file of a run really is, to print: its URI (credentials `redacted`) if it is
+    staged, else the path as given."""
     if is_uri(path):
-        return str(path)
+        return redacted(str(path))
     path = Path(path)
     for staging, uri in _STAGED.items():
         if path == staging or staging in path.parents:
-            return join(uri, *path.relative_to(staging).parts)
+            return redacted(join(uri, *path.relative_to(staging).parts))
     return str(path)
 
 

@@ -320,6 +320,13 @@ def check_local_data(experiment: Experiment, where: Where) -> None:
         raise ExperimentError(
             f"must end in .csv or .parquet; got {source!r}", where=where("data.source"), key="data.source"
         )
+    linked = Path(source).resolve()
+    if linked.suffix.lower() != Path(source).suffix.lower():  # e.g. rows.csv -> /etc/shadow: never read it
+        raise ExperimentError(
+            f"must be a CSV/Parquet file; {source!r} is a link to {str(linked)!r}, which is not one",
+            where=where("data.source"),
+            key="data.source",
+        )
 
 
 def why_not_share(experiment: Experiment) -> str | None:

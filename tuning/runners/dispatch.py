@@ -12,7 +12,7 @@ import signal
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,7 @@ from tuning.runners.chunks import merge_chunks
 from tuning.runners.common import RunnerResult, TrialResult
 from tuning.runners.sequential import read_sequential, run_sequential, run_sequential_groups
 from tuning.runners.tasks import read_tasks, run_tasks, units_of
-from tuning.runners.tune import continue_tune, read_tune, run_tune
+from tuning.runners.tune import continue_tune, read_tune, run_tune, storage_watch
 from tuning.search import proposed
 from tuning.space import config_key
 from tuning.stopping import StopRule
@@ -45,6 +45,7 @@ class Session:
     resume: bool = False
     verbose: bool = False  # a line per trial on a terminal too
     trackers: Trackers | None = None  # log both runners' trials (Tune's through its callbacks)
+    storage: list[str] = field(default_factory=list)  # why the storage stopped the run, if it did
 
     def progress(self, runner: str, parallelism: int = 1) -> Progress:
         experiment = self.plan.experiment
@@ -190,7 +191,10 @@ def _tune(session: Session) -> RunnerResult:
     listed = list(plan.configs) if chosen and plan.configs else None
     start = time.perf_counter()
     rule = StopRule.from_experiment(plan.experiment)
-    callbacks = session.trackers.tune_callbacks() if session.trackers else None
+    callbacks = [
+        *(session.trackers.tune_callbacks() if session.trackers else []),
+        storage_watch(run_dir, session.storage),
+    ]
     cores = plan.tune_cores
     try:
         if session.resume and (read_summary(run_dir) or {}).get("stopped"):  # a new budget (`tuning.run`)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import logging
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -17,15 +19,17 @@ import joblib
 
 from tuning.config import Experiment
 from tuning.data import Split
+from tuning.errors import ExperimentError
 from tuning.metrics import BestScore, Mode
 from tuning.models import flat_choice, nested_choice
 from tuning.progress import Progress, tune_callback
+from tuning.results import write_atomic
 from tuning.runners.common import RunnerResult, TrialResult
 from tuning.search import param_space, scheduler, search_alg
 from tuning.shared import FIT_FILE, INDEX_KEY, SHARED_KEY, Group, run_group, size_key
 from tuning.space import config_key, variant_generator
 from tuning.stopping import StopRule
-from tuning.storage import is_uri, join, read_text, remote, tune_storage_path
+from tuning.storage import is_uri, join, names, read_text, remote, storage_problem, tune_storage_path
 from tuning.trial import TrialSpec, run_trial
 
 
@@ -278,6 +282,60 @@ def stop_hooks(rule: StopRule) -> tuple[Any, Any]:
     return RuleStopper(), RuleFeeder()
 
 
+def storage_watch(run_dir: Path, problems: list[str], every_s: float = 1.0):
+    """A Tune callback that watches the run directory's storage (`storage_problem`) between
+    steps, at most every ``every_s`` seconds: on a read-only or nearly full disk it appends the
+    problem to ``problems`` and stops Tune as a Ctrl-C would (SIGUSR1, Tune's own graceful stop:
+    its state is saved while it still fits). While the storage is fine, it keeps the last whole
+    copy of Tune's experiment state (`keep_whole_state`)."""
+    from ray.tune import Callback
+
+    class StorageWatch(Callback):
+        checked = 0.0
+
+        def on_step_begin(self, iteration, trials, **info):
+            if problems or time.monotonic() - self.checked < every_s:
+                return
+            self.checked = time.monotonic()
+            problem = storage_problem(run_dir)
+            if problem is None:
+                keep_whole_state(run_dir)
+                return
+            problems.append(problem)
+            # the run's last line says why; not Tune's traceback of its own failed save as well
+            logging.getLogger("ray.tune.execution.experiment_state").setLevel(logging.CRITICAL)
+            os.kill(os.getpid(), signal.SIGUSR1)  # `tune.run`'s handler: stop, save, return
+
+    return StorageWatch()
+
+
+def keep_whole_state(run_dir: Path) -> None:
+    """Copy Tune's newest experiment state to `GOOD_STATE` (atomically) if it changed and is
+    whole JSON: Tune rewrites its state in place, and a full disk leaves it cut short."""
+    newest = max(run_dir.glob(STATE_PATTERN), default=None)
+    good = run_dir / GOOD_STATE
+    if newest is None or (good.exists() and good.stat().st_mtime >= newest.stat().st_mtime):
+        return
+    text = newest.read_text()
+    try:
+        json.loads(text)
+    except json.JSONDecodeError:  # being written, or cut short: keep the last whole one
+        return
+    write_atomic(good, text)
+
+
+def restore_whole_state(run_dir: Path) -> None:
+    """Before `Tuner.restore`: put the last whole copy back over a state a full disk cut short."""
+    newest = max(run_dir.glob(STATE_PATTERN), default=None)
+    good = run_dir / GOOD_STATE
+    if newest is None or not good.exists():
+        return
+    try:
+        json.loads(newest.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        write_atomic(newest, good.read_text())
+
+
 def _restore(
     experiment: Experiment,
     split: Split,
@@ -291,6 +349,7 @@ def _restore(
     """`Tuner.restore` of an interrupted run: finished and errored trials kept, the others run."""
     from ray import tune
 
+    restore_whole_state(run_dir)
     progress.done = sum(t.finished for t in read_tune(run_dir))
     tuner = tune.Tuner.restore(
         str(run_dir.resolve()),
@@ -334,7 +393,7 @@ CONTINUED = "continued_"  # a stopped run continued with a new budget: its own T
 
 
 def read_tune(run_dir: Path | str) -> list[TrialResult]:
-    """The Tune trials of a run directory (a local path or a URI), read by `ExperimentAnalysis`,
+    """The Tune trials of a run directory (a local path or a URI), read as JSON (`state_trials`),
     with those of its continuations (`continue_tune`): a configuration's finished trial wins."""
     trials = _read_experiment(run_dir)
     if is_uri(run_dir):
@@ -372,27 +431,97 @@ def continue_tune(
 
 
 def _read_experiment(run_dir: Path | str) -> list[TrialResult]:
-    """The trials of one Tune experiment folder."""
-    from ray.tune import ExperimentAnalysis
-
-    _quiet_analysis()
-    # Ray takes absolute paths or URIs
-    analysis = ExperimentAnalysis(run_dir if is_uri(run_dir) else str(Path(run_dir).resolve()))
+    """The trials of one Tune experiment folder (`state_trials`: read as JSON only)."""
     results = []
-    for t in analysis.trials:
+    for t in state_trials(run_dir if is_uri(run_dir) else str(Path(run_dir).resolve())):
         metrics = dict(t.last_result) if t.last_result and "fit_time_s" in t.last_result else {}
         error = None
         if t.status == "ERROR":
             text = t.get_error() or "trial failed"
             error = str(text).strip().splitlines()[-1]
-        path = join(run_dir, Path(t.path).name) if is_uri(run_dir) else t.path  # t.path has no scheme
         # num_failures counts failures; an errored trial's last failure was not retried
         retries = max(0, t.num_failures - (t.status == "ERROR"))
         if SHARED_KEY in t.config:
-            results += shared_rows(str(t), t.config[SHARED_KEY], path, error, retries)
+            results += shared_rows(str(t), t.config[SHARED_KEY], t.path, error, retries)
             continue
-        results.append(TrialResult(str(t), flat_choice(t.config), metrics, error, retries, path))
+        results.append(TrialResult(str(t), flat_choice(t.config), metrics, error, retries, t.path))
     return results
+
+
+STATE_PATTERN = "experiment_state-*.json"  # Tune's experiment state, one file per session
+GOOD_STATE = ".experiment_state.good.json"  # the last whole copy of it (`StateKeeper`)
+
+
+@dataclass(frozen=True)
+class StateTrial:
+    """What a report needs of one of Tune's trials, as its experiment state records it."""
+
+    name: str
+    config: dict
+    last_result: dict
+    status: str
+    num_failures: int
+    path: str
+    error_file: str | None = None
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_error(self) -> str | None:
+        """The text of the trial's last error (Tune's ``error.txt``), if it has one."""
+        plain = self.error_file and Path(self.error_file).name == self.error_file  # in the trial's folder
+        return read_text(self.path, self.error_file) if plain else None
+
+
+def state_trials(run_dir: str) -> list[StateTrial]:
+    """Tune's trials of an experiment folder (absolute, or a URI), from its newest state file
+    read with `json` alone (else the last whole copy `StateKeeper` kept).
+
+    Tune's own readers (`ExperimentAnalysis`, `Tuner.restore`) unpickle each trial's state: a
+    crafted run directory would run its code. A report reads nothing but JSON; values Tune
+    could only pickle stay as they are, unread.
+    """
+    pairs = read_state(run_dir)["trial_data"]
+    try:
+        return [_state_trial(run_dir, *(json.loads(half) for half in pair)) for pair in pairs]
+    except (ValueError, KeyError, TypeError) as exc:  # JSON, but not Tune's
+        raise ExperimentError(
+            "cannot be read: Tune's experiment state has a trial it cannot read "
+            f"({type(exc).__name__}: {exc})",
+            where=str(run_dir),
+        ) from None
+
+
+def _state_trial(run_dir: str, trial: dict, metadata: dict) -> StateTrial:
+    """One trial of Tune's state: its JSON state and its runtime metadata (Tune's two halves)."""
+    relative = trial["relative_logdir"]
+    return StateTrial(
+        trial.get("custom_trial_name") or f"{trial['trainable_name']}_{trial['trial_id']}",
+        trial["config"],
+        metadata.get("last_result") or {},
+        trial["status"],
+        int(metadata.get("num_failures") or 0),
+        join(run_dir, relative) if is_uri(run_dir) else str(Path(run_dir) / relative),
+        metadata.get("error_filename"),
+    )
+
+
+def read_state(run_dir: Path | str) -> dict:
+    """The newest experiment state of a Tune experiment folder, as JSON; its last whole copy
+    (`GOOD_STATE`) if the newest was cut short (a full disk); `ExperimentError` if neither reads."""
+    newest = max(fnmatch.filter(names(run_dir), STATE_PATTERN), default=None)
+    for candidate in (newest, GOOD_STATE):
+        try:
+            state = json.loads(read_text(run_dir, candidate) or "null") if candidate else None
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            continue
+        if isinstance(state, dict) and isinstance(state.get("trial_data"), list):
+            return state
+    raise ExperimentError(
+        f"cannot be read: Tune's {newest or STATE_PATTERN} is not whole JSON, and no whole copy "
+        f"({GOOD_STATE}) is kept",
+        where=str(run_dir),
+    )
 
 
 def shared_rows(
