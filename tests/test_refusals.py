@@ -1,0 +1,212 @@
+"""Bad input a reliability probe fed the real command line (issue 33): each is refused in one
+line naming the field, flag or file, with exit code 2, and nothing is written.
+
+Every case runs ``python -m tuning.run`` in a subprocess with ``storage_path`` under the
+test's folder, so `assert_rejected` can see a run directory that should not be there.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+from tests.conftest import experiment_dict
+from tests.test_cli import assert_rejected, cli, write
+
+BUILTIN_TARGET = "MedHouseVal"  # california_housing's target column
+
+BAD_SETTINGS = [
+    pytest.param(
+        {"data": {"features": ["MedInc", BUILTIN_TARGET]}},
+        f"data.features must not list the target column {BUILTIN_TARGET!r}",
+        id="target-in-features-builtin",
+    ),
+    pytest.param({"seed": -1}, "seed must be greater than or equal to 0; got -1", id="seed-negative"),
+    pytest.param(
+        {"seed": 2**70}, f"seed must be less than or equal to {2**32 - 1}; got {2**70}", id="seed-huge"
+    ),
+    pytest.param(
+        {"split": {"seed": -5}}, "split.seed must be greater than or equal to 0; got -5", id="split-seed"
+    ),
+    pytest.param(
+        {"estimator": {"steps": [{"class": "sklearn.linear_model.Ridge", "parms": {}}]}},
+        "estimator.steps.0.parms is not a known key (did you mean 'params'?); "
+        "valid keys: name, class, params",
+        id="nested-steps-key",
+    ),
+    pytest.param(
+        {
+            "space": {},
+            "estimator": {"choice": {"r": {"class": "sklearn.linear_model.Ridge", "spaces": {}}}},
+        },
+        "estimator.choice.r.spaces is not a known key (did you mean 'space'?); valid keys: class, params, "
+        "steps, space",
+        id="nested-choice-key",
+    ),
+    pytest.param(
+        {"search": {"stop": {"trails": 3}}},
+        "search.stop.trails is not a known key (did you mean 'trials'?); valid keys: time, trials, plateau, "
+        "target",
+        id="nested-stop-key",
+    ),
+    pytest.param(
+        {"space": {"n_estimators": {"start": 1, "stop": 10**9 + 1}}},
+        "space.n_estimators must have at most 100000 values (range(1, 1000000001, 1) has 1000000000)",
+        id="huge-range",
+    ),
+    pytest.param(
+        {"space": {"n_estimators": {"start": 0.0, "stop": 1.0, "step": 1e-12}}},
+        "space.n_estimators must have at most 100000 values (range(0.0, 1.0, 1e-12) has 1000000000000)",
+        id="huge-float-range",
+    ),
+    pytest.param(
+        {
+            "space": {
+                "n_estimators": {"start": 1, "stop": 1001},
+                "max_depth": {"start": 1, "stop": 1001},
+                "min_samples_leaf": {"start": 1, "stop": 1001},
+            }
+        },
+        "space must expand to at most 100000 trials; got 1000000000 (1000 n_estimators x 1000 max_depth "
+        "x 1000 min_samples_leaf)",
+        id="huge-grid-product",
+    ),
+    pytest.param(
+        {"space": {"n_estimators": [4, 8]}, "search": {"num_samples": 10**9}},
+        "search.num_samples must make at most 100000 trials; got 2000000000 (1000000000 samples x 2 grid "
+        "points)",
+        id="huge-num-samples",
+    ),
+    pytest.param(
+        {
+            "space": {"max_features": {"uniform": [0.1, 1.0]}},
+            "search": {"algorithm": "random", "num_samples": 10**7},
+        },
+        "search.num_samples must make at most 100000 trials; got 10000000",
+        id="huge-random-search",
+    ),
+]
+
+
+@pytest.mark.parametrize(("change", "message"), BAD_SETTINGS)
+def test_bad_settings_are_refused_in_one_line(tmp_path, change, message):
+    path = write(tmp_path, experiment_dict(tmp_path, **change))
+    assert_rejected(cli("tuning.run", str(path)), message, tmp_path)
+
+
+def test_target_listed_in_the_features_of_a_file_is_refused(tmp_path):
+    csv = tmp_path / "rows.csv"
+    csv.write_text("a,b,y\n" + "".join(f"{i},{i % 7},{i * 3}\n" for i in range(40)))
+    raw = experiment_dict(tmp_path, data={"source": str(csv), "target": "y", "features": ["a", "y"]})
+    result = cli("tuning.run", str(write(tmp_path, raw)))
+    assert_rejected(result, "data.features must not list the target column 'y' (leakage", tmp_path)
+
+
+def test_a_dry_run_of_a_huge_grid_answers_at_once(tmp_path):
+    """10^9 values used to be built in memory (OOM-killed at 24 GB); now counted, then refused."""
+    raw = experiment_dict(tmp_path, space={"n_estimators": {"start": 1, "stop": 10**9 + 1}})
+    start = time.monotonic()
+    result = cli("tuning.run", str(write(tmp_path, raw)), "--dry-run", timeout=60)
+    assert time.monotonic() - start < 30  # the interpreter's start and imports, not 10^9 values
+    assert_rejected(result, "space.n_estimators must have at most 100000 values", tmp_path)
+
+
+ALIAS_BOMB = """\
+name: bomb
+storage_path: {storage}
+a: &a [x, x, x, x, x, x, x, x, x]
+b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]
+c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]
+d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]
+e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d]
+f: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e]
+g: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f]
+h: &h [*g, *g, *g, *g, *g, *g, *g, *g, *g]
+i: &i [*h, *h, *h, *h, *h, *h, *h, *h, *h]
+space: {{n_estimators: *i}}
+"""
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        pytest.param(ALIAS_BOMB, "exp.yaml: the file must expand to at most 1000000 values", id="alias-bomb"),
+        pytest.param(
+            "name: loop\nstorage_path: {storage}\nspace: &s {{n_estimators: *s}}\n",
+            "exp.yaml:3: the file must not contain an alias inside its own anchor",
+            id="recursive-alias",
+        ),
+    ],
+)
+def test_yaml_that_expands_without_bound_is_refused_fast(tmp_path, text, message):
+    path = write(tmp_path, text.format(storage=tmp_path / "results"))
+    start = time.monotonic()
+    result = cli("tuning.run", str(path), timeout=60)
+    assert time.monotonic() - start < 30  # 9^9 values were built for 104 s before a MemoryError
+    assert_rejected(result, message, tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        pytest.param(
+            ["--num-cpus", "-1"], "--num-cpus must be a number greater than 0; got -1", id="cpus-negative"
+        ),
+        pytest.param(
+            ["--num-cpus", "nan"], "--num-cpus must be a number greater than 0; got nan", id="cpus-nan"
+        ),
+        pytest.param(
+            ["--num-cpus", "0"], "--num-cpus must be a number greater than 0; got 0", id="cpus-zero"
+        ),
+        pytest.param(
+            ["--num-cpus", "inf"], "--num-cpus must be a number greater than 0; got inf", id="cpus-inf"
+        ),
+        pytest.param(
+            ["--num-gpus", "-1"], "--num-gpus must be a number at least 0; got -1", id="gpus-negative"
+        ),
+        pytest.param(["--num-gpus", "nan"], "--num-gpus must be a number at least 0; got nan", id="gpus-nan"),
+        pytest.param(
+            ["--wait-for-cluster", "nan"],
+            "--wait-for-cluster must be a number at least 0; got nan",
+            id="wait-nan",
+        ),
+    ],
+)
+def test_bad_resource_flags_are_blamed_on_the_flag(tmp_path, flags, message):
+    path = write(tmp_path, experiment_dict(tmp_path))
+    result = cli("tuning.run", str(path), *flags)
+    assert_rejected(result, message, tmp_path)
+    assert "resources.num_cpus" not in result.stderr  # the file is not at fault
+
+
+def _fifo(tmp_path):
+    path = tmp_path / "rows.csv"
+    os.mkfifo(path)
+    return path
+
+
+def _folder(tmp_path):
+    path = tmp_path / "rows.csv"
+    path.mkdir()
+    return path
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        pytest.param(_fifo, "is a named pipe (FIFO), not a regular file", id="fifo"),
+        pytest.param(_folder, "is a folder, not a file", id="folder"),
+        pytest.param(lambda _: "/dev/null", "is a device, not a regular file", id="device"),
+    ],
+)
+def test_a_data_source_that_is_not_a_regular_file_is_named_as_such(tmp_path, make, message):
+    """A FIFO would block the reader forever; none of these is "no such file"."""
+    source = make(tmp_path)
+    raw = experiment_dict(tmp_path, data={"source": str(source), "target": "y"})
+    result = cli("tuning.run", str(write(tmp_path, raw)), timeout=60)
+    assert_rejected(
+        result, f"data.source must be a regular CSV/Parquet file; {str(source)!r} {message}", tmp_path
+    )
+    assert "no such file" not in result.stderr
