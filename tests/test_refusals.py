@@ -210,3 +210,85 @@ def test_a_data_source_that_is_not_a_regular_file_is_named_as_such(tmp_path, mak
         result, f"data.source must be a regular CSV/Parquet file; {str(source)!r} {message}", tmp_path
     )
     assert "no such file" not in result.stderr
+
+
+def _rows(n: int, target=lambda i: i * 3) -> str:
+    return "a,b,y\n" + "".join(f"{i},{i % 7},{target(i)}\n" for i in range(n))
+
+
+BAD_DATA = [
+    pytest.param(
+        b"caf\xe9,b,y\n1,2,3\n4,5,6\n",
+        {},
+        "data.source cannot read 'rows.csv': it is not UTF-8 text (byte 0xe9 on line 1)",
+        id="latin-1-header",
+    ),
+    pytest.param(
+        ("a,b,y\n" + "".join(f"r\xe9{i},{i},{i * 2}\n" for i in range(30))).encode("latin-1"),
+        {},
+        "data.source cannot read 'rows.csv': it is not UTF-8 text (byte 0xe9 on line 2)",
+        id="latin-1-values",
+    ),
+    pytest.param(
+        b"a,a,y\n" + "".join(f"{i},{i},{i}\n" for i in range(30)).encode(),
+        {},
+        "data.source must have one column of each name; 'a' appears 2 times in 'rows.csv'",
+        id="duplicate-columns",
+    ),
+    pytest.param(
+        _rows(30, lambda i: "inf" if i == 4 else i).encode(),
+        {},
+        "data.target must be finite numbers; 'y' has 1 infinite value (drop those rows first)",
+        id="inf-target",
+    ),
+    pytest.param(
+        b"a,b,y\n" + "".join(f"{'-inf' if i == 2 else i},{i},{i}\n" for i in range(30)).encode(),
+        {},
+        "data.features must be finite numbers or missing; column 'a' has 1 infinite value",
+        id="inf-feature",
+    ),
+    pytest.param(
+        _rows(30, lambda i: 5).encode(),
+        {},
+        "data.target must vary (a constant has nothing to learn and r2 is undefined); "
+        "'y' is 5 in all 30 rows",
+        id="constant-target",
+    ),
+    pytest.param(
+        _rows(2).encode(),
+        {},
+        "split.test_size must leave rows to train on and to test on; got 0.2 of 2 rows (1 test, 1 training);"
+        " each needs at least 2",
+        id="two-rows",
+    ),
+    pytest.param(
+        _rows(40).encode(),
+        {"test_size": 0.0001},
+        "split.test_size must leave rows to train on and to test on; got 0.0001 of 40 rows (1 test, 39 "
+        "training); each needs at least 2",
+        id="one-test-row",
+    ),
+    pytest.param(
+        _rows(10).encode(),
+        {"cv": 5},
+        "split.cv must leave at least 2 rows in each fold: 5 folds need 10 training rows; got 8",
+        id="cv-too-few-rows",
+    ),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("content", "split", "message"), BAD_DATA)
+def test_bad_data_is_refused_before_any_trial(tmp_path, content, split, message):
+    """Found when the rows are read (after Ray starts), before the run directory is made."""
+    csv = tmp_path / "rows.csv"
+    csv.write_bytes(content)
+    raw = experiment_dict(
+        tmp_path,
+        data={"source": str(csv), "target": "y"},
+        estimator={"class": "sklearn.linear_model.Ridge"},
+        space={"alpha": [0.1, 1.0]},
+        split=split,
+    )
+    result = cli("tuning.run", str(write(tmp_path, raw)), "--runner", "sequential", "--num-cpus", "1")
+    assert_rejected(result, message, tmp_path)
