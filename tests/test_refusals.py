@@ -220,19 +220,19 @@ BAD_DATA = [
     pytest.param(
         b"caf\xe9,b,y\n1,2,3\n4,5,6\n",
         {},
-        "data.source cannot read 'rows.csv': it is not UTF-8 text (byte 0xe9 on line 1)",
+        "rows.csv': it is not UTF-8 text (byte 0xe9 on line 1); save it as UTF-8",
         id="latin-1-header",
     ),
     pytest.param(
         ("a,b,y\n" + "".join(f"r\xe9{i},{i},{i * 2}\n" for i in range(30))).encode("latin-1"),
         {},
-        "data.source cannot read 'rows.csv': it is not UTF-8 text (byte 0xe9 on line 2)",
+        "rows.csv': it is not UTF-8 text (byte 0xe9 on line 2); save it as UTF-8",
         id="latin-1-values",
     ),
     pytest.param(
         b"a,a,y\n" + "".join(f"{i},{i},{i}\n" for i in range(30)).encode(),
         {},
-        "data.source must have one column of each name; 'a' appears 2 times in 'rows.csv'",
+        "data.source must have one column of each name; 'a' appears 2 times in '",
         id="duplicate-columns",
     ),
     pytest.param(

@@ -17,6 +17,7 @@ import joblib
 
 from tuning.config import Experiment
 from tuning.data import Split
+from tuning.errors import ExperimentError
 from tuning.metrics import BestScore, Mode
 from tuning.models import flat_choice, nested_choice
 from tuning.progress import Progress, tune_callback
@@ -292,13 +293,18 @@ def _restore(
     from ray import tune
 
     progress.done = sum(t.finished for t in read_tune(run_dir))
-    tuner = tune.Tuner.restore(
-        str(run_dir.resolve()),
-        trainable=trainable(experiment, split, spec, groups),
-        resume_unfinished=True,
-        resume_errored=False,  # a configuration that raised would raise again
-        restart_errored=False,
-    )
+    try:
+        tuner = tune.Tuner.restore(
+            str(run_dir.resolve()),
+            trainable=trainable(experiment, split, spec, groups),
+            resume_unfinished=True,
+            resume_errored=False,  # a configuration that raised would raise again
+            restart_errored=False,
+        )
+    except Exception as exc:  # unpickling a damaged tuner.pkl can raise anything
+        raise damaged(
+            f"--resume {run_dir}", "Tune's saved state (tuner.pkl, experiment_state-*.json)", exc
+        ) from None
     run_config = getattr(getattr(tuner, "_local_tuner", None), "get_run_config", None)
     if run_config:  # the pickled callback counts from zero; this one knows what is done
         run_config().callbacks = [tune_callback(progress), *(callbacks or [])]
@@ -322,6 +328,12 @@ def listed(configs: list[dict], experiment: Experiment):
     space = {key: tune.choice(list(seen.values())) for key, seen in values.items()}
     cap = experiment.resources.max_concurrent_trials
     return space, variant_generator(experiment.seed, list(configs), cap), len(configs)
+
+
+def damaged(where: str, what: str, exc: BaseException) -> ExperimentError:
+    """The one-line error of a run directory file that cannot be read back (cut short, garbage)."""
+    reason = (str(exc).strip().splitlines() or [""])[-1][:200]
+    return ExperimentError(f"cannot be read: {what} is damaged ({type(exc).__name__}: {reason})", where=where)
 
 
 def _quiet_analysis() -> None:
@@ -376,8 +388,10 @@ def _read_experiment(run_dir: Path | str) -> list[TrialResult]:
     from ray.tune import ExperimentAnalysis
 
     _quiet_analysis()
-    # Ray takes absolute paths or URIs
-    analysis = ExperimentAnalysis(run_dir if is_uri(run_dir) else str(Path(run_dir).resolve()))
+    try:  # Ray takes absolute paths or URIs
+        analysis = ExperimentAnalysis(run_dir if is_uri(run_dir) else str(Path(run_dir).resolve()))
+    except (ValueError, KeyError, TypeError, EOFError) as exc:  # JSON cut short or not Tune's
+        raise damaged(str(run_dir), "Tune's trial state (experiment_state-*.json)", exc) from None
     results = []
     for t in analysis.trials:
         metrics = dict(t.last_result) if t.last_result and "fit_time_s" in t.last_result else {}
