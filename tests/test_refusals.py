@@ -7,10 +7,12 @@ test's folder, so `assert_rejected` can see a run directory that should not be t
 
 from __future__ import annotations
 
+import json
 import os
 import time
 
 import pytest
+import yaml
 
 from tests.conftest import experiment_dict
 from tests.test_cli import assert_rejected, cli, write
@@ -292,3 +294,115 @@ def test_bad_data_is_refused_before_any_trial(tmp_path, content, split, message)
     )
     result = cli("tuning.run", str(write(tmp_path, raw)), "--runner", "sequential", "--num-cpus", "1")
     assert_rejected(result, message, tmp_path)
+
+
+def damaged_run(tmp_path, summary: bytes | None, state: bytes | None = None, pickle: bytes | None = None):
+    """A run directory as the tool leaves it (experiment.yaml first), with damaged files."""
+    from tuning.config import validate
+
+    raw = experiment_dict(
+        tmp_path, data={"source": "iris"}, estimator={"class": "sklearn.linear_model.LogisticRegression"}
+    )
+    raw["space"] = {"C": [0.1, 1.0]}
+    run_dir = tmp_path / "results" / "small" / "2026-01-01_00-00-00"
+    run_dir.mkdir(parents=True)
+    saved = {**validate(raw).resolved(), "runner": "tune"}
+    (run_dir / "experiment.yaml").write_text(yaml.safe_dump(saved, sort_keys=False))
+    for name, content in (
+        ("summary.json", summary),
+        ("experiment_state-2026-01-01_00-00-00.json", state),
+        ("tuner.pkl", pickle),
+    ):
+        if content is not None:
+            (run_dir / name).write_bytes(content)
+    return run_dir
+
+
+def snapshot(folder) -> dict[str, tuple[int, int]]:
+    """Every file under ``folder`` with its size and modification time: what a refusal must not change."""
+    return {str(p): (p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(folder.rglob("*"))}
+
+
+INTERRUPTED = json.dumps({"status": "interrupted", "counts": {"trials": 2}}).encode()
+EMPTY_STATE = json.dumps({"trial_data": [], "runner_data": {}, "stats": {}}).encode()
+DAMAGED = [
+    pytest.param(
+        b'{\n  "status": "complete",\n  "best": {"ms',
+        None,
+        "summary.json: cannot be read: it is not valid JSON",
+        id="cut-summary",
+    ),
+    pytest.param(
+        b"\xff\xfe{}",
+        None,
+        "summary.json: cannot be read: it is not UTF-8 text (byte 0xff at offset 0)",
+        id="not-utf8",
+    ),
+    pytest.param(
+        b"[1, 2]",
+        None,
+        "summary.json: cannot be read: it holds a list, not a summary",
+        id="summary-not-a-mapping",
+    ),
+    pytest.param(
+        None,
+        b'{"trial_data": [["{\\n  \\"stub',
+        "cannot be read: Tune's trial state (experiment_state-*.json) is damaged (JSONDecodeError",
+        id="cut-experiment-state",
+    ),
+]
+
+
+@pytest.mark.parametrize("command", ["tuning.inspect", "tuning.report"])
+@pytest.mark.parametrize(("summary", "state", "message"), DAMAGED)
+def test_inspect_and_report_name_a_damaged_file(tmp_path, command, summary, state, message):
+    run_dir = damaged_run(tmp_path, summary, state)
+    before = snapshot(run_dir)
+    result = cli(command, str(run_dir))
+    assert result.returncode == 2, result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"error: {run_dir}") and message in line, line
+    assert "Traceback" not in result.stderr and snapshot(run_dir) == before  # no report.html
+
+
+def test_resume_names_a_damaged_summary_before_starting(tmp_path):
+    run_dir = damaged_run(tmp_path, b'{"status": "interr')
+    before = snapshot(run_dir)
+    result = cli("tuning.run", "--resume", str(run_dir))
+    assert result.returncode == 2, result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line == (
+        f"error: {run_dir}/summary.json: cannot be read: it is not valid JSON (Unterminated string starting "
+        "at: line 1, column 12); the file is damaged"
+    )
+    assert snapshot(run_dir) == before
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("state", "pickle", "message"),
+    [
+        pytest.param(
+            b'{"trial_data": [',
+            b"garbage",
+            "Tune's trial state (experiment_state-*.json) is damaged",
+            id="cut-state",
+        ),
+        pytest.param(
+            EMPTY_STATE,
+            b"garbage",
+            "cannot be read: Tune's saved state (tuner.pkl, experiment_state-*.json) is "
+            "damaged (UnpicklingError",
+            id="garbage-tuner-pkl",
+        ),
+    ],
+)
+def test_resume_of_a_damaged_tune_state_is_refused_in_one_line(tmp_path, state, pickle, message):
+    run_dir = damaged_run(tmp_path, INTERRUPTED, state, pickle)
+    before = snapshot(run_dir)
+    result = cli("tuning.run", "--resume", str(run_dir), "--num-cpus", "1")
+    assert result.returncode == 2, result.stdout[-2000:] + result.stderr[-3000:]
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1].startswith("error: ") and message in lines[-1], result.stderr[-3000:]
+    assert "Traceback" not in result.stderr + result.stdout
+    assert snapshot(run_dir) == before
