@@ -406,3 +406,30 @@ def test_resume_of_a_damaged_tune_state_is_refused_in_one_line(tmp_path, state, 
     assert lines[-1].startswith("error: ") and message in lines[-1], result.stderr[-3000:]
     assert "Traceback" not in result.stderr + result.stdout
     assert snapshot(run_dir) == before
+
+
+@pytest.mark.parametrize(
+    ("resources", "flags", "message"),
+    [
+        pytest.param(
+            {"num_cpus": 1000},
+            ["--num-cpus", "2"],
+            "resources.num_cpus must be at most 2, the CPUs of this machine, where the sequential runner "
+            "fits "
+            "its trials one at a time; got 1000",
+            id="cpus",
+        ),
+        pytest.param(
+            {"num_cpus": 1, "num_gpus": 1},
+            ["--num-cpus", "2", "--num-gpus", "0"],
+            "resources.num_gpus must be at most 0, the GPUs of this machine, where the sequential runner "
+            "fits "
+            "its trials (it has none); got 1",
+            id="gpus",
+        ),
+    ],
+)
+def test_the_sequential_runner_refuses_what_this_machine_lacks(tmp_path, resources, flags, message):
+    """The baseline runs in this process: 1000 CPUs would be n_jobs=1000 on 2 cores."""
+    path = write(tmp_path, experiment_dict(tmp_path, resources=resources, runner="sequential"))
+    assert_rejected(cli("tuning.run", str(path), "--dry-run", *flags), message, tmp_path)
