@@ -344,6 +344,10 @@ DAMAGED = [
         "summary.json: cannot be read: it holds a list, not a summary",
         id="summary-not-a-mapping",
     ),
+]
+
+
+INSPECT_ONLY = [  # the report reads summary.json alone
     pytest.param(
         None,
         b'{"trial_data": [["{\\n  \\"stub',
@@ -353,8 +357,15 @@ DAMAGED = [
 ]
 
 
-@pytest.mark.parametrize("command", ["tuning.inspect", "tuning.report"])
-@pytest.mark.parametrize(("summary", "state", "message"), DAMAGED)
+@pytest.mark.parametrize(
+    ("command", "summary", "state", "message"),
+    [
+        pytest.param(c, *p.values, id=f"{p.id}-{c}")
+        for c in ("tuning.inspect", "tuning.report")
+        for p in DAMAGED
+    ]
+    + [pytest.param("tuning.inspect", *p.values, id=p.id) for p in INSPECT_ONLY],
+)
 def test_inspect_and_report_name_a_damaged_file(tmp_path, command, summary, state, message):
     run_dir = damaged_run(tmp_path, summary, state)
     before = snapshot(run_dir)
