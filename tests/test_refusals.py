@@ -449,3 +449,40 @@ def test_the_sequential_runner_refuses_what_this_machine_lacks(tmp_path, resourc
     """The baseline runs in this process: 1000 CPUs would be n_jobs=1000 on 2 cores."""
     path = write(tmp_path, experiment_dict(tmp_path, resources=resources, runner="sequential"))
     assert_rejected(cli("tuning.run", str(path), "--dry-run", *flags), message, tmp_path)
+
+
+@pytest.mark.slow
+def test_a_failing_trial_prints_one_line_per_failure_and_keeps_the_traceback_in_its_log(tmp_path):
+    """Tune retried a deterministic error and printed a Ray traceback for each failure (3 with
+    the default max_failures 2); now one line each, the traceback in the trial's error.txt."""
+    raw = experiment_dict(
+        tmp_path,
+        estimator={"class": "tests.helpers.SleepyRegressor"},
+        space={"n_estimators": [1], "fail": [True]},
+        max_failures=1,
+        refit=False,
+    )
+    result = cli("tuning.run", str(write(tmp_path, raw)), "--num-cpus", "1")
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr + result.stdout
+    failed = [line for line in result.stderr.splitlines() if "ValueError: this configuration fails" in line]
+    assert len(failed) == 2, result.stderr  # the first try and its one retry
+    assert all("failed: ValueError" in line and "error.txt" in line for line in failed), failed
+    (error_txt,) = (tmp_path / "results").rglob("error.txt")
+    assert "Traceback" in error_txt.read_text()
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        pytest.param("name: small\nmetric: [mse\n", "it is not valid YAML", id="cut"),
+        pytest.param("- a list\n", "it is not a saved experiment (no name, metric and mode)", id="not-saved"),
+    ],
+)
+def test_inspect_names_a_damaged_saved_experiment(tmp_path, text, message):
+    run_dir = damaged_run(tmp_path, None)
+    (run_dir / "experiment.yaml").write_text(text)
+    result = cli("tuning.inspect", str(run_dir))
+    assert result.returncode == 2, result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"error: {run_dir}/experiment.yaml: cannot be read: {message}"), line

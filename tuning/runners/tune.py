@@ -223,6 +223,7 @@ def run_tune(
     # one prints banners even when silent, and a second reporter crashes on a trial's retry.)
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     _quiet_analysis()
+    _one_line_failures()
     if resume and tune.Tuner.can_restore(str(run_dir.resolve())):
         return _restore(experiment, split, spec, run_dir, cores, progress, groups, callbacks)
     space, settings = tune_config(experiment, groups, configs)
@@ -340,6 +341,31 @@ def _quiet_analysis() -> None:
     """Trials that never reported (an interrupted run) have no result files: Tune warns
     about each, with its path, whenever it reads the experiment; the report says it once."""
     logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
+
+
+class OneLineFailures(logging.Filter):
+    """Tune logs a failed trial's whole Ray traceback, once per try; the terminal gets one line
+    per failure instead (Tune writes the traceback to the trial's ``error.txt`` itself)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.getMessage().startswith("Trial task failed") and record.exc_info:
+            error = record.exc_info[1]
+            last = (str(error).strip().splitlines() or [type(error).__name__])[-1].strip()
+            name = record.getMessage().removeprefix("Trial task failed for trial ")
+            record.msg, record.args, record.exc_info, record.exc_text = (
+                f"{name} failed: {last} (the traceback is in its folder's error.txt)",
+                None,
+                None,
+                None,
+            )
+        return True
+
+
+def _one_line_failures() -> None:
+    """Install `OneLineFailures` on Tune's controller logger (once)."""
+    controller = logging.getLogger("ray.tune.execution.tune_controller")
+    if not any(isinstance(f, OneLineFailures) for f in controller.filters):
+        controller.addFilter(OneLineFailures())
 
 
 CONTINUED = "continued_"  # a stopped run continued with a new budget: its own Tune experiment
