@@ -12,7 +12,10 @@ from typing import Any
 
 from tuning.models import CHOICE_KEY, SEP, choice_config
 
-MAX_TRIALS = 100_000  # the most trials a plan may hold: counted before any is expanded
+MAX_TRIALS = 10_000  # the most trials a plan may hold: counted before any is expanded
+# the most values of one parameter's list: Tune's variant generator copies every list for each
+# variant (quadratic in a long list: 5,000 values took 150 s to expand)
+MAX_VALUES = 1_000
 
 
 def config_key(config: dict[str, Any]) -> str:

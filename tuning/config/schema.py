@@ -26,7 +26,7 @@ from pydantic_core import PydanticCustomError
 
 from tuning.estimator import task_of_class
 from tuning.metrics import DEFAULT_METRIC, Mode, bounds, mode_of, recorded, unknown
-from tuning.space import MAX_TRIALS, distinct_count, grid_count, grid_sizes
+from tuning.space import MAX_TRIALS, MAX_VALUES, distinct_count, grid_count, grid_sizes
 from tuning.stopping import parse_duration
 from tuning.values import is_number
 
@@ -94,6 +94,8 @@ def _parse_param(raw: Any) -> dict[str, Any]:
     if domain in ("grid", "choice"):
         if not isinstance(values, list) or not values:
             raise ValueError(f"must be a non-empty list of {domain} values")
+        if len(values) > MAX_VALUES:
+            raise ValueError(f"must have at most {MAX_VALUES} values; it has {len(values)}")
         reprs = [repr(v) for v in values]
         if len(set(reprs)) != len(reprs):
             dup = next(r for r in reprs if reprs.count(r) > 1)
@@ -120,9 +122,9 @@ def _range(start: Any, stop: Any, step: Any) -> list[int | float]:
     integers = all(isinstance(v, int) for v in (start, stop, step))
     # counted before they are built (10^9 values would take gigabytes); 0.3 / 0.1 is 3.0000000000000004
     count = len(range(start, stop, step)) if integers else max(math.ceil(round((stop - start) / step, 9)), 0)
-    if count > MAX_TRIALS:
+    if count > MAX_VALUES:
         raise ValueError(
-            f"must have at most {MAX_TRIALS} values (range({start}, {stop}, {step}) has {count})"
+            f"must have at most {MAX_VALUES} values (range({start}, {stop}, {step}) has {count})"
         )
     if integers:
         values: list[int | float] = list(range(start, stop, step))
