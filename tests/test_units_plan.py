@@ -115,7 +115,12 @@ def test_a_trial_that_no_node_holds_is_refused_unless_the_run_is_sequential(tmp_
     big = experiment(tmp_path, resources={"num_cpus": 8})
     with pytest.raises(ExperimentError, match=r"^resources\.num_cpus must be at most 4"):
         make_plan(big, "tune", cluster((4.0,)))
-    assert make_plan(big, "sequential", cluster((4.0,))).cluster == cluster((4.0,))
+    # the sequential runner fits in this process: this machine's CPUs bound it, not a cluster's
+    one = experiment(tmp_path, resources={"num_cpus": 1})
+    joined = cluster((0.5,), here=False)
+    assert make_plan(one, "sequential", joined).cluster == joined
+    with pytest.raises(ExperimentError, match=r"at most 4, the CPUs of this machine, where the sequential"):
+        make_plan(big, "sequential", cluster((4.0,)))
 
 
 def test_auto_cpus_give_the_largest_trial_its_share_of_the_cores(tmp_path):

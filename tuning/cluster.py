@@ -24,6 +24,9 @@ POLL_S = 2.0  # how often a waiting run looks at the cluster again
 TLS_ENV = ("RAY_TLS_SERVER_CERT", "RAY_TLS_SERVER_KEY", "RAY_TLS_CA_CERT")  # Ray's TLS mode
 
 
+THIS_MACHINE = "this machine"  # the address of `local_cluster`: a description, no Ray started
+
+
 @dataclass(frozen=True)
 class Cluster:
     """What the connected cluster offers trials."""
@@ -226,7 +229,7 @@ def local_cluster(num_cpus: float | None = None, num_gpus: float | None = None) 
     if num_gpus is None:
         num_gpus = get_accelerator_manager_for_resource("GPU").get_current_node_num_accelerators()
     gpus = float(num_gpus)
-    return Cluster("this machine", 1, cpus, gpus, (cpus,), (gpus,), started_here=False)
+    return Cluster(THIS_MACHINE, 1, cpus, gpus, (cpus,), (gpus,), started_here=False)
 
 
 def check_reachable(address: str | None, timeout: float = CONNECT_TIMEOUT_S) -> None:

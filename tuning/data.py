@@ -24,6 +24,7 @@ from sklearn.utils.multiclass import type_of_target
 from tuning.config import BUILTIN_DATASETS, DataConfig, SplitConfig
 from tuning.errors import ExperimentError
 
+UTF8_CHECK_BYTES = 64 * 2**20  # how much of a local CSV is checked for UTF-8
 ROW_TEXT = r"(Expected \d+ columns?, got \d+): .*"  # pyarrow's CSV errors quote the row after this
 
 
@@ -101,7 +102,27 @@ def _read_file(source: str) -> pd.DataFrame:
                 table = pyarrow.csv.read_csv(stream)
     except (pyarrow.ArrowException, OSError) as exc:
         raise _unreadable(source, exc) from None
+    binary = any(pyarrow.types.is_binary(field.type) for field in table.schema)
+    if filesystem is None and binary and (reason := _not_utf8(source)):  # pyarrow reads non-UTF-8 as bytes
+        raise ExperimentError(f"cannot read {source!r}: {reason}", key="data.source")
     return table.to_pandas()
+
+
+def _not_utf8(path: str) -> str | None:
+    """Where a local text file stops being UTF-8 (what CSV readers read), or None if it is UTF-8."""
+    with open(path, "rb") as handle:
+        data = handle.read(UTF8_CHECK_BYTES + 1)
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start >= UTF8_CHECK_BYTES - 4:  # the read cut a character: what was read is UTF-8
+            return None
+        line = data.count(b"\n", 0, exc.start) + 1
+        return (
+            f"it is not UTF-8 text (byte 0x{data[exc.start]:02x} on line {line}); save it as UTF-8, "
+            "e.g. iconv -f latin1 -t utf-8 if it is Latin-1"
+        )
+    return None
 
 
 def check_source(source: str) -> None:
@@ -141,7 +162,9 @@ def _fsspec_knows(scheme: str) -> bool:
 
 
 def _unreadable(source: str, exc: BaseException) -> ExperimentError:
-    return ExperimentError(f"cannot read {source!r}: {_reason(exc)}", key="data.source")
+    local_csv = "://" not in source and not source.lower().endswith((".parquet", ".pq"))
+    reason = (local_csv and os.path.isfile(source) and _not_utf8(source)) or _reason(exc)
+    return ExperimentError(f"cannot read {source!r}: {reason}", key="data.source")
 
 
 def read_dataset(data: DataConfig):
@@ -274,6 +297,14 @@ def prepare(frame: pd.DataFrame, data: DataConfig, classifier: bool) -> tuple:
     complete (exactly as the tutorial), else the DataFrame columns that a pipeline prepares."""
     if frame.empty:
         raise ExperimentError(f"must have rows; {data.source!r} has none", key="data.source")
+    repeated = frame.columns[frame.columns.duplicated()]
+    if len(repeated):
+        name = repeated[0]
+        raise ExperimentError(
+            f"must have one column of each name; {name!r} appears {list(frame.columns).count(name)} times "
+            f"in {data.source!r}",
+            key="data.source",
+        )
     target = data.target_column
     if target not in frame.columns:
         raise ExperimentError(
@@ -288,6 +319,7 @@ def prepare(frame: pd.DataFrame, data: DataConfig, classifier: bool) -> tuple:
             key="data.features",
         )
     y = target_values(frame[target], classifier)
+    check_finite(frame, target, features, classifier)
     categorical = tuple(c for c in features if not is_numeric_dtype(frame[c]))
     for column in features:  # one dtype and one missing marker (NaN) whatever the reader produced
         if column in categorical:  # CSV readers give "" for an empty text field
@@ -315,6 +347,29 @@ def target_values(column: pd.Series, classifier: bool) -> np.ndarray:
             key="data.target",
         )
     return class_labels(column) if classifier else column.to_numpy(dtype=np.float64)
+
+
+def check_finite(frame: pd.DataFrame, target: str, features: list[str], classifier: bool) -> None:
+    """No infinite value in a numeric column, and a regression target that varies."""
+    for column, key in [(target, "data.target"), *((c, "data.features") for c in features)]:
+        values = frame[column]
+        if not is_numeric_dtype(values) or values.dtype == bool:
+            continue
+        infinite = int(np.isinf(values.to_numpy(dtype=np.float64)).sum())
+        if infinite:
+            what = f"{column!r} has" if key == "data.target" else f"column {column!r} has"
+            plural = "s" if infinite != 1 else ""
+            raise ExperimentError(
+                f"must be finite numbers{'' if key == 'data.target' else ' or missing'}; {what} "
+                f"{infinite} infinite value{plural} (drop those rows first)",
+                key=key,
+            )
+    if not classifier and frame[target].nunique() == 1:
+        raise ExperimentError(
+            f"must vary (a constant has nothing to learn and r2 is undefined); {target!r} is "
+            f"{frame[target].iloc[0]:g} in all {len(frame)} rows",
+            key="data.target",
+        )
 
 
 def class_labels(column: pd.Series) -> np.ndarray:
@@ -405,17 +460,28 @@ def _label(value):
     return value.item() if isinstance(value, np.generic) else value
 
 
+MIN_SCORED_ROWS = 2  # the fewest rows a score is taken on: r2 of one row is undefined (NaN)
+
+
 def check_rows(n_rows: int, split: SplitConfig) -> None:
-    """Refuse a ``test_size`` that leaves no training row (the hold-out split's, every repeat's)."""
+    """Refuse a ``test_size`` that leaves fewer than `MIN_SCORED_ROWS` rows to train on or to test
+    on (the hold-out split's, every repeat's), and ``cv`` folds of fewer rows."""
     test = math.ceil(split.test_size * n_rows)  # as train_test_split and ShuffleSplit count them
-    if n_rows - test < 1 or test < 1:
+    train = n_rows - test
+    if min(train, test) < MIN_SCORED_ROWS:
         raise ExperimentError(
             f"must leave rows to train on and to test on; got {split.test_size} of {n_rows} rows "
-            f"({test} test, {n_rows - test} training)",
+            f"({test} test, {train} training); each needs at least {MIN_SCORED_ROWS}",
             key="split.test_size",
         )
-    if split.repeats and split.cv and split.cv > n_rows:
-        raise ExperimentError(f"must be at most the {n_rows} rows; got {split.cv}", key="split.cv")
+    folded = n_rows if split.repeats else train  # repeats fold all the rows; else the training rows
+    if split.cv and folded < MIN_SCORED_ROWS * split.cv:
+        which = "rows" if split.repeats else "training rows"
+        raise ExperimentError(
+            f"must leave at least {MIN_SCORED_ROWS} rows in each fold: {split.cv} folds need "
+            f"{MIN_SCORED_ROWS * split.cv} {which}; got {folded}",
+            key="split.cv",
+        )
 
 
 def frame_of(rows: object, target: str | None) -> tuple[pd.DataFrame, str]:

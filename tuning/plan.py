@@ -14,9 +14,10 @@ from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
 
-from tuning.cluster import Cluster, check_fits
-from tuning.config import RUNNERS, Experiment, why_not_share
+from tuning.cluster import THIS_MACHINE, Cluster, check_fits, local_cluster
+from tuning.config import RUNNERS, Experiment, ResourcesConfig, why_not_share
 from tuning.data import Split
+from tuning.errors import ExperimentError
 from tuning.gpu import gpu_warnings
 from tuning.search import adaptive, check_runner, for_choice, search_space
 from tuning.shared import Group, fitted_sizes, group_configs, size_key
@@ -127,6 +128,8 @@ def make_plan(experiment: Experiment, runner: str | None, cluster: Cluster) -> P
         experiment = with_cpus(experiment, auto_cpus(sized, cluster.cpus, search.size_param, node_cpus))
     if runner != "sequential":
         cluster = check_fits(cluster, experiment.resources)  # a joined cluster may be waited for
+    else:
+        check_sequential(experiment.resources, cluster)
     spec = TrialSpec.from_experiment(experiment)
     warnings = (  # only Ray reserves GPUs: the baseline runs one trial at a time, in this process
         gpu_warnings(spec.estimator, spec.params, configs, experiment.resources.num_gpus)
@@ -136,6 +139,25 @@ def make_plan(experiment: Experiment, runner: str | None, cluster: Cluster) -> P
     return Plan(
         experiment, runner, cluster, tuple(configs), total, spec, groups, share_note, total, tuple(warnings)
     )
+
+
+def check_sequential(resources: ResourcesConfig, cluster: Cluster) -> None:
+    """The sequential runner fits its trials one at a time in this process, with ``num_cpus``
+    threads: refuse more CPUs or GPUs than this machine has (Ray's limits do not apply to it)."""
+    here = cluster if cluster.started_here or cluster.address == THIS_MACHINE else local_cluster()
+    cpus, gpus = max(here.node_cpus, default=1), max(here.node_gpus, default=0)
+    where = "the {} of this machine, where the sequential runner fits its trials"
+    if resources.num_cpus > cpus:
+        raise ExperimentError(
+            f"must be at most {cpus:g}, {where.format('CPUs')} one at a time; got {resources.num_cpus:g}",
+            key="resources.num_cpus",
+        )
+    if resources.num_gpus > gpus:
+        none = " (it has none)" if not gpus else ""
+        raise ExperimentError(
+            f"must be at most {gpus:g}, {where.format('GPUs')}{none}; got {resources.num_gpus:g}",
+            key="resources.num_gpus",
+        )
 
 
 def share_plan(experiment: Experiment, configs: list[dict[str, Any]]) -> tuple[tuple[Group, ...], str | None]:

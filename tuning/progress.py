@@ -5,7 +5,9 @@
 The time left is a schedule, not a mean: each remaining trial's duration is predicted from
 the finished ones (a straight line through duration against a size parameter such as
 ``n_estimators`` when one varies, else their mean), and the remaining trials are laid out
-on ``parallelism`` workers, the running ones first for what is left of them.
+on ``parallelism`` workers, the running ones first for what is left of them. Each trial also
+holds its worker beyond its own fit (Tune starts it, reports and schedules it): that overhead
+is measured from how often trials finish once the first wave is done, and added to each.
 
 On a terminal there is ONE status line, redrawn in place as trials finish and about once a
 second while Tune runs (`Progress.tick`), so the time left counts down; it stays on screen
@@ -114,6 +116,9 @@ class Progress:
         self.done = self.errored = 0
         self.running: dict[Hashable, tuple[dict[str, Any], float]] = {}
         self.finished_trials: list[tuple[dict[str, Any], float]] = []
+        self._first_finish: float | None = None  # this session's, for `overhead`
+        self._last_finish = 0.0
+        self._since_first: list[float] = []  # own durations of the trials finished after it
         self.live = (echo is say and sys.stdout.isatty()) if live is None else live
         self.write = write or _write
         self.per_trial = verbose or not self.live  # a line per finished trial, else the live line only
@@ -159,6 +164,11 @@ class Progress:
             duration = now - began
         if duration is not None:
             self.finished_trials.append((config, duration))
+        if self._first_finish is None:
+            self._first_finish = now
+        elif duration is not None:
+            self._since_first.append(duration)
+            self._last_finish = now
         if self.per_trial or self.done >= self.total:
             self.close()
             self.echo(self.line(running, now))
@@ -214,17 +224,31 @@ class Progress:
         model = DurationModel(self.finished_trials)
         if model.mean is None:
             return None
+        extra = self.overhead()
         running_left = [
-            max((model.predict(config) or 0.0) - (now - began), 0.0)
+            max((model.predict(config) or 0.0) + extra - (now - began), 0.0)
             for config, began in self.running.values()
         ]
         running_left += [model.mean / 2] * max(running - len(running_left), 0)  # running, start unseen
         queue = self._pending_configs()
         if queue is not None and len(queue) == pending:
-            pending_times = [model.predict(config) or model.mean for config in queue]
+            pending_times = [(model.predict(config) or model.mean) + extra for config in queue]
         else:
-            pending_times = [model.mean] * pending
+            pending_times = [model.mean + extra] * pending
         return schedule_time(running_left, pending_times, self.parallelism)
+
+    def overhead(self) -> float:
+        """Seconds each trial holds a worker beyond its own fit, from the finishes after the first.
+
+        ``n`` trials finishing over ``T`` seconds on ``parallelism`` workers held one for
+        ``parallelism * T / n`` each; what their own durations do not explain is overhead
+        (a trial's start, its report, Tune's loop). Zero until a whole wave has finished.
+        """
+        done = self._since_first
+        if self._first_finish is None or len(done) < self.parallelism:
+            return 0.0
+        held = self.parallelism * (self._last_finish - self._first_finish) / len(done)
+        return max(held - sum(done) / len(done), 0.0)
 
     def _pending_configs(self) -> list[dict[str, Any]] | None:
         """The configurations not yet started, in their order (None if not given)."""

@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from tuning.errors import ExperimentError
-from tuning.storage import RESERVE_BYTES, is_uri, new_remote_run_dir, read_text
+from tuning.storage import RESERVE_BYTES, is_uri, join, new_remote_run_dir, read_text
 
 EXPERIMENT_FILE = "experiment.yaml"
 ENVIRONMENT_FILE = "environment.json"  # package versions and git commit, written at the start
@@ -171,7 +171,20 @@ def read_experiment(run_dir: Path | str) -> dict[str, Any]:
     text = read_text(run_dir, EXPERIMENT_FILE)
     if text is None:
         raise ExperimentError(f"is not a tuning run directory (no {EXPERIMENT_FILE})", where=str(run_dir))
-    return yaml.safe_load(text)
+    try:
+        saved = yaml.safe_load(text)
+    except yaml.YAMLError as exc:  # cut short, or edited by hand
+        reason = str(getattr(exc, "problem", None) or exc).splitlines()[0]
+        raise ExperimentError(
+            f"cannot be read: it is not valid YAML ({reason}); the file is damaged",
+            where=join(str(run_dir), EXPERIMENT_FILE),
+        ) from None
+    if not isinstance(saved, dict) or not {"name", "metric", "mode"} <= set(saved):
+        raise ExperimentError(
+            "cannot be read: it is not a saved experiment (no name, metric and mode)",
+            where=join(str(run_dir), EXPERIMENT_FILE),
+        )
+    return saved
 
 
 def environment() -> dict[str, str]:

@@ -13,6 +13,7 @@ or a storage that filled up or turned read-only mid-run (finished trials kept, `
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import traceback
 from pathlib import Path
@@ -91,6 +92,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m tuning.run") -> i
     try:
         overrides = list(args.overrides) + ([f"address={args.address}"] if args.address else [])
         resume = Path(args.resume) if args.resume else None
+        check_flags(args)
         if resume:
             experiment, runner = resumable(resume, args.experiment, overrides, args.runner)
         else:
@@ -130,6 +132,19 @@ def main(argv: list[str] | None = None, prog: str = "python -m tuning.run") -> i
     if summary["status"] == "interrupted":
         return EXIT_INTERRUPTED
     return EXIT_OK if summary["status"] == "complete" else EXIT_INCOMPLETE
+
+
+def check_flags(args: argparse.Namespace) -> None:
+    """The resource flags are finite numbers: CPUs above 0, GPUs and the wait at least 0 (a bad
+    one is the flag's fault, not the file's ``resources``)."""
+    for flag, value, least in (
+        ("--num-cpus", args.num_cpus, None),
+        ("--num-gpus", args.num_gpus, 0),
+        ("--wait-for-cluster", args.wait_for_cluster, 0),
+    ):
+        if value is not None and not (math.isfinite(value) and (value > 0 if least is None else value >= 0)):
+            rule = "greater than 0" if least is None else "at least 0"
+            raise ExperimentError(f"{flag} must be a number {rule}; got {value:g}")
 
 
 def resumable(

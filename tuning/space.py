@@ -12,6 +12,11 @@ from typing import Any
 
 from tuning.models import CHOICE_KEY, SEP, choice_config
 
+MAX_TRIALS = 10_000  # the most trials a plan may hold: counted before any is expanded
+# the most values of one parameter's list: Tune's variant generator copies every list for each
+# variant (quadratic in a long list: 5,000 values took 150 s to expand)
+MAX_VALUES = 1_000
+
 
 def config_key(config: dict[str, Any]) -> str:
     """A configuration's identity across runners, runs and files."""
@@ -36,6 +41,24 @@ def distinct_count(space: dict[str, dict[str, Any]]) -> int | None:
     if not all(kind in ("grid", "choice") for domain in space.values() for kind in domain):
         return None
     return math.prod(len(values) for domain in space.values() for values in domain.values())
+
+
+def grid_count(space: dict[str, dict[str, Any]]) -> int:
+    """How many grid points a grid search of ``space`` walks per sample (its ``grid`` lists'
+    product; choices and random domains are drawn once per point)."""
+    return math.prod(
+        len(values) for domain in space.values() for kind, values in domain.items() if kind == "grid"
+    )
+
+
+def grid_sizes(space: dict[str, dict[str, Any]]) -> str:
+    """``1000 n_estimators x 10 max_depth``: what makes a grid search's product."""
+    return " x ".join(
+        f"{len(values)} {name}"
+        for name, domain in space.items()
+        for kind, values in domain.items()
+        if kind == "grid"
+    )
 
 
 def distinct_sample(space: dict[str, dict[str, Any]], num_samples: int, seed: int) -> list[dict[str, Any]]:

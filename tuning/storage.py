@@ -130,7 +130,7 @@ def read_text(run_dir: Path | str, relative: str) -> str | None:
     """A file of a run directory, local or remote; None if it does not exist."""
     if not is_uri(run_dir):
         path = Path(run_dir) / relative
-        return path.read_text() if path.is_file() else None
+        return _decoded(path.read_bytes(), str(path)) if path.is_file() else None
     import pyarrow.fs
 
     fs, path = filesystem(str(run_dir))
@@ -138,7 +138,19 @@ def read_text(run_dir: Path | str, relative: str) -> str | None:
     if fs.get_file_info(target).type != pyarrow.fs.FileType.File:
         return None
     with fs.open_input_stream(target) as stream:
-        return stream.read().decode()
+        return _decoded(stream.read(), join(run_dir, relative))
+
+
+def _decoded(data: bytes, where: str) -> str:
+    """A run directory file's UTF-8 text; `ExperimentError` naming the file if it is not UTF-8."""
+    try:
+        return data.decode()
+    except UnicodeDecodeError as exc:
+        raise ExperimentError(
+            f"cannot be read: it is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); "
+            "the file is damaged",
+            where=where,
+        ) from None
 
 
 def names(run_dir: Path | str) -> list[str]:

@@ -13,12 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from tuning.data import Split
+from tuning.errors import ExperimentError
 from tuning.metrics import SHORT_NAMES
 from tuning.models import Model
 from tuning.plan import Plan
 from tuning.results import environment, write_json
 from tuning.runners.common import RunnerResult, TrialResult
-from tuning.storage import location, read_text
+from tuning.storage import join, location, read_text
 from tuning.trial import MODEL_KEY, TrialSpec
 
 SUMMARY_FILE = "summary.json"
@@ -218,4 +219,19 @@ def write_summary(run_dir: Path, summary: dict[str, Any]) -> None:
 def read_summary(run_dir: Path | str) -> dict[str, Any] | None:
     """A run directory's summary (local or a URI); None before the run wrote one."""
     text = read_text(run_dir, SUMMARY_FILE)
-    return json.loads(text) if text is not None else None
+    if text is None:
+        return None
+    try:
+        summary = json.loads(text)
+    except json.JSONDecodeError as exc:  # cut short, or not the tool's
+        raise ExperimentError(
+            f"cannot be read: it is not valid JSON ({exc.msg}: line {exc.lineno}, column {exc.colno}); "
+            "the file is damaged",
+            where=join(str(run_dir), SUMMARY_FILE),
+        ) from None
+    if not isinstance(summary, dict):
+        raise ExperimentError(
+            f"cannot be read: it holds a {type(summary).__name__}, not a summary",
+            where=join(str(run_dir), SUMMARY_FILE),
+        )
+    return summary

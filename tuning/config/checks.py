@@ -7,7 +7,9 @@ raises `ExperimentError` naming that key.
 from __future__ import annotations
 
 import difflib
+import os
 import re
+import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -309,10 +311,19 @@ def check_local_data(experiment: Experiment, where: Where) -> None:
     source = experiment.data.source
     if experiment.data.builtin or "://" in source:
         return
-    if not Path(source).is_file():
+    try:
+        mode = os.stat(source).st_mode
+    except OSError as exc:
+        reason = "no such file" if isinstance(exc, FileNotFoundError) else exc.strerror or str(exc)
         raise ExperimentError(
             f"must be a built-in data set ({', '.join(BUILTIN_DATASETS)}) or an existing "
-            f"CSV/Parquet file; got {source!r} (no such file)",
+            f"CSV/Parquet file; got {source!r} ({reason})",
+            where=where("data.source"),
+            key="data.source",
+        ) from None
+    if not stat.S_ISREG(mode):  # a FIFO would block the reader forever
+        raise ExperimentError(
+            f"must be a regular CSV/Parquet file; {source!r} is {_file_kind(mode)}",
             where=where("data.source"),
             key="data.source",
         )
@@ -327,6 +338,19 @@ def check_local_data(experiment: Experiment, where: Where) -> None:
             where=where("data.source"),
             key="data.source",
         )
+
+
+def _file_kind(mode: int) -> str:
+    """What a path that is not a regular file is, for the message."""
+    if stat.S_ISDIR(mode):
+        return "a folder, not a file"
+    if stat.S_ISFIFO(mode):
+        return "a named pipe (FIFO), not a regular file"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device, not a regular file"
+    if stat.S_ISSOCK(mode):
+        return "a socket, not a regular file"
+    return "not a regular file"
 
 
 def why_not_share(experiment: Experiment) -> str | None:

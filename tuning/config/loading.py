@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import difflib
 import re
+import types
+import typing
 from pathlib import Path
 from typing import Any
 
@@ -16,20 +18,10 @@ from pydantic import BaseModel, ValidationError
 
 from tuning.config.checks import check_experiment
 from tuning.config.overrides import apply_override
-from tuning.config.schema import (
-    BudgetConfig,
-    DataConfig,
-    EstimatorConfig,
-    Experiment,
-    MlflowConfig,
-    ResourcesConfig,
-    SearchConfig,
-    SplitConfig,
-    TrackingConfig,
-    WandbConfig,
-)
+from tuning.config.schema import Experiment
 from tuning.errors import ExperimentError
 
+MAX_VALUES = 1_000_000  # the most values an experiment file may expand to (its aliases repeat nodes)
 Lines = dict[str, Any]  # dotted key -> 1-based line, or "--set" where an override set it
 
 
@@ -56,8 +48,8 @@ def validate(raw: dict[str, Any], *, source: str = "<experiment>", lines: Lines 
 def locate(path: Path, key: str) -> str:
     """``file:line`` of a dotted key, for errors found after the file was loaded."""
     try:
-        lines = _key_lines(yaml.compose(path.read_text()))
-    except (OSError, yaml.YAMLError, _DuplicateKey):
+        lines = _parse(path.read_text(), str(path))[1]
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, _DuplicateKey, ExperimentError, RecursionError):
         lines = {}
     return _where(str(path), lines, key)
 
@@ -71,8 +63,9 @@ def _read(path: Path) -> tuple[dict[str, Any], Lines]:
     except (OSError, UnicodeDecodeError) as exc:
         raise ExperimentError(f"cannot read experiment file ({exc})", where=str(path)) from None
     try:
-        raw = yaml.safe_load(text)
-        lines = _key_lines(yaml.compose(text))
+        raw, lines = _parse(text, str(path))
+    except RecursionError:
+        raise ExperimentError("the file nests its values too deeply to read", where=str(path)) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)
@@ -86,6 +79,51 @@ def _read(path: Path) -> tuple[dict[str, Any], Lines]:
         got = "an empty file" if raw is None else type(raw).__name__
         raise ExperimentError(f"the top level must be a mapping of keys; got {got}", where=str(path))
     return raw, lines
+
+
+def _parse(text: str, source: str) -> tuple[Any, Lines]:
+    """The document of a YAML text (PyYAML's safe loader) and the line of each dotted key, once
+    its size is known to be bounded (`expanded_size`): an alias bomb is refused before it grows."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None, {}
+        size = expanded_size(node, source)
+        if size > MAX_VALUES:
+            raise ExperimentError(
+                f"the file must expand to at most {MAX_VALUES} values; its aliases (*name) repeat "
+                f"nodes to {size}",
+                where=source,
+            )
+        return loader.construct_document(node), _key_lines(node)
+    finally:
+        loader.dispose()
+
+
+def expanded_size(node: yaml.Node, source: str, seen: dict[int, int] | None = None) -> int:
+    """How many nodes a composed YAML document has once its aliases are expanded.
+
+    PyYAML shares an aliased node (the document itself stays small), but whatever walks it
+    visits every copy; counted once per distinct node, so a bomb of 9 levels is counted in
+    microseconds. An alias inside its own anchor is refused: it would expand forever.
+    """
+    seen = {} if seen is None else seen
+    if id(node) in seen:
+        if seen[id(node)] < 0:
+            raise ExperimentError(
+                "the file must not contain an alias inside its own anchor (it would expand forever)",
+                where=f"{source}:{node.start_mark.line + 1}",
+            )
+        return seen[id(node)]
+    seen[id(node)] = -1  # being counted: met again below it, it contains itself
+    size = 1
+    if isinstance(node, yaml.SequenceNode):
+        size += sum(expanded_size(item, source, seen) for item in node.value)
+    elif isinstance(node, yaml.MappingNode):
+        size += sum(expanded_size(k, source, seen) + expanded_size(v, source, seen) for k, v in node.value)
+    seen[id(node)] = size
+    return size
 
 
 def _mark_overridden(lines: Lines, key: str) -> None:
@@ -135,18 +173,31 @@ def _where(source: str, lines: Lines, key: str) -> str:
     return source
 
 
-_MODELS: dict[str, type[BaseModel]] = {
-    "": Experiment,
-    "data": DataConfig,
-    "split": SplitConfig,
-    "estimator": EstimatorConfig,
-    "resources": ResourcesConfig,
-    "search": SearchConfig,
-    "search.budget": BudgetConfig,
-    "tracking": TrackingConfig,
-    "tracking.mlflow": MlflowConfig,
-    "tracking.wandb": WandbConfig,
-}
+def model_at(loc: list[str]) -> type[BaseModel] | None:
+    """The schema model at a dotted location of the experiment (``estimator.steps.0``: a step),
+    found by walking the models' fields, their lists and their mappings; None if not a model."""
+    node: Any = Experiment
+    for part in loc:
+        node = _unwrap(node)
+        if isinstance(node, type) and issubclass(node, BaseModel):
+            field = next((f for n, f in node.model_fields.items() if part in (n, f.alias)), None)
+            if field is None:
+                return None
+            node = field.annotation
+        elif typing.get_origin(node) in (list, dict):
+            node = typing.get_args(node)[-1]  # a list's items, a mapping's values
+        else:
+            return None
+    node = _unwrap(node)
+    return node if isinstance(node, type) and issubclass(node, BaseModel) else None
+
+
+def _unwrap(annotation: Any) -> Any:
+    """``X`` of ``X | None`` (and of ``Optional[X]``)."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        kept = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return kept[0] if len(kept) == 1 else annotation
+    return annotation
 
 
 def _to_experiment_error(exc: ValidationError, source: str, lines: Lines) -> ExperimentError:
@@ -159,8 +210,7 @@ def _to_experiment_error(exc: ValidationError, source: str, lines: Lines) -> Exp
         ctx = err["ctx"]
         return ExperimentError(ctx["message"], where=_where(source, lines, ctx["key"]), key=ctx["key"])
     if kind == "extra_forbidden":
-        parent = ".".join(loc[:-1])
-        model = _MODELS.get(parent)
+        model = model_at(loc[:-1])
         valid = [f.alias or n for n, f in model.model_fields.items()] if model else []
         close = difflib.get_close_matches(loc[-1], valid, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""

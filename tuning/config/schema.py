@@ -26,7 +26,7 @@ from pydantic_core import PydanticCustomError
 
 from tuning.estimator import task_of_class
 from tuning.metrics import DEFAULT_METRIC, Mode, bounds, mode_of, recorded, unknown
-from tuning.space import distinct_count
+from tuning.space import MAX_TRIALS, MAX_VALUES, distinct_count, grid_count, grid_sizes
 from tuning.stopping import parse_duration
 from tuning.values import is_number
 
@@ -59,6 +59,8 @@ ADAPTIVE_RUNNER = (
 )
 SPLIT_SEED = "split.seed"  # refused in the space: a split seed is not a parameter to win
 REPEATS_HINT = "use split.repeats: N to average over N random splits (Monte Carlo cross-validation)"
+SEED_MAX = 2**32 - 1  # numpy's RandomState and scikit-learn's random_state take 0 .. 2**32 - 1
+Seed = Annotated[int, Field(ge=0, le=SEED_MAX)]
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
@@ -99,6 +101,8 @@ def _parse_param(raw: Any) -> dict[str, Any]:
     if domain in ("grid", "choice"):
         if not isinstance(values, list) or not values:
             raise ValueError(f"must be a non-empty list of {domain} values")
+        if len(values) > MAX_VALUES:
+            raise ValueError(f"must have at most {MAX_VALUES} values; it has {len(values)}")
         reprs = [repr(v) for v in values]
         if len(set(reprs)) != len(reprs):
             dup = next(r for r in reprs if reprs.count(r) > 1)
@@ -122,11 +126,17 @@ def _range(start: Any, stop: Any, step: Any) -> list[int | float]:
     """The grid of ``{start, stop, step}``, like ``range`` but for floats too."""
     if not all(is_number(v) for v in (start, stop, step)) or step == 0:
         raise ValueError("must have numbers for start, stop and step, and step non-zero")
-    if all(isinstance(v, int) for v in (start, stop, step)):
+    integers = all(isinstance(v, int) for v in (start, stop, step))
+    # counted before they are built (10^9 values would take gigabytes); 0.3 / 0.1 is 3.0000000000000004
+    count = len(range(start, stop, step)) if integers else max(math.ceil(round((stop - start) / step, 9)), 0)
+    if count > MAX_VALUES:
+        raise ValueError(
+            f"must have at most {MAX_VALUES} values (range({start}, {stop}, {step}) has {count})"
+        )
+    if integers:
         values: list[int | float] = list(range(start, stop, step))
     else:
-        count = math.ceil(round((stop - start) / step, 9))  # 0.3 / 0.1 is 3.0000000000000004
-        values = [round(start + i * step, 12) for i in range(max(count, 0))]
+        values = [round(start + i * step, 12) for i in range(count)]
     if not values:
         raise ValueError(f"must give a non-empty grid; range({start}, {stop}, {step}) is empty")
     return values
@@ -177,7 +187,7 @@ class DataConfig(_Strict):
     target: str | None = Field(default=None, validate_default=True)
     """The target column (numeric, no missing values); required when `data.source` is a file."""
     features: list[str] | None = Field(default=None, min_length=1)
-    """The feature columns; default: every column but the target."""
+    """The feature columns; default: every column but the target (which must not be one of them)."""
     reader: Literal["auto", "ray_data", "in_process"] = "auto"
     """Who reads and splits the rows: `ray_data`, `in_process` (this process) or `auto` (the reference)."""
 
@@ -199,6 +209,21 @@ class DataConfig(_Strict):
         if not target and info.data.get("source", "") not in BUILTIN_DATASETS:
             raise ValueError("must name the target column when data.source is a file")
         return target
+
+    @model_validator(mode="after")
+    def _target_not_a_feature(self) -> DataConfig:
+        """The target is not among the features (a model given the answer scores perfectly)."""
+        features = self.features or []
+        if self.target_column in features:
+            raise keyed(
+                "data.features",
+                f"must not list the target column {self.target_column!r} (leakage: the model would be "
+                f"given the answer); got {features}",
+            )
+        repeated = next((f for i, f in enumerate(features) if f in features[:i]), None)
+        if repeated is not None:
+            raise keyed("data.features", f"must name each column once; {repeated!r} is repeated")
+        return self
 
 
 class SplitConfig(_Strict):
@@ -223,8 +248,8 @@ class SplitConfig(_Strict):
 
     test_size: float = Field(0.2, gt=0, lt=1)
     """The fraction of the rows held out as test rows."""
-    seed: int | None = None
-    """The shuffle's seed; default: the experiment's `seed`."""
+    seed: Seed | None = None
+    """The shuffle's seed (0 to 2**32 - 1); default: the experiment's `seed`."""
     cv: int | None = Field(default=None, ge=2)
     """k: score each trial by k-fold cross-validation on the training rows (mean and std per metric)."""
     repeats: int | None = Field(default=None, ge=2, strict=True)
@@ -499,8 +524,8 @@ class Experiment(_Strict):
 
     name: Name
     """The run's folder under `storage_path`: 1-100 letters, digits, `.`, `_` or `-` (no `..`)."""
-    seed: int = 0
-    """Seeds the split's shuffle and the estimator's `random_state` (unless set or searched)."""
+    seed: Seed = 0
+    """Seeds the split's shuffle and the estimator's `random_state` (0 to 2**32 - 1)."""
     data: DataConfig = Field(default_factory=DataConfig)
     """Where the rows come from."""
     split: SplitConfig = Field(default_factory=SplitConfig)
@@ -536,6 +561,7 @@ class Experiment(_Strict):
     def _defaults(self) -> Experiment:
         """Checks across sections, then the defaults that depend on other keys (mode, split seed)."""
         self._check_repeats()
+        self._check_size()
         budget = self.search.budget
         if budget and (budget.param in self.space or budget.param in self.estimator.params):
             raise keyed(
@@ -587,6 +613,27 @@ class Experiment(_Strict):
                 f"must be less than the search's {planned} trials (it could never be reached); "
                 f"got {stop.plateau}",
             )
+
+    def _check_size(self) -> None:
+        """At most `MAX_TRIALS` trials, counted before any is expanded (a plan of 10^9 would not fit
+        in memory)."""
+        search = self.search
+        if search.algorithm != "grid":
+            points = 1
+        else:
+            points = sum(grid_count(space) for space in self.spaces().values())
+            if points > MAX_TRIALS:
+                if self.estimator.choice is None:
+                    raise keyed(
+                        "space",
+                        f"must expand to at most {MAX_TRIALS} trials; got {points} "
+                        f"({grid_sizes(self.space)})",
+                    )
+                raise keyed("estimator.choice", f"must expand to at most {MAX_TRIALS} trials; got {points}")
+        trials = search.num_samples * points
+        if trials > MAX_TRIALS:
+            how = f" ({search.num_samples} samples x {points} grid points)" if points > 1 else ""
+            raise keyed("search.num_samples", f"must make at most {MAX_TRIALS} trials; got {trials}{how}")
 
     def _check_repeats(self) -> None:
         """A space to search, or repeats to evaluate one estimator; no split seed searched; no ASHA."""

@@ -226,6 +226,7 @@ def run_tune(
     # one prints banners even when silent, and a second reporter crashes on a trial's retry.)
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     _quiet_analysis()
+    _one_line_failures()
     if resume and tune.Tuner.can_restore(str(run_dir.resolve())):
         return _restore(experiment, split, spec, run_dir, cores, progress, groups, callbacks)
     space, settings = tune_config(experiment, groups, configs)
@@ -351,13 +352,18 @@ def _restore(
 
     restore_whole_state(run_dir)
     progress.done = sum(t.finished for t in read_tune(run_dir))
-    tuner = tune.Tuner.restore(
-        str(run_dir.resolve()),
-        trainable=trainable(experiment, split, spec, groups),
-        resume_unfinished=True,
-        resume_errored=False,  # a configuration that raised would raise again
-        restart_errored=False,
-    )
+    try:
+        tuner = tune.Tuner.restore(
+            str(run_dir.resolve()),
+            trainable=trainable(experiment, split, spec, groups),
+            resume_unfinished=True,
+            resume_errored=False,  # a configuration that raised would raise again
+            restart_errored=False,
+        )
+    except Exception as exc:  # unpickling a damaged tuner.pkl can raise anything
+        raise damaged(
+            f"--resume {run_dir}", "Tune's saved state (tuner.pkl, experiment_state-*.json)", exc
+        ) from None
     run_config = getattr(getattr(tuner, "_local_tuner", None), "get_run_config", None)
     if run_config:  # the pickled callback counts from zero; this one knows what is done
         run_config().callbacks = [tune_callback(progress), *(callbacks or [])]
@@ -383,10 +389,41 @@ def listed(configs: list[dict], experiment: Experiment):
     return space, variant_generator(experiment.seed, list(configs), cap), len(configs)
 
 
+def damaged(where: str, what: str, exc: BaseException) -> ExperimentError:
+    """The one-line error of a run directory file that cannot be read back (cut short, garbage)."""
+    reason = (str(exc).strip().splitlines() or [""])[-1][:200]
+    return ExperimentError(f"cannot be read: {what} is damaged ({type(exc).__name__}: {reason})", where=where)
+
+
 def _quiet_analysis() -> None:
     """Trials that never reported (an interrupted run) have no result files: Tune warns
     about each, with its path, whenever it reads the experiment; the report says it once."""
     logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
+
+
+class OneLineFailures(logging.Filter):
+    """Tune logs a failed trial's whole Ray traceback, once per try; the terminal gets one line
+    per failure instead (Tune writes the traceback to the trial's ``error.txt`` itself)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.getMessage().startswith("Trial task failed") and record.exc_info:
+            error = record.exc_info[1]
+            last = (str(error).strip().splitlines() or [type(error).__name__])[-1].strip()
+            name = record.getMessage().removeprefix("Trial task failed for trial ")
+            record.msg, record.args, record.exc_info, record.exc_text = (
+                f"{name} failed: {last} (the traceback is in its folder's error.txt)",
+                None,
+                None,
+                None,
+            )
+        return True
+
+
+def _one_line_failures() -> None:
+    """Install `OneLineFailures` on Tune's controller logger (once)."""
+    controller = logging.getLogger("ray.tune.execution.tune_controller")
+    if not any(isinstance(f, OneLineFailures) for f in controller.filters):
+        controller.addFilter(OneLineFailures())
 
 
 CONTINUED = "continued_"  # a stopped run continued with a new budget: its own Tune experiment
