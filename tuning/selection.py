@@ -26,14 +26,14 @@ import numpy as np
 from scipy import stats
 
 from tuning.runners.common import RunnerResult, TrialResult
-from tuning.values import is_number
+from tuning.values import is_number, params_text
 
 if TYPE_CHECKING:
     from tuning.config import Experiment
     from tuning.trial import TrialSpec
 
 ALPHA = 0.05  # the level of the one-sided test: p >= ALPHA is a tie
-TEST_NAME = "Nadeau-Bengio corrected resampled t-test (one-sided, level 0.05)"
+TEST_NAME = "Nadeau-Bengio corrected resampled t-test, one-sided, level 0.05"
 
 
 class Rule(NamedTuple):
@@ -193,7 +193,75 @@ def selection_record(
         for name, result in results.items()
     }
     record = chosen.get("tune") or chosen.get("sequential")
+    if record is not None:
+        record["rows"] = selection_rows(spec)
+        record["test_rows_seen"] = spec.selects_on_test
     if record is not None and len(chosen) == 2:
         configs = [(c or {}).get("selected", {}).get("config") for c in chosen.values()]
         record["agree"] = configs[0] == configs[1]
     return record
+
+
+def selection_rows(spec: TrialSpec) -> str:
+    """The rows the trials were scored on, as the reports say it."""
+    if spec.repeats:
+        return f"the mean over the same {spec.repeats * (spec.cv or 1)} random splits of all the rows"
+    if spec.cv:
+        return f"{spec.cv}-fold CV on the training rows (the test rows stay untouched)"
+    if spec.validation_size:
+        return (
+            f"validation rows, {spec.validation_size:g} of the training rows (the test rows stay untouched)"
+        )
+    return (
+        "the held-out rows: their scores are validation scores, and no untouched test score is left "
+        "(split.validation_size keeps one)"
+    )
+
+
+def size_text(size: int) -> str:
+    """``3.1 MB``, ``220 kB``, ``512 B``."""
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if size >= scale:
+            return f"{size / scale:.3g} {unit}"
+    return f"{size} B"
+
+
+def selection_lines(summary: dict[str, Any]) -> list[tuple[str, str]]:
+    """What the reports say about the selection: ``(label, text)`` pairs, terminal and HTML alike."""
+    record, metric = summary.get("selection"), summary["metric"]
+    if not record:
+        return []
+    lines = [("Selected on", record["rows"])]
+    if record.get("tied"):
+        low, high = record["interval"]
+        lines.append(
+            (
+                "Ties",
+                f"{len(record['tied'])} of {len(record['p_values'])} configurations within noise of the best, "
+                f"itself included ({record['test']}); the best's {metric} {record['best'][metric]:.4f}, 95% interval "
+                f"{low:.4f} to {high:.4f}",
+            )
+        )
+    if smallest := record.get("smallest_tied"):
+        lines.append(
+            (
+                "Smallest tied",
+                f"{params_text(smallest['config'])}  ({size_text(smallest['model_bytes'])}, "
+                f"{metric} {smallest[metric]:.4f})",
+            )
+        )
+    if record["rule"] != "best":
+        lines.append(
+            ("Selected", f"{params_text(record['selected']['config'])}  ({rule_text(record, metric)})")
+        )
+    return lines
+
+
+def rule_text(record: dict[str, Any], metric: str) -> str:
+    """``one_se: the simplest within one standard error (0.0136) of the best mse; simplest: ...``."""
+    within_ = "one standard error" if record["rule"] == "one_se" else f"tolerance {record['tolerance']:g}"
+    order = ", ".join(f"{param} {way}" for param, way in (record["simplest"] or {}).items())
+    return (
+        f"{metric} {record['selected'][metric]:.4f}; {record['rule']}: the simplest within {within_} "
+        f"({record['distance']:.4g}) of the best {metric}, simplest first: {order}"
+    )
