@@ -237,9 +237,9 @@ def selection_lines(summary: dict[str, Any]) -> list[tuple[str, str]]:
         lines.append(
             (
                 "Ties",
-                f"{len(record['tied'])} of {len(record['p_values'])} configurations within noise of the best, "
-                f"itself included ({record['test']}); the best's {metric} {record['best'][metric]:.4f}, 95% interval "
-                f"{low:.4f} to {high:.4f}",
+                f"{len(record['tied'])} of {len(record['p_values'])} configurations within noise of the "
+                f"best, itself included ({record['test']}); the best's {metric} "
+                f"{record['best'][metric]:.4f}, 95% interval {low:.4f} to {high:.4f}",
             )
         )
     if smallest := record.get("smallest_tied"):
