@@ -518,7 +518,7 @@ class SelectConfig(_Strict):
     tolerance: float | None = Field(default=None, gt=0, allow_inf_nan=False)
     """`tolerance`: how far from the best score, as a fraction of it (0.01: within 1%)."""
     simplest: dict[str, Simpler] | None = None
-    """What "simplest" means: `{param: smallest | largest}`, first listed first; default: size parameters."""
+    """What "simplest" means: `{param: smallest}` (or `largest`), first listed first; default: sizes."""
 
     @model_validator(mode="after")
     def _tolerance_with_its_rule(self) -> SelectConfig:
