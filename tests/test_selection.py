@@ -30,7 +30,7 @@ from tuning.selection import (
     corrected_ttest,
     selection_lines,
     standard_error,
-    test_train_ratio,
+    overlap_ratio,
 )
 from tuning.trial import model_costs
 
@@ -67,7 +67,7 @@ def test_the_corrected_t_test_is_the_hand_computed_one():
     at one-sided p = 0.05, so p is just under 0.05 (the uncorrected test, t = 3.207, says 0.016)."""
     best = np.array([1.0, 1.2, 0.9, 1.1, 1.0])
     other = np.array([1.1, 1.25, 1.0, 1.1, 1.05])
-    t, p = corrected_ttest(other - best, test_train_ratio(5, 0.2))
+    t, p = corrected_ttest(other - best, overlap_ratio(5, 0.2))
     assert t == pytest.approx(0.06 / math.sqrt(0.00175 * (1 / 5 + 1 / 4)), rel=1e-9)
     assert t == pytest.approx(2.1381, abs=1e-4)
     assert 0.045 < p < 0.05
@@ -78,12 +78,12 @@ def test_the_corrected_t_test_is_the_hand_computed_one():
     [pytest.param(5, 0.2, 1 / 4, id="5 folds"), pytest.param(None, 0.25, 1 / 3, id="shuffle split 25%")],
 )
 def test_the_correction_is_n_test_over_n_train(cv, test_size, ratio):
-    assert test_train_ratio(cv, test_size) == pytest.approx(ratio)
+    assert overlap_ratio(cv, test_size) == pytest.approx(ratio)
 
 
 def test_identical_scores_are_a_tie_and_constant_differences_are_not():
     assert corrected_ttest([0.0, 0.0, 0.0], 0.25) == (0.0, 1.0)
-    assert corrected_ttest([0.1, 0.1, 0.1], 0.25)[1] == 0.0
+    assert corrected_ttest([0.5, 0.5, 0.5], 0.25)[1] == 0.0  # exact in binary: no variance at all
 
 
 def test_the_interval_and_the_standard_error_by_hand():

@@ -74,7 +74,7 @@ def standard_error(scores: Sequence[float]) -> float:
     return float(s.std(ddof=1) / math.sqrt(len(s)))
 
 
-def test_train_ratio(cv: int | None, test_size: float) -> float:
+def overlap_ratio(cv: int | None, test_size: float) -> float:
     """``n_test / n_train`` of one split: ``1 / (k - 1)`` for k folds, else the shuffle split's."""
     return 1 / (cv - 1) if cv else test_size / (1 - test_size)
 
@@ -187,7 +187,7 @@ def selection_record(
         return None
     select = experiment.select
     rule = Rule(select.rule, select.tolerance, select.simplest)
-    ratio = test_train_ratio(spec.cv, spec.test_size)
+    ratio = overlap_ratio(spec.cv, spec.test_size)
     chosen = {
         name: choose(result.trials, rule, experiment.metric, experiment.mode, ratio)
         for name, result in results.items()
