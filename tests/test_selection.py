@@ -28,9 +28,9 @@ from tuning.selection import (
     choose,
     corrected_interval,
     corrected_ttest,
+    overlap_ratio,
     selection_lines,
     standard_error,
-    overlap_ratio,
 )
 from tuning.trial import model_costs
 

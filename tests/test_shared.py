@@ -400,7 +400,10 @@ def test_an_unshared_run_keeps_its_best_trials_own_fit_and_only_its_processes_be
     assert written == improved and best["path"] in written and len(written) < len(trials) == 4
     assert not list(run_dir.glob(f"*/checkpoint_*/{FIT_FILE}"))  # deleted once the best model is saved
     sequential = run_experiment(experiment, "sequential", **quiet)["best_model"]
-    assert sequential["config"] == best["config"] and sequential["validation_metrics"] == info["validation_metrics"]
+    assert (
+        sequential["config"] == best["config"]
+        and sequential["validation_metrics"] == info["validation_metrics"]
+    )
     saved = json.loads((Path(sequential["path"]).parent / "best_model.json").read_text())
     assert saved["fitted_by"] == "trial"  # the baseline's best, kept in memory
     for split in ({"cv": 2}, {"repeats": 2}):
