@@ -49,7 +49,14 @@ def test_defaults_are_filled_and_saved(tmp_path):
     assert experiment.mode == "max"
     resolved = experiment.resolved()
     assert resolved["estimator"]["class"] == "sklearn.ensemble.RandomForestRegressor"
-    assert resolved["split"] == {"test_size": 0.2, "seed": 201, "cv": None, "repeats": None, "stratify": True}
+    assert resolved["split"] == {
+        "test_size": 0.2,
+        "seed": 201,
+        "cv": None,
+        "repeats": None,
+        "stratify": True,
+        "validation_size": None,
+    }
     assert validate(resolved) == experiment
 
 

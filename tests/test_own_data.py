@@ -166,7 +166,7 @@ def test_refit_matches_the_best_trial_and_can_be_turned_off(ray_session, tmp_pat
     info = json.loads((saved / "best_model.json").read_text())
     best = min(summary["trials"]["tune"], key=lambda t: t["metrics"]["mse"])
     assert info["config"] == best["config"] == {"n_estimators": 4}
-    assert info["test_metrics"]["mse"] == best["metrics"]["mse"]  # same rows, same seed: the same forest
+    assert info["validation_metrics"]["mse"] == best["metrics"]["mse"]  # same rows and seed: the same forest
     assert info["fitted_by"] == "trial" and info["fit_threads"] is None  # the best trial's own fit
     assert info["params"]["max_depth"] == 6 and info["trial"] == best["name"]
     model = joblib.load(saved / "best_model.joblib")

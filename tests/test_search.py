@@ -184,7 +184,9 @@ def test_asha_stops_poor_forests_early_and_the_baseline_runs_them_in_full(ray_se
     # the best model is refitted with the budget it reached
     assert summary["best_model"]["config"]["n_estimators"] == 12
     best = min((t for t in tune), key=lambda t: t["metrics"]["mse"])
-    assert summary["best_model"]["test_metrics"]["mse"] == pytest.approx(best["metrics"]["mse"], rel=1e-12)
+    assert summary["best_model"]["validation_metrics"]["mse"] == pytest.approx(
+        best["metrics"]["mse"], rel=1e-12
+    )
 
 
 @pytest.mark.slow

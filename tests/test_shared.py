@@ -331,7 +331,7 @@ def test_both_runners_share_alike_and_the_saved_model_is_the_best_configuration(
     run_dir = Path(summary["run_dir"])
     info = json.loads((run_dir / "best_model.json").read_text())
     assert info["config"] == best["config"]
-    assert info["test_metrics"]["mse"] == best["metrics"]["mse"]  # the same model, to the last bit
+    assert info["validation_metrics"]["mse"] == best["metrics"]["mse"]  # the same model, to the last bit
     model = joblib.load(run_dir / "best_model.joblib")
     assert len(model.estimators_) == best["config"]["n_estimators"]
     assert info["fitted_by"] == "trial" and info["fit_time_s"] == 0.0  # cut from the group's one fit
@@ -387,7 +387,7 @@ def test_an_unshared_run_keeps_its_best_trials_own_fit_and_only_its_processes_be
     best = min(trials, key=lambda t: t["metrics"]["mse"])
     info = json.loads((run_dir / "best_model.json").read_text())
     assert info["fitted_by"] == "trial" and info["fit_time_s"] == 0.0 and info["config"] == best["config"]
-    assert info["test_metrics"]["mse"] == best["metrics"]["mse"]
+    assert info["validation_metrics"]["mse"] == best["metrics"]["mse"]
     assert_is_a_separate_fit(joblib.load(run_dir / "best_model.joblib"), summary, tmp_path, experiment)
     seen: dict[int, float] = {}  # each worker process's best so far
     improved = set()
@@ -400,7 +400,10 @@ def test_an_unshared_run_keeps_its_best_trials_own_fit_and_only_its_processes_be
     assert written == improved and best["path"] in written and len(written) < len(trials) == 4
     assert not list(run_dir.glob(f"*/checkpoint_*/{FIT_FILE}"))  # deleted once the best model is saved
     sequential = run_experiment(experiment, "sequential", **quiet)["best_model"]
-    assert sequential["config"] == best["config"] and sequential["test_metrics"] == info["test_metrics"]
+    assert (
+        sequential["config"] == best["config"]
+        and sequential["validation_metrics"] == info["validation_metrics"]
+    )
     saved = json.loads((Path(sequential["path"]).parent / "best_model.json").read_text())
     assert saved["fitted_by"] == "trial"  # the baseline's best, kept in memory
     for split in ({"cv": 2}, {"repeats": 2}):

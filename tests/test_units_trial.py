@@ -50,6 +50,9 @@ def test_a_budget_grows_one_model_per_fold_and_reports_every_step(grower_log):
     assert result == reports[-1] and set(result) == {
         "mse",
         "mse_std",
+        "mse_repeats",  # every fold's score: what tuning.selection compares
+        "model_bytes",
+        "predict_s_per_1k",
         "fit_time_s",
         "started_at",
         "ended_at",
@@ -75,12 +78,13 @@ def test_without_a_budget_one_hold_out_score_is_reported_once(grower_log):
     predicted = float(np.mean(split.y_train)) + 0.01 * 5 + 0.001 * 1
     expected = mean_squared_error(split.y_test, np.full(len(split.y_test), predicted))
     assert reports == [result] and result["mse"] == expected
-    assert set(result) == {"mse", "r2", "fit_time_s", "started_at", "ended_at", "pid", "model"}
-    assert grower_log == [("fit", 5, None, 1), ("predict", 5, None)]
+    costs = ("model_bytes", "predict_s_per_1k")  # tuning.trial.model_costs: one more predict, timed
+    assert set(result) == {"mse", "r2", "fit_time_s", *costs, "started_at", "ended_at", "pid", "model"}
+    assert grower_log == [("fit", 5, None, 1), ("predict", 5, None), ("predict", 5, None)]
     assert run_trial({"n_estimators": 5}, split, spec)["mse"] == expected  # no report: the same
     grower_log.clear()
     run_trial({"n_estimators": 5}, split, TrialSpec(GROWER, {"n_jobs": 2}, metrics=("mse",)))
-    assert grower_log == [("fit", 5, 2, 1), ("predict", 5, 1)]  # two threads to fit, one to predict
+    assert grower_log == [("fit", 5, 2, 1), ("predict", 5, 1), ("predict", 5, 1)]  # 2 threads fit, 1 predicts
 
 
 def test_a_trial_hands_out_its_model_before_reporting_only_when_it_is_the_refits_fit(grower_log):
@@ -107,7 +111,7 @@ def test_a_chunk_of_repeats_scores_its_own_splits_and_keeps_each_score():
     assert len(whole["mse_repeats"]) == 4 and second["mse_repeats"] == whole["mse_repeats"][2:]
     assert second["mse"] == np.mean(whole["mse_repeats"][2:])
     cv = run_trial({}, split, TrialSpec(GROWER, {}, cv=3))
-    assert "mse_std" in cv and "mse_repeats" not in cv  # k folds: mean and std, no per-split list
+    assert len(cv["mse_repeats"]) == 3 and "mse_std" in cv  # k folds: mean, std and each fold's score
 
 
 def test_the_trials_fixed_parameters_come_from_the_experiment(tmp_path):

@@ -153,8 +153,17 @@ def keep_best(
     if not session.trackers:
         ray_not_needed()
     if plan.experiment.refit and summary["status"] != "interrupted":
+        selected = ((summary.get("selection") or {}).get("selected") or {}).get("trial")
         summary["best_model"] = phases.run(
-            "refit", refit_best, plan.experiment, results, split, plan.spec, session.run_dir, session.echo
+            "refit",
+            refit_best,
+            plan.experiment,
+            results,
+            split,
+            plan.spec,
+            session.run_dir,
+            session.echo,
+            selected,
         )
     if session.trackers:
         summary["tracking"] = session.trackers.finish(summary, split.frame(split.X_test[:5]), session.echo)

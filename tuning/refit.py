@@ -1,5 +1,9 @@
-"""The best model: refit the best configuration on the training rows, score it on the test
+"""The best model: refit the selected configuration on the training rows, score it on the test
 rows, and save it (joblib) with its configuration and metrics, as GridSearchCV's ``refit``.
+
+That score is a *test* score only when selection never saw the test rows (``split.cv``,
+``split.validation_size``); on one hold-out split the trials were scored on those very rows,
+so it is stated as a *validation* score (`scored_on`).
 
 A repeated run (``split.repeats``) has no fixed hold-out: the model is fitted on all the
 rows and its stated score is the mean over the repeats (never one split's)."""
@@ -51,6 +55,7 @@ def refit(
         model = build_estimator(config, split, spec)
         fit_time, threads = fit_on_every_core(model, X, y, split)
     metrics, classes = (None, {}) if spec.repeats else test_scores(model, split, spec)
+    seen = metrics if spec.selects_on_test else None  # selection saw those rows: a validation score
     method = "predict_proba" if classes and hasattr(model, "predict_proba") else "predict"
 
     fd, tmp = create_new(run_dir, f".{MODEL_FILE}.")  # the umask's mode, not mkstemp's 0o600
@@ -70,8 +75,10 @@ def refit(
         "features": list(split.features),
         "categorical": list(split.categorical),
         "target": split.target,
-        "test_metrics": metrics,
-        **classes,  # a classifier's classes_, confusion matrix and per-class scores on the test rows
+        "test_metrics": None if seen else metrics,  # untouched by selection, or none
+        "validation_metrics": seen,
+        "scored_on": scored_on(spec),
+        **classes,  # a classifier's classes_, confusion matrix and per-class scores on the held-out rows
         "train_rows": len(y),
         "test_rows": 0 if spec.repeats else len(split.y_test),
         "fit_time_s": fit_time,
@@ -83,6 +90,14 @@ def refit(
     }
     write_json(run_dir / MODEL_INFO, info)
     return info
+
+
+def scored_on(spec: TrialSpec) -> str:
+    """What the saved model's stated score is: ``test`` (rows selection never saw),
+    ``validation`` (the held-out rows the trials were scored on) or ``splits`` (a mean over repeats)."""
+    if spec.repeats:
+        return "splits"
+    return "validation" if spec.selects_on_test else "test"
 
 
 def fit_on_every_core(model, X, y, split: Split) -> tuple[float, int | None]:
@@ -157,10 +172,15 @@ def test_scores(model, split: Split, spec: TrialSpec) -> tuple[dict[str, float],
     return metrics, classes
 
 
-def refit_best(experiment, results, split: Split, spec: TrialSpec, run_dir: Path, echo) -> dict[str, Any]:
-    """Refit the best trial of the run (Tune's if it ran); a failure is reported, not raised."""
+def refit_best(
+    experiment, results, split: Split, spec: TrialSpec, run_dir: Path, echo, selected: str | None = None
+) -> dict[str, Any]:
+    """Refit the selected trial of the run (``selected``, `tuning.selection`; None: the best),
+    Tune's if it ran; a failure is reported, not raised."""
     runner = main_result(results).runner
     best = results[runner].best(experiment.metric, experiment.mode)
+    if selected is not None:
+        best = next((t for t in results[runner].trials if t.name == selected), best)
     if best is None:
         return {"error": "no trial finished"}
     config = best_config(best, experiment)
@@ -185,7 +205,8 @@ def refit_best(experiment, results, split: Split, spec: TrialSpec, run_dir: Path
         "config": config,
         "trial": best.name,
         "test_metrics": test,
-        "validation_metrics": None if test else search_metrics,
+        "validation_metrics": info["validation_metrics"] or (None if test else search_metrics),
+        "scored_on": info["scored_on"],
         "train_rows": info["train_rows"],
         **classes,
     }
@@ -199,7 +220,16 @@ def _model_line(
     label = "Model:     " if experiment.evaluation else "Best model:"
     about = ", ".join(f"{k}={v}" for k, v in config.items()) or info["estimator"].rsplit(".", 1)[-1]
     if info["test_metrics"] is not None:
-        return f"{label} {run_dir / MODEL_FILE}  ({about}; test {metric} {info['test_metrics'][metric]:.4f})"
+        return (
+            f"{label} {run_dir / MODEL_FILE}  ({about}; test {metric} {info['test_metrics'][metric]:.4f}, "
+            "on rows selection never saw)"
+        )
+    if info["validation_metrics"] is not None:
+        return (
+            f"{label} {run_dir / MODEL_FILE}  ({about}; validation {metric} "
+            f"{info['validation_metrics'][metric]:.4f}: the held-out rows it was selected on, "
+            "so no untouched test score; split.validation_size keeps one)"
+        )
     splits = len(metrics.get(f"{metric}_repeats") or ())
     return (
         f"{label} {run_dir / MODEL_FILE}  ({about}, fitted on all {info['train_rows']} rows; "

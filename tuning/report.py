@@ -12,6 +12,7 @@ from tuning.html.importance import most_important_line
 from tuning.metrics import SHORT_NAMES
 from tuning.models import CHOICE_KEY
 from tuning.runners.common import RunnerResult, TrialResult
+from tuning.selection import selection_lines
 from tuning.space import config_key
 from tuning.stopping import stopped_text
 from tuning.summary import PARALLEL, main_result, recorded_metrics
@@ -109,8 +110,9 @@ def class_lines(best_model: dict[str, Any]) -> list[str]:
         ]
         for name in names
     ]
+    rows = "validation" if best_model.get("scored_on") == "validation" else "test"
     return [
-        "Best model on the test rows:",
+        f"Best model on the {rows} rows:",
         *(f"  {line}" for line in _aligned(matrix)),
         *(f"  {line}" for line in _aligned(scores)),
     ]
@@ -223,7 +225,9 @@ def render(summary: dict[str, Any], results: dict[str, RunnerResult], show_all: 
         trial = next((t for t in main.trials if t.name == best["trial"]), None) if main else None
         score = mean_std(trial.metrics, metric) if trial and trial.ok else f"{best[metric]:.4f}"
         splits = _splits(trial.metrics, metric) if trial and trial.ok else ""
-        lines.append(f"Best:          {params_text(best['config'])}  ({metric} {score}{splits})")
+        seen = "validation " if (summary.get("selection") or {}).get("test_rows_seen") else ""
+        lines.append(f"Best:          {params_text(best['config'])}  ({seen}{metric} {score}{splits})")
+    lines += [f"{f'{label}:':<15}{text}" for label, text in selection_lines(summary)]
     lines += class_lines(summary.get("best_model") or {})
     counts = summary["counts"]
     lines.append(f"Trials:        {counts['ok']} ok, {counts['error']} errored, {counts['retries']} retried")

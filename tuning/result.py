@@ -55,13 +55,31 @@ class Result:
 
     @property
     def best_score(self) -> float | None:
-        """The best trial's ``metric`` (on the test rows, or the mean over the CV folds)."""
+        """The best trial's ``metric``: a validation score (the rows selection was made on: the
+        held-out rows, the validation rows, or the mean over the CV folds or repeats)."""
         return (self.summary.get("best") or {}).get(self.metric)
+
+    @property
+    def test_score(self) -> float | None:
+        """The saved model's ``metric`` on test rows selection never saw (None: there are none)."""
+        test = (self.summary.get("best_model") or {}).get("test_metrics") or {}
+        return test.get(self.metric)
+
+    @property
+    def selection(self) -> dict[str, Any] | None:
+        """The rule, the best by score, the selected configuration, the ties (`tuning.selection`)."""
+        return self.summary.get("selection")
+
+    @property
+    def selected_params(self) -> dict[str, Any] | None:
+        """The configuration the rule selected (the saved model's; the best's under ``select: best``)."""
+        return ((self.selection or {}).get("selected") or {}).get("config")
 
     def __repr__(self) -> str:
         return (
             f"Result({self.summary['experiment']!r}, status={self.status!r}, "
-            f"best {self.metric}={self.best_score}, best_params={self.best_params}, run_dir='{self.run_dir}')"
+            f"best validation {self.metric}={self.best_score}, best_params={self.best_params}, "
+            f"run_dir='{self.run_dir}')"
         )
 
     def _repr_html_(self) -> str:

@@ -26,7 +26,7 @@ from tuning.families import family_of
 from tuning.metrics import scorer
 from tuning.models import CHOICE_KEY, SEP
 from tuning.space import config_key
-from tuning.trial import MODEL_KEY, Report, TrialSpec, build_estimator, final_estimator
+from tuning.trial import MODEL_KEY, Report, TrialSpec, build_estimator, final_estimator, model_costs
 from tuning.validation import aggregate, folds
 
 SHARED_KEY = "shared"  # a group's Tune config: {"shared": [config, ...]}, smallest size first
@@ -211,11 +211,13 @@ def run_group(
     for index, (size, scores) in enumerate(
         zip(group.sizes, scored_sizes(group, fitted, spec, threads), strict=True)
     ):
+        costs = model_costs(cut_model(fitted[-1][0], size, group.size_param), fitted[-1][1][2])
         ended = time.time()
         result = {
             **aggregate(scores),
             "fit_time_s": fit_time * (size - previous) / max(group.sizes),
             "shared_fit_s": fit_time,
+            **costs,
             "started_at": clock,
             "ended_at": ended,
             "pid": os.getpid(),

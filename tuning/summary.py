@@ -19,13 +19,15 @@ from tuning.models import Model
 from tuning.plan import Plan
 from tuning.results import environment, write_json
 from tuning.runners.common import RunnerResult, TrialResult
+from tuning.selection import selection_record
 from tuning.storage import join, location, read_text
 from tuning.trial import MODEL_KEY, TrialSpec
 
 SUMMARY_FILE = "summary.json"
-# the time, where a budgeted trial stopped (n_estimators reached, steps), and how many trials
-# a configuration's repeats took; each metric's spread and per-split scores are added per run
-EXTRA_METRICS = ("fit_time_s", "budget", "step", "chunks")
+# the fit time, the fitted model's cost (`tuning.trial.model_costs`), where a budgeted trial
+# stopped (n_estimators reached, steps), and how many trials a configuration's repeats took;
+# each metric's spread and per-split scores are added per run
+EXTRA_METRICS = ("fit_time_s", "model_bytes", "predict_s_per_1k", "budget", "step", "chunks")
 
 
 def build_summary(
@@ -54,6 +56,7 @@ def build_summary(
         "status": status,
         "resumed": resumed,
         "best": None if experiment.evaluation else best_record(results, experiment.metric, experiment.mode),
+        "selection": selection_record(experiment, plan.spec, results),
         "evaluation": evaluation_record(plan, shown) if experiment.evaluation else None,
         "counts": counts(shown.trials, plan.configurations),
         "unfinished": plan.configurations - sum(t.finished for t in shown.trials),

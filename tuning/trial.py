@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import pickle
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -39,8 +40,8 @@ class TrialSpec:
     """What every trial shares: the estimator and its fixed parameters (small, picklable).
 
     ``budget`` is ``(param, steps)``: the estimator grows (``warm_start``) through ``steps``
-    values of ``param`` and is scored after each. ``cv``, ``repeats``, ``test_size`` and
-    ``seed`` choose the splits (`tuning.validation`); ``chunk`` is how many of a
+    values of ``param`` and is scored after each. ``cv``, ``repeats``, ``test_size``,
+    ``validation_size`` and ``seed`` choose the splits (`tuning.validation`); ``chunk`` is how many of a
     configuration's repeats one trial runs (None: all; set by `tuning.plan.group_repeats`).
     ``metrics`` are the names of `tuning.metrics` each trial records; ``classifier``: the
     estimator is one.
@@ -62,6 +63,7 @@ class TrialSpec:
     classifier: bool = False
     pipeline: tuple[Step, ...] = ()
     choice: dict[str, Model] | None = None
+    validation_size: float | None = None
 
     @classmethod
     def from_experiment(cls, experiment: Experiment) -> TrialSpec:
@@ -85,6 +87,7 @@ class TrialSpec:
             seed=experiment.split.seed,
             repeats=experiment.split.repeats,
             test_size=experiment.split.test_size,
+            validation_size=experiment.split.validation_size,
             metrics=tuple(experiment.metrics or (experiment.metric,)),
             classifier=task_of(resolve_estimator(model.final.path)) == "classifier",
         )
@@ -115,9 +118,15 @@ class TrialSpec:
 
     @property
     def one_fit(self) -> bool:
-        """A trial fits once, on the training rows, and reports once (no cv, repeats or budget):
-        its model is the one a refit of its configuration fits (`tuning.refit.kept_fit`)."""
-        return not (self.cv or self.repeats or self.budget)
+        """A trial fits once, on the training rows, and reports once (no cv, repeats, budget or
+        validation rows): its model is the one a refit of its configuration fits (`tuning.refit.kept_fit`)."""
+        return not (self.cv or self.repeats or self.budget or self.validation_size)
+
+    @property
+    def selects_on_test(self) -> bool:
+        """The trials are scored on the test rows (one hold-out split, no validation rows): the
+        saved model's score there is a *validation* score, since selection saw those rows."""
+        return not (self.cv or self.repeats or self.validation_size)
 
     def without_budget(self) -> TrialSpec:
         """The spec of a refit: the parameters the budget reached, no ``warm_start`` of its own."""
@@ -163,6 +172,31 @@ def final_estimator(model):
 def set_budget(model, param: str, value: int) -> None:
     """Set the budget parameter on the estimator (the last step of a pipeline)."""
     final_estimator(model).set_params(**{param: value})
+
+
+class _ByteCounter:
+    """A file that only counts what is written to it (pickle's protocol 5 writes buffers whole)."""
+
+    def __init__(self) -> None:
+        self.size = 0
+
+    def write(self, data) -> None:
+        self.size += memoryview(data).nbytes
+
+
+PREDICT_ROWS = 1000  # prediction time is that of one predict on this many of the scored rows
+
+
+def model_costs(model, X) -> dict[str, float | int]:
+    """What a fitted model costs to keep and to use: its pickled size in bytes, and the time of
+    one ``predict`` on the first `PREDICT_ROWS` scored rows (fewer: scaled), per 1,000 rows."""
+    counter = _ByteCounter()
+    pickle.dump(model, counter, protocol=pickle.HIGHEST_PROTOCOL)
+    rows = X[:PREDICT_ROWS]
+    started = time.perf_counter()
+    model.predict(rows)
+    elapsed = time.perf_counter() - started
+    return {"model_bytes": counter.size, "predict_s_per_1k": elapsed * 1000 / max(len(rows), 1)}
 
 
 def run_trial(
@@ -211,6 +245,7 @@ def run_trial(
         result = {
             **aggregate(scores, keep=spec.repeats is not None),
             "fit_time_s": fit_time,
+            **model_costs(model, X_score),
             "started_at": started,
             "ended_at": time.time(),
             "pid": os.getpid(),

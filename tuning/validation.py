@@ -1,6 +1,9 @@
 """How a configuration is validated: which rows each fit sees, and the mean over the splits.
 
-- the hold-out split (default): fit on the training rows, score on the test rows;
+- the hold-out split (default): fit on the training rows, score on the test rows (then a
+  *validation* score: selection sees those rows);
+- ``split.validation_size: f``: fit on the training rows less ``f`` of them, score on that
+  ``f`` (``train_test_split``, seeded): the test rows stay untouched until the saved model;
 - ``split.cv: k``: scikit-learn's ``KFold(k, shuffle=True)`` over the training rows;
   a classifier's splitters are the stratified ones (``StratifiedKFold``...) unless
   ``split.stratify: false``;
@@ -30,6 +33,7 @@ from sklearn.model_selection import (
     ShuffleSplit,
     StratifiedKFold,
     StratifiedShuffleSplit,
+    train_test_split,
 )
 
 if TYPE_CHECKING:
@@ -44,6 +48,7 @@ class TrialSpec(Protocol):
     test_size: float
     seed: int
     chunk: int | None
+    validation_size: float | None
 
 
 REPEAT_CHUNK = "repeat_chunk"  # a trial's key: which chunk of a configuration's repeats it runs
@@ -103,6 +108,9 @@ def folds(split: Split, spec: TrialSpec, chunk: int | None = None) -> Iterator[F
     A generator: one split's rows at a time (1000 copies of the rows would not fit).
     """
     cv = splitter(spec, split.stratified)
+    if cv is None and spec.validation_size:
+        yield validation_rows(split, spec)
+        return
     if cv is None:
         yield split.X_train, split.y_train, split.X_test, split.y_test
         return
@@ -112,14 +120,28 @@ def folds(split: Split, spec: TrialSpec, chunk: int | None = None) -> Iterator[F
         yield _take(X, fit), y[fit], _take(X, held), y[held]
 
 
+def validation_rows(split: Split, spec: TrialSpec) -> Fold:
+    """The training rows less ``spec.validation_size`` of them, and those: the selection's rows."""
+    stratify = split.y_train if split.stratified else None
+    X_fit, X_val, y_fit, y_val = train_test_split(
+        split.X_train,
+        split.y_train,
+        test_size=spec.validation_size,
+        random_state=spec.seed,
+        stratify=stratify,
+    )
+    return X_fit, y_fit, X_val, y_val
+
+
 def _take(X, index: np.ndarray):
     return X.iloc[index] if hasattr(X, "iloc") else X[index]
 
 
 def aggregate(scores: list[dict[str, float]], keep: bool = False) -> dict[str, Any]:
-    """One split: its metrics. Several: each metric's mean and std (``mse_std``) over them.
+    """One split: its metrics. Several: each metric's mean and std (``mse_std``) over them, and
+    every split's score in split order (``mse_repeats``: what `tuning.selection` compares).
 
-    ``keep`` also records every split's score, in split order (``mse_repeats``). The mean
+    ``keep``: every split's score even for one split (a chunk of one repeat). The mean
     is numpy's over the scores in split order, as ``cross_validate(...)["test_score"].mean()``.
     """
     if len(scores) == 1 and not keep:
@@ -129,8 +151,7 @@ def aggregate(scores: list[dict[str, float]], keep: bool = False) -> dict[str, A
         values = np.array([s[key] for s in scores])
         out[key] = float(values.mean())
         out[f"{key}_std"] = float(values.std())
-        if keep:
-            out[f"{key}_repeats"] = values.tolist()
+        out[f"{key}_repeats"] = values.tolist()
     return out
 
 

@@ -39,6 +39,7 @@ def check_experiment(experiment: Experiment, where: Where) -> None:
     check_local_data(experiment, where)
     check_search(experiment, where)
     check_share_fits(experiment, where)
+    check_simplest(experiment, where)
 
 
 class Site(NamedTuple):
@@ -411,4 +412,34 @@ def check_share_fits(experiment: Experiment, where: Where) -> None:
             f"must be false or auto here: fits cannot be shared exactly because {reason}",
             where=where("search.share_fits"),
             key="search.share_fits",
+        )
+
+
+def default_simplest(experiment: Experiment) -> dict[str, str]:
+    """The searched size parameters the project knows (`tuning.families`), smallest first:
+    ``n_estimators``, a pipeline's ``model__n_estimators``, a choice's ``forest/n_estimators``."""
+    order = {}
+    for site in sites(experiment):
+        model = model_of(site.config, set(site.space), seed=experiment.seed, n_jobs=1)
+        family = family_of(resolve_estimator(model.final.path))
+        size = family and model.key(family.size_param)
+        if size and size in site.space:
+            branch = site.key.removeprefix("estimator.choice.")
+            order[size if site.key == "estimator" else f"{branch}{SEP}{size}"] = "smallest"
+    return order
+
+
+def check_simplest(experiment: Experiment, where: Where) -> None:
+    """A rule that picks the simplest configuration knows what simplest means: the declared
+    ``select.simplest``, else the default (`default_simplest`), filled in."""
+    select = experiment.select
+    if select.rule == "best" or select.simplest:
+        return
+    select.simplest = default_simplest(experiment)
+    if not select.simplest:
+        raise ExperimentError(
+            f"must be set for select.rule {select.rule}: no searched parameter is a size the project knows "
+            "(n_estimators of forests and boosting); e.g. select.simplest: {alpha: largest}",
+            where=where("select.rule"),
+            key="select.simplest",
         )

@@ -26,6 +26,7 @@ from pydantic_core import PydanticCustomError
 
 from tuning.estimator import task_of_class
 from tuning.metrics import DEFAULT_METRIC, Mode, bounds, mode_of, recorded, unknown
+from tuning.models import SEP
 from tuning.space import MAX_TRIALS, MAX_VALUES, distinct_count, grid_count, grid_sizes
 from tuning.stopping import parse_duration
 from tuning.values import is_number
@@ -244,6 +245,11 @@ class SplitConfig(_Strict):
     stated score is that mean. See `tuning.validation`.
     ``stratify`` (classifiers only): the split and the folds keep each class's share of
     the rows (``train_test_split(stratify=y)``, ``StratifiedKFold``).
+
+    ``validation_size: f`` (hold-out only) carves ``f`` of the training rows as validation
+    rows: the trials fit on the rest and are scored there, so selection never sees the test
+    rows and the saved model's test score is untouched. Without it (and without cv or
+    repeats) the trials are scored on the test rows: that score is a *validation* score.
     """
 
     test_size: float = Field(0.2, gt=0, lt=1)
@@ -256,6 +262,20 @@ class SplitConfig(_Strict):
     """N: score on N random splits of all the rows (ShuffleSplit; with cv, RepeatedKFold); mean ± std."""
     stratify: bool = True
     """Classifiers: the split and the folds keep each class's share of the rows."""
+    validation_size: float | None = Field(default=None, gt=0, lt=1)
+    """Keep the test rows untouched: score the trials on this fraction of the training rows instead."""
+
+    @model_validator(mode="after")
+    def _one_strategy(self) -> SplitConfig:
+        """A validation split is the hold-out's own selection rows: cv and repeats have theirs."""
+        if self.validation_size is not None and (self.cv or self.repeats):
+            other = "cv" if self.cv else "repeats"
+            raise keyed(
+                "split.validation_size",
+                f"must be null with split.{other} (its splits are the selection rows: the test rows stay "
+                f"untouched); got {self.validation_size}",
+            )
+        return self
 
 
 class StepConfig(_Strict):
@@ -519,6 +539,51 @@ class TrackingConfig(_Strict):
         return self
 
 
+SELECT_RULES = ("best", "one_se", "tolerance")
+PER_SPLIT_RULES = ("one_se",)  # rules that need every configuration's per-split scores
+Simpler = Literal["smallest", "largest"]
+
+
+def _rule_shorthand(value: Any) -> Any:
+    """``select: one_se`` is ``select: {rule: one_se}``."""
+    return {"rule": value} if isinstance(value, str) else value
+
+
+class SelectConfig(_Strict):
+    """Which configuration becomes the saved model (`tuning.selection`).
+
+    ``best``: the best score (default). ``one_se``: the simplest configuration whose mean is
+    within one standard error of the best's (caret's ``oneSE``; needs ``split.cv`` or
+    ``split.repeats``). ``tolerance``: the simplest within ``tolerance`` (a fraction of the
+    best score, caret's ``tolerance``). ``simplest`` orders the configurations from the
+    simplest: each parameter's ``smallest`` or ``largest`` value first, in the order listed;
+    default: the searched size parameters the project knows (`tuning.families`), smallest first.
+    """
+
+    rule: Literal["best", "one_se", "tolerance"] = "best"
+    """`best`: the best score; `one_se`: the simplest within one standard error of it; `tolerance`."""
+    tolerance: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    """`tolerance`: how far from the best score, as a fraction of it (0.01: within 1%)."""
+    simplest: dict[str, Simpler] | None = None
+    """What "simplest" means: `{param: smallest}` (or `largest`), first listed first; default: sizes."""
+
+    @model_validator(mode="after")
+    def _tolerance_with_its_rule(self) -> SelectConfig:
+        if (self.rule == "tolerance") != (self.tolerance is not None):
+            raise keyed(
+                "select.tolerance",
+                f"must be set exactly when select.rule is tolerance; got rule {self.rule!r}, "
+                f"tolerance {self.tolerance}",
+            )
+        return self
+
+
+Select = Annotated[
+    SelectConfig,
+    BeforeValidator(_rule_shorthand, json_schema_input_type=Literal["best", "one_se"] | SelectConfig),
+]
+
+
 class Experiment(_Strict):
     """One experiment file."""
 
@@ -556,6 +621,8 @@ class Experiment(_Strict):
     """Refit the best configuration on the training rows and save it (`best_model.joblib`)."""
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     """Where trials are logged besides the run directory: MLflow, Weights & Biases."""
+    select: Select = Field(default_factory=SelectConfig)
+    """Which configuration is saved: `best` (default), `one_se` or a `tolerance`, the simplest within it."""
 
     @model_validator(mode="after")
     def _defaults(self) -> Experiment:
@@ -587,7 +654,35 @@ class Experiment(_Strict):
         if self.split.seed is None:
             self.split.seed = self.seed
         self._check_stop()
+        self._check_select()
         return self
+
+    def _check_select(self) -> None:
+        """A rule on per-split scores needs cv or repeats; simplicity orders searched parameters."""
+        select = self.select
+        if select.rule != "best" and self.evaluation:
+            raise keyed(
+                "select.rule", f"must be best when there is no space to select from; got {select.rule!r}"
+            )
+        if select.rule in PER_SPLIT_RULES and not (self.split.cv or self.split.repeats):
+            raise keyed(
+                "select.rule",
+                f"must be best or tolerance without split.cv or split.repeats ({select.rule} needs every "
+                f"configuration's per-split scores); got {select.rule!r}",
+            )
+        searched = sorted(self.searched_keys())
+        for name in select.simplest or {}:
+            if name not in searched:
+                raise keyed(
+                    f"select.simplest.{name}",
+                    f"must name a searched parameter (one of {', '.join(searched)}); got {name!r}",
+                )
+
+    def searched_keys(self) -> set[str]:
+        """The searched parameters as a trial's configuration names them (``branch/param`` in a choice)."""
+        if self.estimator.choice is None:
+            return set(self.space)
+        return {f"{name}{SEP}{param}" for name, space in self.spaces().items() for param in space}
 
     def _check_stop(self) -> None:
         """A target the metric can reach, a plateau shorter than the search, no stop with repeats."""

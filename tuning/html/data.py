@@ -61,7 +61,53 @@ def report_data(summary: dict[str, Any]) -> dict[str, Any]:
     data["lines"] = param_lines(data["params"])
     data["timings"] = summary.get("timings") or {}
     data["space"] = space_data(summary)  # two or more parameters: importances, parallel coordinates
+    data["costs"] = costs(summary)
     return data
+
+
+COSTS = ("model_bytes", "predict_s_per_1k")  # what a model costs (`tuning.trial.model_costs`)
+
+
+def costs(summary: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each configuration's score and costs (Tune's trials, else the baseline's), whether it is
+    tied with the best or selected, and on which cost's Pareto front it lies; empty without costs."""
+    names = runners(summary)
+    if not names:
+        return []
+    shown = "tune" if "tune" in names else names[0]
+    record = summary.get("selection") or {}
+    tied, selected = set(record.get("tied") or ()), (record.get("selected") or {}).get("trial")
+    metric, sign = summary["metric"], 1 if summary["mode"] == "min" else -1
+    points = [
+        {
+            "label": params_text(t["config"]) or t["name"],
+            "trial": t["name"],
+            "score": t["metrics"][metric],
+            **{cost: t["metrics"][cost] for cost in COSTS},
+            "tied": t["name"] in tied,
+            "selected": t["name"] == selected,
+        }
+        for t in _scored(summary, shown)
+        if all(cost in t["metrics"] for cost in COSTS)
+    ]
+    for cost in COSTS:
+        front = pareto_front([(p[cost], sign * p["score"]) for p in points])
+        for point, on in zip(points, front, strict=True):
+            point[f"pareto_{cost}"] = on
+    return points
+
+
+def pareto_front(points: list[tuple[float, float]]) -> list[bool]:
+    """Whether each ``(cost, loss)`` point is on the Pareto front: no other point is at most as
+    costly and at most as lossy, and strictly better in one of the two (both minimised)."""
+    return [
+        not any(
+            (c <= cost and loss_ <= loss) and (c < cost or loss_ < loss)
+            for j, (c, loss_) in enumerate(points)
+            if j != i
+        )
+        for i, (cost, loss) in enumerate(points)
+    ]
 
 
 def _scored(summary: dict[str, Any], name: str) -> list[dict[str, Any]]:

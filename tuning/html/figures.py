@@ -160,6 +160,48 @@ def _speed_title(t: dict[str, Any]) -> str:
     return "; ".join(p for p in parts if p) or "trial-phase wall time"
 
 
+COST_AXES = (
+    ("model_bytes", "fitted model size (bytes)"),
+    ("predict_s_per_1k", "prediction time per 1,000 rows (s)"),
+)
+
+
+def cost_figure(data: dict[str, Any]) -> Figure | None:
+    """The score against each model's size and prediction time, the Pareto front of each
+    marked (a line through it), the configurations tied with the best and the selected one."""
+    points, metric = data.get("costs") or [], data["metric"]
+    if len(points) < 2:
+        return None
+    figure = _figure(9.0, 3.6)
+    for ax, (cost, label) in zip(figure.subplots(1, 2), COST_AXES, strict=True):
+        front = sorted((p[cost], p["score"]) for p in points if p[f"pareto_{cost}"])
+        ax.plot(*zip(*front, strict=True), color="C3", linewidth=1, zorder=1, label="Pareto front")
+        plain = [p for p in points if not p["tied"]]
+        tied = [p for p in points if p["tied"]]
+        ax.scatter([p[cost] for p in plain], [p["score"] for p in plain], color="0.55", s=18, label="other")
+        if tied:
+            ax.scatter(
+                [p[cost] for p in tied], [p["score"] for p in tied], color="C0", s=24, label="tied with best"
+            )
+        chosen = [p for p in points if p["selected"]]
+        ax.scatter(
+            [p[cost] for p in chosen],
+            [p["score"] for p in chosen],
+            marker="*",
+            s=160,
+            color="C2",
+            edgecolor="k",
+            zorder=3,
+            label="selected",
+        )
+        ax.set_xscale("log")
+        ax.set_xlabel(label)
+        ax.set_ylabel(metric)
+        ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return figure
+
+
 def png_base64(figure: Figure) -> str:
     """The figure as a PNG at 2x (``PNG_DPI``, sharp on a high-density screen), base64 for a ``data:`` URI.
 

@@ -16,6 +16,7 @@ from typing import Any
 from tuning.errors import ExperimentError, run_command
 from tuning.html.data import RUNNER_LABELS, models_shown, report_data, runners, searched_params
 from tuning.html.figures import (
+    cost_figure,
     heatmap_figure,
     importance_figure,
     parallel_figure,
@@ -26,6 +27,7 @@ from tuning.html.figures import (
 )
 from tuning.html.gantt import timeline_figure
 from tuning.results import write_atomic
+from tuning.selection import selection_lines
 from tuning.space import config_key
 from tuning.stopping import stopped_text
 from tuning.summary import read_summary, recorded_metrics
@@ -63,10 +65,12 @@ def render_html(summary: dict[str, Any]) -> str:
     best = summary.get("best")
     if best:
         params = params_text(best["config"])
+        seen = "validation " if (summary.get("selection") or {}).get("test_rows_seen") else ""
         parts.append(
-            f'<p class="best">Best {e(metric)} <b>{best[metric]:.4f}</b> with {e(params)} '
+            f'<p class="best">Best {seen}{e(metric)} <b>{best[metric]:.4f}</b> with {e(params)} '
             f"({e(RUNNER_LABELS.get(best['runner'], best['runner']))}, {e(best['trial'])})</p>"
         )
+    parts.append(_selection_html(summary))
     parts.append(_classes_html(summary.get("best_model") or {}))
     stopped = summary.get("stopped")
     if stopped:
@@ -105,6 +109,11 @@ def _figures_html(data: dict[str, Any], metric: str, mode: str) -> list[str]:
     parts = []
     for title, figure, alt in (
         (f"{metric} of each split", repeats_figure(data), "the scores of the repeats per configuration"),
+        (
+            f"{metric} against what each model costs",
+            cost_figure(data),
+            "score against model size and prediction time",
+        ),
         ("Timeline of the run", timeline_figure(data), "the run's phases, then one lane per worker"),
         ("Speedup and efficiency", timings_figure(data), "trial-phase wall times"),
         (f"{metric} against each searched parameter", params_figure(data), f"{metric} per parameter"),
@@ -165,11 +174,21 @@ def _timings_html(summary: dict[str, Any]) -> str:
     return f'<table class="facts">{cells}</table>'
 
 
+def _selection_html(summary: dict[str, Any]) -> str:
+    """What was selected on which rows, the ties and the best's interval (`tuning.selection`)."""
+    lines = selection_lines(summary)
+    cells = "".join(
+        f"<tr><th>{html.escape(label)}</th><td>{html.escape(text)}</td></tr>" for label, text in lines
+    )
+    return f'<table class="facts selection">{cells}</table>' if lines else ""
+
+
 def _classes_html(best_model: dict[str, Any]) -> str:
     """A classifier's confusion matrix and per-class scores on the test rows ('' for a regressor)."""
     if "confusion_matrix" not in best_model:
         return ""
     e = html.escape
+    rows = "validation" if best_model.get("scored_on") == "validation" else "test"
     names = [str(c) for c in best_model["classes"]]
     head = "".join(f"<th>{e(n)}</th>" for n in names)
     matrix = "".join(
@@ -184,7 +203,7 @@ def _classes_html(best_model: dict[str, Any]) -> str:
         for name in names
     )
     return (
-        "<h2>Best model on the test rows</h2>"
+        f"<h2>Best model on the {rows} rows</h2>"
         f'<table class="confusion"><tr><th>true \\ predicted</th>{head}</tr>{matrix}</table>'
         '<table class="per-class"><tr><th>class</th><th>precision</th><th>recall</th><th>f1-score</th>'
         f"<th>support</th></tr>{scores}</table>"
@@ -204,7 +223,9 @@ def _table_html(summary: dict[str, Any]) -> str:
     params = searched_params(summary)
     metrics = recorded_metrics(summary)
     model = ["model"] if models_shown(summary) else []
-    head = ["trial", *model, *params, *metrics, *(f"{RUNNER_LABELS.get(n, n)} s" for n in names)]
+    tied = (summary.get("selection") or {}).get("tied")
+    tie = ["tied with best"] if tied else []
+    head = ["trial", *model, *params, *metrics, *tie, *(f"{RUNNER_LABELS.get(n, n)} s" for n in names)]
     rows = sorted(
         listed, key=lambda t: (t.get("status") != "ok", sign * (t.get("metrics") or {}).get(metric, 0.0))
     )
@@ -219,6 +240,7 @@ def _table_html(summary: dict[str, Any]) -> str:
             cells += [(mean_std(m, k) if k == metric else f"{m[k]:.4f}") if k in m else "" for k in metrics]
         else:
             cells += [f"error: {t.get('error')}", *[""] * (len(metrics) - 1)]
+        cells += ["yes" if t["name"] in tied else ""] if tied else []
         cells += [f"{times[n][key]:.2f}" if times[n].get(key) is not None else "-" for n in names]
         body.append("<tr>" + "".join(f"<td>{e(str(c))}</td>" for c in cells) + "</tr>")
     header = "<tr>" + "".join(f"<th>{e(h)}</th>" for h in head) + "</tr>"
