@@ -94,6 +94,12 @@ def test_bad_override(tmp_path):
     assert_rejected(result, "--set: split.test_size must be less than 1; got 2", tmp_path)
 
 
+def test_a_mode_against_the_metrics_direction_is_refused(tmp_path):
+    path = write(tmp_path, experiment_dict(tmp_path))
+    result = cli("tuning.run", str(path), "--set", "metric=neg_mean_squared_error", "--set", "mode=min")
+    assert_rejected(result, "--set: mode must be max for metric neg_mean_squared_error", tmp_path)
+
+
 def test_debug_shows_the_traceback(tmp_path):
     path = write(tmp_path, experiment_dict(tmp_path, metric="accuracy"))
     result = cli("tuning.run", str(path), "--debug")
@@ -171,6 +177,12 @@ MORE_BAD_FILES = [
     ),
     ({"max_failures": -1}, "max_failures must be greater than or equal to 0; got -1"),
     ({"resources": {"num_cpus": "two"}}, "resources.num_cpus must be a valid number; got 'two'"),
+    (
+        {"metric": "neg_mean_squared_error", "mode": "min"},
+        "mode must be max for metric neg_mean_squared_error (higher is better; or leave mode out); got min",
+    ),
+    ({"metric": "r2", "mode": "min"}, "mode must be max for metric r2 (higher is better"),
+    ({"mode": "max"}, "mode must be min for metric mse (lower is better; or leave mode out); got max"),
     (
         {"space": {"n_estimators": {"grid": [4], "choice": [8]}}},
         "space.n_estimators must have exactly one key",
