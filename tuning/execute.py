@@ -22,7 +22,7 @@ from tuning.phases import Phases
 from tuning.plan import Plan, group_repeats, grouping_line, make_plan
 from tuning.progress import say
 from tuning.refit import refit_best
-from tuning.report import check_parity, render
+from tuning.report import check_parity, parity_line, render
 from tuning.results import (
     ENVIRONMENT_FILE,
     check_writable,
@@ -209,7 +209,7 @@ def summarise(
     expected = 2 if plan.runner == "both" else 1
     interrupted = len(results) < expected or unfinished(results, plan.configurations)
     compare = len(results) == 2 and not interrupted
-    mismatched = check_parity(*comparable(results, experiment), experiment.metric) if compare else []
+    mismatched = check_parity(*comparable(results, experiment)) if compare else []
     ok = all(t.ok for r in results.values() for t in r.trials) and not mismatched
     status = "interrupted" if interrupted else "complete" if ok else "incomplete"
     search = search_record(results, experiment)
@@ -242,12 +242,10 @@ def write_and_report(
     echo(render(summary, results, show_all))
     _html_report(run_dir, summary, echo)
     publish(run_dir)  # keep it after the last file written to run_dir
-    differing = (summary.get("parity") or {}).get("differing") or []
-    if differing:
-        echo(
-            f"ERROR: the runners' {summary['metric']} differ for {len(differing)} configurations: "
-            f"{differing[:3]}"
-        )
+    parity = summary.get("parity")
+    if parity is not None and summary["status"] != "interrupted":
+        differing = parity.get("differing") or []
+        echo(parity_line(differing, " and ".join(results), len(next(iter(results.values())).trials)))
     if summary["status"] == "interrupted":
         total = summary["counts"]["trials"]
         echo(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,7 +52,9 @@ class RunnerResult:
         return sum(t.duration_s for t in self.trials if t.ok)
 
     def best(self, metric: str, mode: str) -> TrialResult | None:
-        done = [t for t in self.trials if t.ok]
+        """The finished trial with the best ``metric`` in direction ``mode``; a NaN score never
+        wins (None: no trial has a number)."""
+        done = [t for t in self.trials if t.ok and not math.isnan(t.metrics.get(metric, math.nan))]
         if not done:
             return None
         pick = min if mode == "min" else max

@@ -1,0 +1,62 @@
+"""The runners' comparison: every recorded score, NaN equal to NaN, any number of runners; the best
+trial is never a NaN."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from tests.units import ok, result_of
+from tuning.report import check_parity, compare_runners, parity_line, same_value
+from tuning.runners.common import TrialResult
+
+NAN = math.nan
+
+
+@pytest.mark.parametrize(
+    ("theirs", "differ"),
+    [
+        pytest.param({"mse": 0.5, "mse_std": 0.1}, False, id="same"),
+        pytest.param({"mse": 0.5, "mse_std": 0.2}, True, id="a-std"),
+        pytest.param({"mse": 0.5, "mse_std": 0.1, "r2": 0.3}, True, id="a-metric-only-one-has"),
+        pytest.param({"mse": 0.5, "mse_std": 0.1, "fit_time_s": 9.0}, False, id="a-time-is-not-a-score"),
+    ],
+)
+def test_parity_compares_every_recorded_score(theirs, differ):
+    mine = {"mse": 0.5, "mse_std": 0.1, "fit_time_s": 1.0}
+    first = result_of("sequential", TrialResult("a", {"n": 1}, mine))
+    second = result_of("tune", TrialResult("b", {"n": 1}, theirs))
+    assert check_parity(first, second) == (['{"n": 1}'] if differ else [])
+
+
+def test_parity_compares_per_split_scores_and_counts_nan_as_equal():
+    repeats = {"mse": 0.5, "mse_std": NAN, "mse_repeats": [0.4, NAN, 0.6]}
+    first = result_of("sequential", TrialResult("a", {"n": 1}, repeats))
+    assert check_parity(first, result_of("tune", TrialResult("b", {"n": 1}, dict(repeats)))) == []
+    shifted = {**repeats, "mse_repeats": [0.4, NAN, 0.6 + 1e-12]}
+    assert check_parity(first, result_of("tune", TrialResult("b", {"n": 1}, shifted))) == ['{"n": 1}']
+    assert same_value(NAN, NAN) and not same_value(NAN, 0.5) and not same_value([1.0], [1.0, 2.0])
+
+
+def test_each_runner_is_compared_with_the_baseline():
+    base = result_of("sequential", ok(1, 0.5), ok(2, 0.25))
+    results = {
+        "sequential": base,
+        "tune": result_of("tune", ok(2, 0.25), ok(1, 0.5)),
+        "tasks": result_of("tasks", ok(1, 0.5), ok(2, 0.3)),
+    }
+    assert compare_runners(results) == {"tune": [], "tasks": ['{"n": 2}']}
+    assert parity_line([], "sequential and tune", 2).endswith(
+        "agree on every recorded score of 2 configurations"
+    )
+    assert parity_line(['{"n": 2}'], "sequential and tasks", 2).startswith(
+        "ERROR: sequential and tasks differ on 1 configurations"
+    )
+
+
+@pytest.mark.parametrize("mode", ["min", "max"])
+def test_a_nan_never_wins(mode):
+    result = result_of("sequential", ok(1, NAN), ok(2, 0.5), ok(3, 0.25), ok(4, NAN))
+    assert result.best("mse", mode).name == ("t3" if mode == "min" else "t2")
+    assert result_of("sequential", ok(1, NAN)).best("mse", mode) is None
