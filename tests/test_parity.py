@@ -4,12 +4,16 @@ trial is never a NaN."""
 from __future__ import annotations
 
 import math
+import time
 
 import pytest
 
 from tests.units import ok, result_of
+from tuning import summary
 from tuning.report import check_parity, compare_runners, parity_line, same_value
 from tuning.runners.common import TrialResult
+from tuning.tracking import Trackers
+from tuning.tracking.base import Guarded
 
 NAN = math.nan
 
@@ -60,3 +64,26 @@ def test_a_nan_never_wins(mode):
     result = result_of("sequential", ok(1, NAN), ok(2, 0.5), ok(3, 0.25), ok(4, NAN))
     assert result.best("mse", mode).name == ("t3" if mode == "min" else "t2")
     assert result_of("sequential", ok(1, NAN)).best("mse", mode) is None
+
+
+class SlowLogger(Guarded):
+    """A tracker's callback whose every call takes ``pause`` seconds."""
+
+    def __init__(self, runner: str, pause: float):
+        self.runner, self.pause = runner, pause
+
+    def log_trial_start(self, trial) -> None:
+        self._guard("start", time.sleep, self.pause)
+
+
+def test_time_spent_logging_is_taken_off_the_trial_phase_and_reported_apart():
+    trackers = Trackers([])
+    trackers.callbacks = [SlowLogger("sequential", 0.05), SlowLogger("tune", 0.0)]
+    for callback in trackers.callbacks:
+        callback.log_trial_start(None)
+    spent = trackers.spent_s("sequential")
+    assert spent >= 0.05 and trackers.spent_s("tune") < 0.05 and trackers.spent_s("tasks") == 0
+    result = result_of("sequential", ok(1, 0.5)).without_tracking(spent)
+    assert (result.tracking_s, result.wall_s) == (spent, 1.0 - spent)  # result_of: 1 s of wall time
+    timings = summary.timings({"sequential": result}, None, None)
+    assert timings["sequential_tracking_s"] == spent and timings["sequential_s"] == result.wall_s

@@ -116,6 +116,8 @@ def timings(
     out: dict[str, Any] = {"ray_start_s": ray_start_s, "data_load_s": data_load_s}
     for name, result in results.items():
         out[f"{name}_s"] = result.wall_s
+        if result.tracking_s:
+            out[f"{name}_tracking_s"] = result.tracking_s  # taken out of {name}_s
     tune, seq = results.get("tune"), results.get("sequential")
     if tune:
         work = (seq or tune).trial_time_s

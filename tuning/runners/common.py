@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 
@@ -45,6 +45,11 @@ class RunnerResult:
     cores: float
     stopped: str | None = None  # why a `search.stop` rule ended the search (the rest never ran)
     kept: tuple[str, Any] | None = None  # the best trial's name and fitted model (the baseline's, in memory)
+    tracking_s: float = 0.0  # the trackers' logging, taken out of ``wall_s`` (`without_tracking`)
+
+    def without_tracking(self, spent_s: float) -> RunnerResult:
+        """This result with the ``spent_s`` seconds its trackers took off the trial phase, apart."""
+        return replace(self, wall_s=max(self.wall_s - spent_s, 0.0), tracking_s=spent_s)
 
     @property
     def trial_time_s(self) -> float:

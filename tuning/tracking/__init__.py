@@ -41,6 +41,10 @@ class Trackers:
         self.callbacks += made
         return made
 
+    def spent_s(self, runner: str) -> float:
+        """The time the trackers' calls for ``runner``'s trials took, in this process."""
+        return sum(getattr(c, "spent_s", 0.0) for c in self.callbacks if getattr(c, "runner", None) == runner)
+
     def log_sequential(self, index: int, trial: TrialResult) -> None:
         """Log one finished sequential trial through each tracker's callback."""
         if not self.sequential:
