@@ -85,7 +85,8 @@ def test_missing_experiment_file(tmp_path):
 
 def test_yaml_syntax_error_gives_the_line(tmp_path):
     path = write(tmp_path, "name: x\nspace:\n  n_estimators: [4, 8\nresources: {}\n")
-    assert_rejected(cli("tuning.run", str(path)), "exp.yaml:4: invalid YAML", tmp_path)
+    # run from tmp_path: the default storage_path (results) would be written there
+    assert_rejected(cli("tuning.run", str(path), cwd=tmp_path), "exp.yaml:4: invalid YAML", tmp_path)
 
 
 def test_bad_override(tmp_path):
@@ -203,7 +204,8 @@ MORE_BAD_FILES = [
     ids=["list", "empty", "repeated-key"],
 )
 def test_malformed_experiment_files(tmp_path, text, message):
-    assert_rejected(cli("tuning.run", str(write(tmp_path, text))), message, tmp_path)
+    # run from tmp_path: the default storage_path (results) would be written there
+    assert_rejected(cli("tuning.run", str(write(tmp_path, text)), cwd=tmp_path), message, tmp_path)
 
 
 @pytest.mark.parametrize(("change", "message"), MORE_BAD_FILES, ids=[m[:40] for _, m in MORE_BAD_FILES])
