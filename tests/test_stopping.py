@@ -56,6 +56,21 @@ def test_a_target_is_reached_in_the_metric_direction(mode, scores):
     assert rule.add(scores[1]).startswith("target 0.5 reached after 2 trials")
 
 
+@pytest.mark.parametrize("mode", ["min", "max"])
+def test_a_score_exactly_at_the_target_stops_and_one_just_short_does_not(mode):
+    short = 0.5 + 1e-9 if mode == "min" else 0.5 - 1e-9
+    rule = StopRule("m", mode, target=0.5)
+    assert rule.add(short) is None
+    assert rule.add(0.5) == "target 0.5 reached after 2 trials (best 0.5)"
+
+
+@pytest.mark.parametrize("mode", ["min", "max"])
+def test_a_nan_score_reaches_no_target(mode):
+    rule = StopRule("m", mode, target=0.5)
+    assert rule.add(float("nan")) is None and rule.best is None
+    assert rule.add(0.5).startswith("target 0.5 reached after 2 trials")
+
+
 def test_the_time_budget_and_the_first_reason_is_kept():
     rule = StopRule("mse", "min", time=60, trials=5, started=monotonic() - 61)
     assert rule.check() == "time budget 1m reached after 0 trials"
