@@ -7,6 +7,8 @@ import math
 import time
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tests.units import ok, result_of
 from tuning import summary
@@ -87,3 +89,29 @@ def test_time_spent_logging_is_taken_off_the_trial_phase_and_reported_apart():
     assert (result.tracking_s, result.wall_s) == (spent, 1.0 - spent)  # result_of: 1 s of wall time
     timings = summary.timings({"sequential": result}, None, None)
     assert timings["sequential_tracking_s"] == spent and timings["sequential_s"] == result.wall_s
+
+
+SCORES = st.one_of(st.floats(allow_infinity=False), st.just(NAN))
+
+
+@given(st.lists(SCORES, max_size=8), st.sampled_from(["min", "max"]))
+def test_best_is_the_plain_reference_best_and_never_nan(scores, mode):
+    result = result_of("sequential", *(ok(n, s) for n, s in enumerate(scores)))
+    numbers = [(s, n) for n, s in enumerate(scores) if not math.isnan(s)]
+    best = result.best("mse", mode)
+    if not numbers:
+        assert best is None
+        return
+    value = min(s for s, _ in numbers) if mode == "min" else max(s for s, _ in numbers)
+    first = next(n for s, n in numbers if s == value)  # the first of equal scores, as min/max keep
+    assert best.name == f"t{first}"
+
+
+@given(st.lists(st.tuples(SCORES, SCORES), min_size=1, max_size=6))
+def test_parity_matches_a_plain_reference(pairs):
+    first = result_of("sequential", *(ok(n, a) for n, (a, _) in enumerate(pairs)))
+    second = result_of("tune", *(ok(n, b) for n, (_, b) in enumerate(pairs)))
+    expected = [
+        f'{{"n": {n}}}' for n, (a, b) in enumerate(pairs) if not (a == b or (math.isnan(a) and math.isnan(b)))
+    ]
+    assert check_parity(first, second) == expected
