@@ -6,11 +6,19 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = ROOT.parent / "shared" / "scikit_learn_data"
 if "SCIKIT_LEARN_DATA" not in os.environ and SHARED_DATA.is_dir():
     os.environ["SCIKIT_LEARN_DATA"] = str(SHARED_DATA)
+
+
+# Hypothesis draws new examples on every run locally; in CI (the CI variable set) the same ones,
+# so a red build is reproducible and never depends on the draw.
+settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
+settings.register_profile("dev", deadline=None)
+settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

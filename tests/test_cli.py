@@ -85,13 +85,20 @@ def test_missing_experiment_file(tmp_path):
 
 def test_yaml_syntax_error_gives_the_line(tmp_path):
     path = write(tmp_path, "name: x\nspace:\n  n_estimators: [4, 8\nresources: {}\n")
-    assert_rejected(cli("tuning.run", str(path)), "exp.yaml:4: invalid YAML", tmp_path)
+    # run from tmp_path: the default storage_path (results) would be written there
+    assert_rejected(cli("tuning.run", str(path), cwd=tmp_path), "exp.yaml:4: invalid YAML", tmp_path)
 
 
 def test_bad_override(tmp_path):
     path = write(tmp_path, experiment_dict(tmp_path))
     result = cli("tuning.run", str(path), "--set", "split.test_size=2")
     assert_rejected(result, "--set: split.test_size must be less than 1; got 2", tmp_path)
+
+
+def test_a_mode_against_the_metrics_direction_is_refused(tmp_path):
+    path = write(tmp_path, experiment_dict(tmp_path))
+    result = cli("tuning.run", str(path), "--set", "metric=neg_mean_squared_error", "--set", "mode=min")
+    assert_rejected(result, "--set: mode must be max for metric neg_mean_squared_error", tmp_path)
 
 
 def test_debug_shows_the_traceback(tmp_path):
@@ -172,6 +179,12 @@ MORE_BAD_FILES = [
     ({"max_failures": -1}, "max_failures must be greater than or equal to 0; got -1"),
     ({"resources": {"num_cpus": "two"}}, "resources.num_cpus must be a valid number; got 'two'"),
     (
+        {"metric": "neg_mean_squared_error", "mode": "min"},
+        "mode must be max for metric neg_mean_squared_error (higher is better; or leave mode out); got min",
+    ),
+    ({"metric": "r2", "mode": "min"}, "mode must be max for metric r2 (higher is better"),
+    ({"mode": "max"}, "mode must be min for metric mse (lower is better; or leave mode out); got max"),
+    (
         {"space": {"n_estimators": {"grid": [4], "choice": [8]}}},
         "space.n_estimators must have exactly one key",
     ),
@@ -191,7 +204,8 @@ MORE_BAD_FILES = [
     ids=["list", "empty", "repeated-key"],
 )
 def test_malformed_experiment_files(tmp_path, text, message):
-    assert_rejected(cli("tuning.run", str(write(tmp_path, text))), message, tmp_path)
+    # run from tmp_path: the default storage_path (results) would be written there
+    assert_rejected(cli("tuning.run", str(write(tmp_path, text)), cwd=tmp_path), message, tmp_path)
 
 
 @pytest.mark.parametrize(("change", "message"), MORE_BAD_FILES, ids=[m[:40] for _, m in MORE_BAD_FILES])

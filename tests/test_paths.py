@@ -53,7 +53,7 @@ def test_runners_that_disagree_end_the_run_incomplete_and_say_so(tmp_path):
     )
     result = cli("tuning.run", str(write(tmp_path, raw)), "--num-cpus", "2")
     assert result.returncode == 1, result.stderr[-2000:]
-    assert "ERROR: the runners' mse differ for 2 configurations" in result.stdout
+    assert "ERROR: sequential and tune differ on 2 configurations" in result.stdout
     summary = json.loads((only_run_dir(tmp_path / "results") / "summary.json").read_text())
     assert summary["status"] == "incomplete"
     assert summary["parity"]["identical"] is False and len(summary["parity"]["differing"]) == 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -10,6 +11,8 @@ from time import monotonic
 
 import pytest
 import yaml
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tests.conftest import ROOT, experiment_dict
 from tests.test_cli import assert_rejected, cli, write
@@ -54,6 +57,21 @@ def test_a_target_is_reached_in_the_metric_direction(mode, scores):
     rule = StopRule("m", mode, target=0.5)
     assert rule.add(scores[0]) is None
     assert rule.add(scores[1]).startswith("target 0.5 reached after 2 trials")
+
+
+@pytest.mark.parametrize("mode", ["min", "max"])
+def test_a_score_exactly_at_the_target_stops_and_one_just_short_does_not(mode):
+    short = 0.5 + 1e-9 if mode == "min" else 0.5 - 1e-9
+    rule = StopRule("m", mode, target=0.5)
+    assert rule.add(short) is None
+    assert rule.add(0.5) == "target 0.5 reached after 2 trials (best 0.5)"
+
+
+@pytest.mark.parametrize("mode", ["min", "max"])
+def test_a_nan_score_reaches_no_target(mode):
+    rule = StopRule("m", mode, target=0.5)
+    assert rule.add(float("nan")) is None and rule.best is None
+    assert rule.add(0.5).startswith("target 0.5 reached after 2 trials")
 
 
 def test_the_time_budget_and_the_first_reason_is_kept():
@@ -223,3 +241,20 @@ def test_the_dry_run_estimates_a_time_budget_without_ray(tmp_path, search, expec
         assert "Time budget: 1h; 3 fits take about" in result.stdout
         assert result.stdout.count("likely to finish all 3") == 1
     assert not (tmp_path / "results").exists()
+
+
+@given(
+    st.lists(st.one_of(st.none(), st.floats(0, 1), st.just(float("nan"))), max_size=10),
+    st.sampled_from(["min", "max"]),
+    st.floats(0, 1),
+)
+def test_a_target_stops_where_a_plain_reference_does(scores, mode, target):
+    rule = StopRule("m", mode, target=target)
+    reasons = [rule.add(s) for s in scores]
+    reached = [
+        s is not None and not math.isnan(s) and (s <= target if mode == "min" else s >= target)
+        for s in scores
+    ]
+    expected = reached.index(True) if True in reached else None
+    stopped = next((i for i, r in enumerate(reasons) if r is not None), None)
+    assert stopped == expected

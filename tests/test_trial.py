@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
+from sklearn.datasets import fetch_california_housing
+from sklearn.model_selection import train_test_split
 
 from tests.conftest import experiment_dict
 from tuning.config import validate
@@ -18,7 +21,12 @@ def test_split_is_the_tutorials(housing_split):
     fingerprint = housing_split.fingerprint()
     assert (fingerprint["train_rows"], fingerprint["test_rows"]) == (16512, 4128)
     assert fingerprint["target"] == "MedHouseVal" and len(fingerprint["features"]) == 8
-    assert len(fingerprint["sha256"]) == 64
+    X, y = fetch_california_housing(return_X_y=True)  # the tutorial's own split, row for row
+    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.2, random_state=201)
+    np.testing.assert_array_equal(housing_split.X_train, X_train)
+    np.testing.assert_array_equal(housing_split.X_test, X_test)
+    np.testing.assert_array_equal(housing_split.y_train, y_train)
+    np.testing.assert_array_equal(housing_split.y_test, y_test)
 
 
 @pytest.mark.parametrize("n_estimators", sorted(TUTORIAL_MSE))

@@ -571,6 +571,7 @@ def test_both_runners_of_an_adaptive_search_replay_tunes_configurations(tmp_path
     assert all(t.ok for t in results["sequential"].trials)
     assert trackers.logged == [(0, "sequential_00000"), (1, "sequential_00001")]
     assert results["sequential"].cores == plan.sequential_cores
+    assert {name: r.tracking_s for name, r in results.items()} == {"tune": 0.25, "sequential": 0.25}
     assert list(run_runners(session_of(tmp_path / "t", replace(plan, runner="tune")))) == ["tune"]
 
 

@@ -34,17 +34,17 @@ from tuning.space import (
 
 def test_parity_names_each_configuration_whose_metric_or_outcome_differs():
     first = result_of("sequential", ok(1, 0.5), ok(2, 0.25), ok(3, 0.125))
-    assert check_parity(first, result_of("tune", ok(3, 0.125), ok(1, 0.5), ok(2, 0.25)), "mse") == []
+    assert check_parity(first, result_of("tune", ok(3, 0.125), ok(1, 0.5), ok(2, 0.25))) == []
     second = result_of("tune", ok(1, 0.5), ok(2, 0.25 + 1e-12), TrialResult("t3", {"n": 3}, error="E"))
-    assert check_parity(first, second, "mse") == ['{"n": 2}', '{"n": 3}']
+    assert check_parity(first, second) == ['{"n": 2}', '{"n": 3}']
     with_r2 = result_of("tune", ok(1, 0.5, r2=1.0), ok(2, 0.25), ok(3, 0.125))
-    assert check_parity(first, with_r2, "r2") == ['{"n": 1}']  # the metric compared is the one asked
+    assert check_parity(first, with_r2) == ['{"n": 1}']  # a score only one runner recorded differs
 
 
 def test_parity_counts_trials_that_only_one_runner_has():
     first = result_of("sequential", ok(1, 0.5), ok(2, 0.25))
-    assert check_parity(first, result_of("tune", ok(1, 0.5)), "mse") == ['{"n": 2}', "2 trials vs 1"]
-    assert check_parity(result_of("tune", ok(1, 0.5)), first, "mse") == ["1 trials vs 2"]
+    assert check_parity(first, result_of("tune", ok(1, 0.5))) == ['{"n": 2}', "2 trials vs 1"]
+    assert check_parity(result_of("tune", ok(1, 0.5)), first) == ["1 trials vs 2"]
 
 
 def test_only_an_adaptive_search_refuses_a_sequential_run(tmp_path):

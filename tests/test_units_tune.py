@@ -112,7 +112,7 @@ def test_a_run_keeps_its_best_fits_only_where_a_trial_fits_what_a_refit_would(tm
     spec = TrialSpec(GROWER, {})
     keep = runner.keep_fit(experiment(tmp_path, metric="r2"), spec)
     assert (keep.metric, keep.mode) == ("r2", "max")  # the metric's direction, from the experiment
-    again = runner.keep_fit(experiment(tmp_path, metric="r2", mode="min"), spec)
+    again = runner.keep_fit(experiment(tmp_path, metric="mae"), spec)
     assert again.mode == "min" and len({keep.run, again.run}) == 2  # each run its own token
     assert runner.keep_fit(experiment(tmp_path, refit=False), spec) is None
     budget = ("n_estimators", (1, 2))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import re
 from typing import Any
 
 from sklearn.base import is_classifier
@@ -70,13 +71,31 @@ def default_params(cls: type) -> dict[str, Any]:
     return cls().get_params(deep=False)
 
 
+def deprecated_params(cls: type) -> set[str]:
+    """The parameters the class's docstring marks ``.. deprecated::`` (numpydoc, as scikit-learn
+    writes them: LogisticRegression's ``n_jobs`` since 1.8): they have no effect, and warn if set."""
+    deprecated: set[str] = set()
+    section, current, previous = "", None, ""
+    for line in (inspect.getdoc(cls) or "").splitlines():
+        if re.fullmatch(r"-{3,}", line.strip()):
+            section, current = previous.strip(), None  # a numpydoc section starts
+        elif section == "Parameters" and (header := re.match(r"(\w+) :", line)):
+            current = header.group(1)
+        elif current and line.strip().startswith(".. deprecated::"):
+            deprecated.add(current)
+        previous = line
+    return deprecated
+
+
 def fixed_params(cls: type, params: dict[str, Any], searched: set[str], *, seed: int, n_jobs: int) -> dict:
     """The fixed parameters of every trial: the user's, plus a seed and matched threads.
 
-    ``random_state`` follows the experiment seed and ``n_jobs`` the trial's CPUs, unless
-    the user set or searches them.
+    ``random_state`` follows the experiment seed and ``n_jobs`` the trial's CPUs, where the
+    class takes them, they have an effect (not `deprecated_params`) and the user neither
+    sets nor searches them.
     """
     defaults = default_params(cls)
     filled = {"random_state": seed, "n_jobs": n_jobs}
-    extra = {k: v for k, v in filled.items() if k in defaults and k not in params and k not in searched}
+    skipped = {*params, *searched, *deprecated_params(cls)}
+    extra = {k: v for k, v in filled.items() if k in defaults and k not in skipped}
     return {**extra, **params}

@@ -24,7 +24,7 @@ from tuning.phases import Phases
 from tuning.plan import Plan, group_repeats, grouping_line, make_plan
 from tuning.progress import say
 from tuning.refit import refit_best
-from tuning.report import check_parity, render
+from tuning.report import check_parity, parity_line, render
 from tuning.results import (
     ENVIRONMENT_FILE,
     check_started,
@@ -282,7 +282,7 @@ def parity(results: dict[str, RunnerResult], experiment: Experiment) -> list[str
     others = [name for name in results if name != "sequential"]
     mismatched = []
     for name in others:
-        differ = check_parity(*comparable(results, experiment, name), experiment.metric)
+        differ = check_parity(*comparable(results, experiment, name))
         mismatched += [f"{name}: {d}" for d in differ] if len(others) > 1 else differ
     return mismatched
 
@@ -300,12 +300,10 @@ def write_and_report(
     echo(render(summary, results, show_all))
     _html_report(run_dir, summary, echo)
     publish(run_dir)  # keep it after the last file written to run_dir
-    differing = (summary.get("parity") or {}).get("differing") or []
-    if differing:
-        echo(
-            f"ERROR: the runners' {summary['metric']} differ for {len(differing)} configurations: "
-            f"{differing[:3]}"
-        )
+    parity = summary.get("parity")
+    if parity is not None and summary["status"] != "interrupted":
+        differing = parity.get("differing") or []
+        echo(parity_line(differing, " and ".join(results), len(next(iter(results.values())).trials)))
     if summary["status"] == "interrupted":
         total = summary["counts"]["trials"]
         echo(

@@ -89,8 +89,8 @@ class Plan:
 
     @property
     def sequential_cores(self) -> int:
-        """The threads of the baseline's one trial at a time."""
-        return self.spec.params.get("n_jobs", 1)
+        """The threads of the baseline's one trial at a time (`TrialSpec.threads`)."""
+        return self.spec.threads
 
     @property
     def waves(self) -> int:

@@ -28,7 +28,7 @@ from tuning.search import best_config
 from tuning.shared import FIT_FILE, INDEX_KEY, cut_model, size_key
 from tuning.storage import is_uri
 from tuning.summary import main_result
-from tuning.trial import TrialSpec, build_estimator, final_estimator
+from tuning.trial import TrialSpec, build_estimator, final_estimator, trial_threads
 from tuning.validation import rows
 from tuning.values import mean_std
 
@@ -44,17 +44,18 @@ def refit(
     ``config`` is complete (a budget parameter holds the value the trial reached). The
     model is the estimator behind its preprocessing pipeline when the data need one, fitted
     on a DataFrame so that ``model.predict(rows)`` takes rows with the feature columns.
-    ``about`` (the trial, its search metrics...) is saved in ``best_model.json``. The fit uses
-    every local core (``n_jobs``; a forest's trees do not depend on it), the saved model one.
+    ``about`` (the trial, its search metrics...) is saved in ``best_model.json``. The fit has a
+    trial's threads (``n_jobs``, OpenMP, BLAS: `tuning.trial.trial_threads`), the saved model one.
     ``kept``: that very model, already fitted by the trial (`kept_fit`): nothing is fitted.
     """
     spec = spec.without_budget()
     X, y = rows(split, spec)  # repeats: all the rows; else the training rows
     model, fit_time, threads = kept, 0.0, None
-    if kept is None:
-        model = build_estimator(config, split, spec)
-        fit_time, threads = fit_on_every_core(model, X, y, split)
-    metrics, classes = (None, {}) if spec.repeats else test_scores(model, split, spec)
+    with trial_threads(spec.threads):  # a trial's threads, whatever this process has
+        if kept is None:
+            model = build_estimator(config, split, spec)
+            fit_time, threads = fit_as_a_trial(model, X, y, split), spec.threads
+        metrics, classes = (None, {}) if spec.repeats else test_scores(model, split, spec)
     seen = metrics if spec.selects_on_test else None  # selection saw those rows: a validation score
     method = "predict_proba" if classes and hasattr(model, "predict_proba") else "predict"
 
@@ -100,18 +101,15 @@ def scored_on(spec: TrialSpec) -> str:
     return "validation" if spec.selects_on_test else "test"
 
 
-def fit_on_every_core(model, X, y, split: Split) -> tuple[float, int | None]:
-    """Fit ``model`` on ``X`` as a DataFrame with every local core; its fit time and threads."""
-    threads = None
-    if "n_jobs" in final_estimator(model).get_params(deep=False):
-        threads = joblib.cpu_count()  # the trials are over: the refit has this machine to itself
-        final_estimator(model).set_params(n_jobs=threads)
+def fit_as_a_trial(model, X, y, split: Split) -> float:
+    """Fit ``model`` on ``X`` as a DataFrame, as a trial fits it (with its ``n_jobs``, inside
+    `tuning.trial.trial_threads`), then leave it to predict with one thread; its fit time."""
     started = time.perf_counter()
     model.fit(split.frame(X), y)
     fit_time = time.perf_counter() - started
-    if threads is not None:
+    if final_estimator(model).get_params(deep=False).get("n_jobs") not in (None, 1):
         final_estimator(model).set_params(n_jobs=1)  # score as the trials do (see run_trial)
-    return fit_time, threads
+    return fit_time
 
 
 def kept_fit(trial: TrialResult, config: dict[str, Any], split: Split, spec: TrialSpec) -> Any:

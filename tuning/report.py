@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import shlex
 import statistics
 from collections.abc import Sequence
@@ -9,7 +10,7 @@ from typing import Any
 
 from tuning.html.data import models_shown
 from tuning.html.importance import most_important_line
-from tuning.metrics import SHORT_NAMES
+from tuning.metrics import METRICS, SHORT_NAMES
 from tuning.models import CHOICE_KEY
 from tuning.runners.common import RunnerResult, TrialResult
 from tuning.selection import selection_lines
@@ -20,17 +21,50 @@ from tuning.trial import MODEL_KEY
 from tuning.values import evaluation_line, fmt, mean_std, params_text
 
 
-def check_parity(first: RunnerResult, second: RunnerResult, metric: str) -> list[str]:
-    """Configurations whose metric differs between two runners (empty: identical)."""
+def recorded_values(metrics: dict[str, Any]) -> dict[str, Any]:
+    """Every score a trial records: each metric, its std over splits, its per-split scores."""
+    return {k: v for k, v in metrics.items() if k.removesuffix("_std").removesuffix("_repeats") in METRICS}
+
+
+def same_value(a: Any, b: Any) -> bool:
+    """``a == b``, NaN equal to NaN, lists element by element (per-split scores)."""
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(map(same_value, a, b))
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True
+    return a == b
+
+
+def same_scores(a: TrialResult, b: TrialResult) -> bool:
+    """Whether two trials of one configuration ended alike and recorded the same scores, all of them."""
+    mine, theirs = recorded_values(a.metrics), recorded_values(b.metrics)
+    return a.ok == b.ok and mine.keys() == theirs.keys() and all(same_value(mine[k], theirs[k]) for k in mine)
+
+
+def check_parity(first: RunnerResult, second: RunnerResult) -> list[str]:
+    """Configurations whose outcome or any recorded score differs between two runners (empty: identical)."""
     theirs = {config_key(t.config): t for t in second.trials}
     differ = []
     for trial in first.trials:
         other = theirs.get(config_key(trial.config))
-        if other is None or trial.ok != other.ok or trial.metrics.get(metric) != other.metrics.get(metric):
+        if other is None or not same_scores(trial, other):
             differ.append(config_key(trial.config))
     if len(second.trials) != len(first.trials):  # an adaptive search may propose a configuration twice
         differ.append(f"{len(first.trials)} trials vs {len(second.trials)}")
     return differ
+
+
+def compare_runners(results: dict[str, RunnerResult], baseline: str = "sequential") -> dict[str, list[str]]:
+    """Each other runner's `check_parity` against ``baseline``, by name (any number of runners)."""
+    base = results[baseline]
+    return {name: check_parity(base, result) for name, result in results.items() if name != baseline}
+
+
+def parity_line(differing: list[str], runners: str, count: int) -> str:
+    """The one line a run of several runners prints about whether they agreed."""
+    if not differing:
+        return f"Parity:        {runners} agree on every recorded score of {count} configurations"
+    return f"ERROR: {runners} differ on {len(differing)} configurations (a score or outcome): {differing[:3]}"
 
 
 SHOWN_ROWS = 10  # the table's rows unless --show all

@@ -26,7 +26,15 @@ from tuning.families import family_of
 from tuning.metrics import scorer
 from tuning.models import CHOICE_KEY, SEP
 from tuning.space import config_key
-from tuning.trial import MODEL_KEY, Report, TrialSpec, build_estimator, final_estimator, model_costs
+from tuning.trial import (
+    MODEL_KEY,
+    Report,
+    TrialSpec,
+    build_estimator,
+    final_estimator,
+    model_costs,
+    trial_threads,
+)
 from tuning.validation import aggregate, folds
 
 SHARED_KEY = "shared"  # a group's Tune config: {"shared": [config, ...]}, smallest size first
@@ -137,11 +145,16 @@ def scored_sizes(
     A family that answers every size's predictions in one pass (`Forest.staged`) is scored
     from them; otherwise each cut model predicts, ``threads`` sizes at a time. Either way each
     prediction has the bits of a one-thread predict of that size (the cut model's ``n_jobs``
-    is 1), so nothing depends on how the sizes are scored.
+    is 1), so nothing depends on how the sizes are scored. Each of the ``threads`` scoring
+    threads has one thread in every pool (`trial_threads`): the trial's threads in all.
     """
     staged = [staged_answers(model, f[2], group.sizes) for model, f in fitted]
 
     def score(size: int) -> list[dict[str, float]]:
+        with trial_threads(1):  # a new thread: OpenMP's own default, not the trial's limit
+            return score_size(size)
+
+    def score_size(size: int) -> list[dict[str, float]]:
         scores = []
         for (model, f), answers in zip(fitted, staged, strict=True):
             cut = cut_model(model, size, group.size_param)
@@ -151,7 +164,7 @@ def scored_sizes(
         return scores
 
     if threads <= 1 or all(a is not None for a in staged):
-        yield from map(score, group.sizes)
+        yield from map(score_size, group.sizes)
         return
     with ThreadPoolExecutor(threads, thread_name_prefix="score") as pool:
         yield from pool.map(score, group.sizes)
@@ -201,8 +214,17 @@ def run_group(
     (sizes 8, 12, 16: 8/16, 4/16, 4/16). The ``started_at``..``ended_at`` spans follow one
     another: the first holds the fit. ``keep`` gets the one fitted model before any result is
     reported when it was fitted on the training rows (no cv, no repeats): the fit a refit of
-    the group's largest configuration repeats (`tuning.refit.kept_fit`).
+    the group's largest configuration repeats (`tuning.refit.kept_fit`). Every thread pool has
+    the trial's CPUs (`trial_threads`), as in `run_trial`.
     """
+    with trial_threads(spec.threads):
+        return _run_group(group, split, spec, report, keep)
+
+
+def _run_group(
+    group: Group, split: Split, spec: TrialSpec, report: Report | None, keep: Callable | None
+) -> list[dict]:
+    """`run_group` inside its thread limits."""
     began = time.time()
     fitted, fit_time, threads = fit_largest(group, split, spec)
     if keep is not None and spec.one_fit:

@@ -81,9 +81,10 @@ class StopRule:
         return than is None or (score < than if self.mode == "min" else score > than)
 
     def add(self, score: float | None) -> str | None:
-        """Count one finished trial (``score`` None: it failed); the reason to stop, or None."""
+        """Count one finished trial (``score`` None: it failed; NaN is no score either); the
+        reason to stop, or None."""
         self.finished += 1
-        if score is not None and self.better(score, self.best):
+        if score is not None and not math.isnan(score) and self.better(score, self.best):
             self.best, self.since_best = score, 0
         else:
             self.since_best += 1

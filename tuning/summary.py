@@ -130,6 +130,8 @@ def timings(
     out: dict[str, Any] = {"ray_start_s": ray_start_s, "data_load_s": data_load_s}
     for name, result in results.items():
         out[f"{name}_s"] = result.wall_s
+        if result.tracking_s:
+            out[f"{name}_tracking_s"] = result.tracking_s  # taken out of {name}_s
     seq, ran = results.get("sequential"), [n for n in PARALLEL if n in results]
     if len(ran) > 1:
         for name in ran:

@@ -6,14 +6,17 @@ import math
 import os
 import pickle
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
+from joblib import parallel_config
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder
+from threadpoolctl import threadpool_limits
 
 from tuning.config import Experiment
 from tuning.data import Split
@@ -44,7 +47,8 @@ class TrialSpec:
     ``validation_size`` and ``seed`` choose the splits (`tuning.validation`); ``chunk`` is how many of a
     configuration's repeats one trial runs (None: all; set by `tuning.plan.group_repeats`).
     ``metrics`` are the names of `tuning.metrics` each trial records; ``classifier``: the
-    estimator is one.
+    estimator is one. ``threads`` are the trial's CPUs: the size of every thread pool it uses
+    (`trial_threads`), wherever it runs.
 
     ``estimator`` and ``params`` are the model's class and fixed parameters; ``pipeline``
     holds a pipeline's steps (its last one that model), ``choice`` a choice's branches
@@ -64,6 +68,7 @@ class TrialSpec:
     pipeline: tuple[Step, ...] = ()
     choice: dict[str, Model] | None = None
     validation_size: float | None = None
+    threads: int = 1
 
     @classmethod
     def from_experiment(cls, experiment: Experiment) -> TrialSpec:
@@ -90,6 +95,7 @@ class TrialSpec:
             validation_size=experiment.split.validation_size,
             metrics=tuple(experiment.metrics or (experiment.metric,)),
             classifier=task_of(resolve_estimator(model.final.path)) == "classifier",
+            threads=n_jobs,
         )
 
     @property
@@ -135,6 +141,19 @@ class TrialSpec:
         plain = without_final(self.model, "warm_start")
         choice = {k: without_final(m, "warm_start") for k, m in self.choice.items()} if self.choice else None
         return replace(self, budget=None, params=plain.final.params, choice=choice)
+
+
+@contextmanager
+def trial_threads(threads: int) -> Iterator[None]:
+    """Every thread pool of this thread sized to the trial's CPUs: OpenMP and BLAS (threadpoolctl:
+    histogram boosting, linear algebra, LightGBM) and joblib's default ``n_jobs``.
+
+    Ray sets ``OMP_NUM_THREADS`` to a Tune trial's CPUs in its workers; the baseline runs in the
+    user's process, with every core. Inside this block a trial has the same threads in both,
+    and in any other runner that calls `run_trial` or `tuning.shared.run_group`.
+    """
+    with threadpool_limits(limits=threads), parallel_config(n_jobs=threads):
+        yield
 
 
 def preprocessor(split: Split):
@@ -212,8 +231,17 @@ def run_trial(
     With a budget the estimator grows step by step and ``report`` gets the metrics after
     each step (Tune passes ``tune.report``: a scheduler may stop the trial there). Without
     one there is one step, reported once. Returns the last step's metrics. ``keep`` gets the
-    fitted model before its result is reported when the trial is `TrialSpec.one_fit`.
+    fitted model before its result is reported when the trial is `TrialSpec.one_fit`. Every
+    thread pool has the trial's CPUs (`trial_threads`).
     """
+    with trial_threads(spec.threads):
+        return _run_trial(config, split, spec, report, keep)
+
+
+def _run_trial(
+    config: dict[str, Any], split: Split, spec: TrialSpec, report: Report | None, keep: Callable | None
+) -> dict[str, Any]:
+    """`run_trial` inside its thread limits."""
     started = time.time()
     config = dict(config)
     chunk = config.pop(REPEAT_CHUNK, None)

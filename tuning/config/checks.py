@@ -7,6 +7,7 @@ raises `ExperimentError` naming that key.
 from __future__ import annotations
 
 import difflib
+import inspect
 import os
 import re
 import stat
@@ -129,6 +130,13 @@ def _resolve(path: str, key: str, where: Where, needs: tuple[str, ...] = ESTIMAT
     return cls
 
 
+def takes_more(cls: type) -> bool:
+    """Whether the class takes parameters beyond its own (``**kwargs``, handed to its library:
+    LightGBM's ``verbose``, XGBoost's ``max_cat_to_onehot``); its fit says if one is unknown."""
+    init = inspect.signature(cls.__init__).parameters.values()
+    return any(p.kind is inspect.Parameter.VAR_KEYWORD for p in init)
+
+
 def _check_params(
     cls: type, fixed: dict[str, Any], space: dict[str, Any], params_key: str, space_prefix: str, where: Where
 ) -> None:
@@ -137,7 +145,7 @@ def _check_params(
     valid = default_params(cls)
     named = [(f"{params_key}.{k}", k) for k in fixed] + [(f"{space_prefix}{k}", k) for k in space]
     for key, param in named:
-        if param not in valid:
+        if param not in valid and not takes_more(cls):
             raise ExperimentError(
                 f"is not a parameter of {cls.__name__}{_close(param, valid)}; "
                 f"valid: {', '.join(sorted(valid))}",

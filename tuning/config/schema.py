@@ -606,7 +606,7 @@ class Experiment(_Strict):
     metrics: list[str] | None = None  # recorded beside metric; filled with tuning.metrics.recorded
     """More metrics recorded beside `metric` (default: mse, rmse, mae, r2 for a regressor)."""
     mode: Mode | None = None
-    """`min` or `max`; default: the metric's direction (`max` for `r2`, else `min`)."""
+    """The metric's direction: `min` for mse, rmse, mae; `max` for r2 and every scikit-learn scorer."""
     resources: ResourcesConfig = Field(default_factory=ResourcesConfig)
     """What one trial reserves."""
     runner: Literal["tune", "sequential", "tasks", "both", "all"] = "tune"
@@ -649,8 +649,8 @@ class Experiment(_Strict):
         task = task_of_class(self.final_class(next(iter(self.models().values()))))
         self.metric = self.metric or DEFAULT_METRIC[task]
         self.metrics = list(recorded(self.metric, self.metrics, task))
-        if self.mode is None:
-            self.mode = mode_of(self.metric)
+        self._check_mode()
+        self.mode = self.mode or mode_of(self.metric)
         if self.split.seed is None:
             self.split.seed = self.seed
         self._check_stop()
@@ -683,6 +683,17 @@ class Experiment(_Strict):
         if self.estimator.choice is None:
             return set(self.space)
         return {f"{name}{SEP}{param}" for name, space in self.spaces().items() for param in space}
+
+    def _check_mode(self) -> None:
+        """A given mode is the metric's own direction (`tuning.metrics.mode_of`): another would
+        keep the worst model (scikit-learn's ``neg_*`` scorers are greater-is-better)."""
+        if self.mode is not None and self.mode != mode_of(self.metric):
+            better = "lower" if mode_of(self.metric) == "min" else "higher"
+            raise keyed(
+                "mode",
+                f"must be {mode_of(self.metric)} for metric {self.metric} ({better} is better; "
+                f"or leave mode out); got {self.mode}",
+            )
 
     def _check_stop(self) -> None:
         """A target the metric can reach, a plateau shorter than the search, no stop with repeats."""

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 
@@ -44,6 +45,11 @@ class RunnerResult:
     cores: float
     stopped: str | None = None  # why a `search.stop` rule ended the search (the rest never ran)
     kept: tuple[str, Any] | None = None  # the best trial's name and fitted model (the baseline's, in memory)
+    tracking_s: float = 0.0  # the trackers' logging, taken out of ``wall_s`` (`without_tracking`)
+
+    def without_tracking(self, spent_s: float) -> RunnerResult:
+        """This result with the ``spent_s`` seconds its trackers took off the trial phase, apart."""
+        return replace(self, wall_s=max(self.wall_s - spent_s, 0.0), tracking_s=spent_s)
 
     @property
     def trial_time_s(self) -> float:
@@ -51,7 +57,9 @@ class RunnerResult:
         return sum(t.duration_s for t in self.trials if t.ok)
 
     def best(self, metric: str, mode: str) -> TrialResult | None:
-        done = [t for t in self.trials if t.ok]
+        """The finished trial with the best ``metric`` in direction ``mode``; a NaN score never
+        wins (None: no trial has a number)."""
+        done = [t for t in self.trials if t.ok and not math.isnan(t.metrics.get(metric, math.nan))]
         if not done:
             return None
         pick = min if mode == "min" else max

@@ -81,6 +81,8 @@ def run_runners(session: Session) -> dict[str, RunnerResult]:
             results["tune"] = _tune(session)
     if plan.runner == "both" and plan.adaptive and "tune" in results:
         results["sequential"] = _replay(session, results["tune"])
+    if session.trackers:  # logging is not the trials' work: off the trial phase, reported apart
+        results = {name: r.without_tracking(session.trackers.spent_s(name)) for name, r in results.items()}
     return {name: merge_chunks(result, chunks(plan.spec)) for name, result in results.items()}
 
 

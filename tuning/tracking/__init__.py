@@ -42,6 +42,10 @@ class Trackers:
         self.callbacks += made
         return made
 
+    def spent_s(self, runner: str) -> float:
+        """The time the trackers' calls for ``runner``'s trials took, in this process."""
+        return sum(getattr(c, "spent_s", 0.0) for c in self.callbacks if getattr(c, "runner", None) == runner)
+
     def log_sequential(self, index: int, trial: TrialResult, runner: str = "sequential") -> None:
         """Log one finished trial of the sequential (or tasks) runner through each tracker's callback."""
         logs = self.tasks if runner == "tasks" else self.sequential

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -54,15 +55,19 @@ class Guarded:
     tracker = "tracker"
     runner = "tune"
     failure: str | None = None
+    spent_s: float = 0.0  # the time its calls took: kept off the runner's trial phase
 
     def _guard(self, what: str, call, *args: Any, **kwargs: Any) -> None:
         if self.failure is not None:
             return  # one failure (a server gone) would only repeat: stop logging
+        started = time.perf_counter()
         try:
             call(*args, **kwargs)
         except Exception as exc:  # whatever the client raises: the trials must go on
             reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
             self.failure = f"{self.tracker} logging of the {self.runner} trials failed at {what} ({reason})"
+        finally:
+            self.spent_s += time.perf_counter() - started
 
     def setup(self, *args: Any, **kwargs: Any) -> None:
         self._guard("setup", super().setup, *args, **kwargs)
