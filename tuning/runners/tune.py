@@ -313,6 +313,11 @@ def listed(configs: list[dict], experiment: Experiment):
     The configurations go to Tune's own generator as points to evaluate; the space only
     names each key's values (Tune requires every preset key to be in it).
     """
+    return listed_search(configs, experiment.seed, experiment.resources.max_concurrent_trials)
+
+
+def listed_search(configs: list[dict], seed: int, cap: int | None = None):
+    """`listed` by its parts: the generator's ``seed`` and the cap on trials at once."""
     from ray import tune
 
     values: dict[str, dict[str, object]] = {}
@@ -320,8 +325,42 @@ def listed(configs: list[dict], experiment: Experiment):
         for key, value in config.items():
             values.setdefault(key, {})[repr(value)] = value
     space = {key: tune.choice(list(seen.values())) for key, seen in values.items()}
-    cap = experiment.resources.max_concurrent_trials
-    return space, variant_generator(experiment.seed, list(configs), cap), len(configs)
+    return space, variant_generator(seed, list(configs), cap), len(configs)
+
+
+def run_listed(
+    configs: list[dict],
+    split: Split,
+    spec: TrialSpec,
+    run_dir: Path,
+    progress: Progress,
+    resources: dict[str, float],
+) -> RunnerResult:
+    """Ray Tune on exactly ``configs``, in order, outside an experiment (`tuning.searchcv.SearchCV`):
+    the same trainable (`trial`) and Tune settings as `run_tune`'s listed trials, ranked by
+    ``progress.metric`` in ``progress.mode``; ``resources`` per trial (``{"cpu": 1}``)."""
+    from ray import tune
+
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    _quiet_analysis()
+    space, searcher, samples = listed_search(configs, seed=spec.seed)
+    trainable_ = tune.with_resources(tune.with_parameters(trial, split=split, spec=spec), resources)
+    tuner = tune.Tuner(
+        trainable_,
+        param_space=space,
+        tune_config=tune.TuneConfig(
+            metric=progress.metric, mode=progress.mode, num_samples=samples, search_alg=searcher, reuse_actors=True
+        ),
+        run_config=tune.RunConfig(
+            name=run_dir.name,
+            storage_path=tune_storage_path(run_dir),
+            callbacks=[tune_callback(progress)],
+            verbose=0,
+        ),
+    )
+    start = time.perf_counter()
+    tuner.fit()
+    return RunnerResult("tune", read_tune(run_dir), time.perf_counter() - start, progress.parallelism)
 
 
 def _quiet_analysis() -> None:
