@@ -154,8 +154,8 @@ def scorer(names: Iterable[str], own: dict[str, Any] | None = None) -> Callable[
     """One scorer of ``names``, ``scorer(model, X, y) -> {name: value}``: scikit-learn's
     multi-metric scorer, which calls each of the model's methods once for all of them.
     ``own``: scorer callables by name (a `tuning.searchcv.SearchCV`'s ``scoring``), used first."""
-    own = own or {}
-    multi = check_scoring(scoring={name: own[name] if name in own else METRICS[name].scorer for name in names})
+    scorers = {**{name: METRICS[name].scorer for name in names if name not in (own or {})}, **(own or {})}
+    multi = check_scoring(scoring={name: scorers[name] for name in names})
 
     def score(model, X, y) -> dict[str, float]:
         return {name: float(value) for name, value in multi(model, X, y).items()}

@@ -144,7 +144,7 @@ class SearchCV(MetaEstimatorMixin, BaseEstimator):
         return list(ParameterSampler(self.param_distributions, self.n_iter, random_state=self.random_state))
 
     def _scorers(self) -> dict[str, Any]:
-        """The scorers by name: ``{"score": scorer}`` for one metric, as ``GridSearchCV`` reads ``scoring``."""
+        """The scorers by name (one metric: ``{"score": scorer}``), as ``GridSearchCV`` reads ``scoring``."""
         if callable(self.scoring):
             return {SCORE: self.scoring}
         if self.scoring is None or isinstance(self.scoring, str):
@@ -159,7 +159,8 @@ class SearchCV(MetaEstimatorMixin, BaseEstimator):
             return next(iter(scorers))
         if self.refit is False or callable(self.refit) or self.refit in scorers:
             return self.refit if isinstance(self.refit, str) else next(iter(scorers))
-        raise ValueError(f"refit must be one of {', '.join(scorers)}, a callable or False; got {self.refit!r}")
+        names = ", ".join(scorers)
+        raise ValueError(f"refit must be one of {names}, a callable or False; got {self.refit!r}")
 
     def _run(self, spec: TrialSpec, rows: Split, metric: str) -> list[TrialResult | None]:
         """Each candidate's trial, in candidate order, through the chosen runner."""
@@ -168,7 +169,7 @@ class SearchCV(MetaEstimatorMixin, BaseEstimator):
         with tempfile.TemporaryDirectory(prefix="searchcv-") as folder:
             run_dir = Path(folder) / "search"
             if self.runner == "sequential":
-                progress = Progress("sequential", len(configs), metric, "max", echo, configs=configs, live=False)
+                progress = Progress("sequential", len(configs), metric, "max", echo, 1, configs, live=False)
                 result = run_sequential(configs, rows, spec, run_dir, 1, progress)
             else:
                 result = self._run_tune(configs, rows, spec, run_dir, metric, echo)
@@ -180,7 +181,9 @@ class SearchCV(MetaEstimatorMixin, BaseEstimator):
             raise ValueError(f"{len(failed)} of {len(trials)} candidates failed; the first: {why}")
         return trials
 
-    def _run_tune(self, configs, rows: Split, spec: TrialSpec, run_dir: Path, metric: str, echo) -> RunnerResult:
+    def _run_tune(
+        self, configs: list, rows: Split, spec: TrialSpec, run_dir: Path, metric: str, echo
+    ) -> RunnerResult:
         from tuning.cluster import connect  # imports Ray: only for the tune runner
         from tuning.runners.tune import run_listed
 
@@ -298,7 +301,7 @@ def _split_scores(metrics: dict[str, Any], key: str, n_splits: int) -> list[floa
 
 
 def _store(results: dict[str, Any], name: str, rows: list, splits: bool = False, rank: bool = False) -> None:
-    """``split<i>_``, ``mean_``, ``std_`` (and ``rank_``) columns of ``name``, computed as scikit-learn does."""
+    """The ``split<i>_``, ``mean_``, ``std_`` (and ``rank_``) columns of ``name``, as scikit-learn's."""
     array = np.array(rows, dtype=np.float64).reshape(len(rows), -1)
     if splits:
         for index in range(array.shape[1]):

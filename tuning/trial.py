@@ -221,7 +221,8 @@ def run_trial(
             MODEL_KEY: spec.describe(config),
         }
         if spec.splits is not None:  # each split's own times, as scikit-learn's searches keep them
-            result.update(split_fit_s=times["fit"][-len(scores) :], split_score_s=times["score"][-len(scores) :])
+            last = len(scores)
+            result.update(split_fit_s=times["fit"][-last:], split_score_s=times["score"][-last:])
         if param is not None:
             result.update(budget=amount, step=step)
         if report is not None:

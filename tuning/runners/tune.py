@@ -349,7 +349,11 @@ def run_listed(
         trainable_,
         param_space=space,
         tune_config=tune.TuneConfig(
-            metric=progress.metric, mode=progress.mode, num_samples=samples, search_alg=searcher, reuse_actors=True
+            metric=progress.metric,
+            mode=progress.mode,
+            num_samples=samples,
+            search_alg=searcher,
+            reuse_actors=True,
         ),
         run_config=tune.RunConfig(
             name=run_dir.name,
