@@ -66,8 +66,31 @@ def test_mlflow_file_store_one_run_per_trial_both_runners(tmp_path, ray_session,
     monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")  # MLflow 3 keeps file stores behind a flag
     uri = f"file:{tmp_path / 'mlruns'}"
     result = run_experiment(tiny(tmp_path, runner="both"), tracking={"mlflow": {"tracking_uri": uri}})
-    assert result.summary["tracking"] == {"trackers": ["MLflow"], "failed": []}
+    logged = {"MLflow": {"tune": 2, "sequential": 2}}
+    assert result.summary["tracking"] == {"trackers": ["MLflow"], "failed": [], "logged": logged}
     assert_one_run_per_trial(uri, result.summary)
+
+
+@pytest.mark.slow
+def test_shared_fits_reach_mlflow_and_tensorboard_one_trial_per_configuration(
+    tmp_path, ray_session, monkeypatch
+):
+    """One shared fit of both sizes per runner: one MLflow run and one HParams entry per configuration."""
+    from tests.test_api import event_tags
+
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    uri = f"file:{tmp_path / 'mlruns'}"
+    experiment = tiny(tmp_path, runner="both", search={"share_fits": True})
+    result = run_experiment(experiment, tracking={"mlflow": {"tracking_uri": uri}})
+    assert all(
+        len({row["path"] for row in rows}) == 1 for rows in result.summary["trials"].values()
+    )  # one fit
+    logged = {"MLflow": {"tune": 2, "sequential": 2}}
+    assert result.summary["tracking"] == {"trackers": ["MLflow"], "failed": [], "logged": logged}
+    assert_one_run_per_trial(uri, result.summary)
+    for rows in result.summary["trials"].values():
+        for position, row in enumerate(sorted(rows, key=lambda r: r["config"]["n_estimators"])):
+            assert "hparams" in event_tags(Path(row["path"]) / f"config_{position:03d}")["plugins"]
 
 
 @pytest.mark.slow
@@ -229,5 +252,5 @@ def test_a_tracker_that_drops_mid_run_is_reported_and_the_trials_go_on(tmp_path)
     echoed: list[str] = []
     record = trackers.finish({}, None, echoed.append)
     expected = "MLflow logging of the sequential trials failed at trial sequential_00001 (Connection refused)"
-    assert record == {"trackers": ["MLflow"], "failed": [expected]}
+    assert record == {"trackers": ["MLflow"], "failed": [expected], "logged": {"MLflow": {"sequential": 1}}}
     assert echoed == [f"WARNING: {expected}"]

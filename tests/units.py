@@ -121,8 +121,8 @@ class FakeTrackers:
     def log_sequential(self, index: int, trial: TrialResult) -> None:
         self.logged.append((index, trial.name))
 
-    def tune_callbacks(self) -> list:
-        return ["callback"]
+    def tune_callbacks(self, shared: bool = False) -> list:
+        return ["shared callback" if shared else "callback"]
 
 
 class Picky(RegressorMixin, BaseEstimator):

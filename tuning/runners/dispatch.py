@@ -128,9 +128,13 @@ def _sequential(session: Session) -> RunnerResult:
     start = time.perf_counter()
     cores, rule = plan.sequential_cores, StopRule.from_experiment(plan.experiment)
     try:
+        on_trial = session.on_trial()
         if plan.groups:
-            return run_sequential_groups(plan.groups, split, plan.spec, run_dir, cores, progress, done, rule)
-        configs, on_trial, keep = list(plan.configs), session.on_trial(), baseline_keep(plan)
+            groups = plan.groups
+            return run_sequential_groups(
+                groups, split, plan.spec, run_dir, cores, progress, done, rule, on_trial
+            )
+        configs, keep = list(plan.configs), baseline_keep(plan)
         return run_sequential(configs, split, plan.spec, run_dir, cores, progress, done, on_trial, rule, keep)
     except KeyboardInterrupt:  # finished trials are in trials.jsonl already
         progress.close()
@@ -157,7 +161,7 @@ def _tune(session: Session) -> RunnerResult:
     listed = list(plan.configs) if chosen and plan.configs else None
     start = time.perf_counter()
     rule = StopRule.from_experiment(plan.experiment)
-    callbacks = session.trackers.tune_callbacks() if session.trackers else None
+    callbacks = session.trackers.tune_callbacks(shared=bool(plan.groups)) if session.trackers else None
     cores = plan.tune_cores
     try:
         if session.resume and (read_summary(run_dir) or {}).get("stopped"):  # a new budget (`tuning.run`)

@@ -17,10 +17,12 @@ import joblib
 
 from tuning.config import Experiment
 from tuning.data import Split
+from tuning.events import write_trial_events
 from tuning.metrics import BestScore, Mode
 from tuning.models import flat_choice, nested_choice
 from tuning.progress import Progress, tune_callback
 from tuning.runners.common import RunnerResult, TrialResult
+from tuning.runners.sequential import config_events_path
 from tuning.search import param_space, scheduler, search_alg
 from tuning.shared import FIT_FILE, INDEX_KEY, SHARED_KEY, Group, run_group, size_key
 from tuning.space import config_key, variant_generator
@@ -226,6 +228,7 @@ def run_tune(
         return _restore(experiment, split, spec, run_dir, cores, progress, groups, callbacks)
     space, settings = tune_config(experiment, groups, configs)
     stopper, feeder = stop_hooks(rule) if rule else (None, None)
+    events = [shared_events()] if groups else []
     settings.time_budget_s = rule and rule.time
     tuner = tune.Tuner(
         trainable(experiment, split, spec, groups),
@@ -235,7 +238,7 @@ def run_tune(
             name=run_dir.name,
             storage_path=tune_storage_path(run_dir),  # a local folder or a URI (tuning.storage)
             failure_config=tune.FailureConfig(max_failures=experiment.max_failures),
-            callbacks=[tune_callback(progress), *([feeder] if feeder else []), *(callbacks or [])],
+            callbacks=[tune_callback(progress), *([feeder] if feeder else []), *events, *(callbacks or [])],
             stop=stopper,
             verbose=0,  # `Progress` prints one line per trial instead
         ),
@@ -247,6 +250,21 @@ def run_tune(
         rule.timed_out()  # Tune's own time_budget_s ended it
     trials = read_tune(remote(run_dir) or run_dir)
     return RunnerResult("tune", trials, wall, cores, stopped=rule and rule.reason)
+
+
+def shared_events():
+    """Ray Tune's `Callback` that writes each configuration a shared fit's trial scores as its own
+    TensorBoard HParams entry (``config_<k>`` in the trial's folder), as the sequential runner does."""
+    from ray.tune import Callback
+
+    class SharedEvents(Callback):
+        def on_trial_result(self, iteration, trials, trial, result, **info):
+            if INDEX_KEY in result:
+                index = result[INDEX_KEY]
+                path = config_events_path(trial.local_path, index)
+                write_trial_events(path, trial.config[SHARED_KEY][index], result)
+
+    return SharedEvents()
 
 
 def stop_hooks(rule: StopRule) -> tuple[Any, Any]:
