@@ -63,9 +63,17 @@ def assert_one_run_per_trial(uri: str, summary: dict, name: str = "small") -> No
 
 @pytest.mark.slow
 def test_mlflow_file_store_one_run_per_trial_both_runners(tmp_path, ray_session, monkeypatch):
+    import mlflow
+
     monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")  # MLflow 3 keeps file stores behind a flag
     uri = f"file:{tmp_path / 'mlruns'}"
-    result = run_experiment(tiny(tmp_path, runner="both"), tracking={"mlflow": {"tracking_uri": uri}})
+    callers = "http://127.0.0.1:1"
+    mlflow.set_tracking_uri(callers)  # the caller's own, which the run must leave as it was
+    try:
+        result = run_experiment(tiny(tmp_path, runner="both"), tracking={"mlflow": {"tracking_uri": uri}})
+        assert mlflow.get_tracking_uri() == callers
+    finally:
+        mlflow.set_tracking_uri(None)
     logged = {"MLflow": {"tune": 2, "sequential": 2}}
     assert result.summary["tracking"] == {"trackers": ["MLflow"], "failed": [], "logged": logged}
     assert_one_run_per_trial(uri, result.summary)
@@ -91,6 +99,17 @@ def test_shared_fits_reach_mlflow_and_tensorboard_one_trial_per_configuration(
     for rows in result.summary["trials"].values():
         for position, row in enumerate(sorted(rows, key=lambda r: r["config"]["n_estimators"])):
             assert "hparams" in event_tags(Path(row["path"]) / f"config_{position:03d}")["plugins"]
+
+
+def test_a_file_store_without_the_flag_names_it_in_one_line(tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_ALLOW_FILE_STORE", raising=False)
+    uri = f"file:{tmp_path / 'mlruns'}"
+    with pytest.raises(ExperimentError) as error:
+        run_experiment(tiny(tmp_path), tracking={"mlflow": {"tracking_uri": uri}})
+    message = str(error.value)
+    assert "\n" not in message and message.endswith("(or use sqlite:///mlflow.db or a tracking server)")
+    assert f"{uri!r} is a file store, which MLflow 3 opens only with MLFLOW_ALLOW_FILE_STORE=true" in message
+    assert not (tmp_path / "results").exists()
 
 
 @pytest.mark.slow
