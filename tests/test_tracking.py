@@ -165,6 +165,10 @@ def test_optuna_study_is_kept_in_its_storage(tmp_path, ray_session):
     result = run_experiment(raw)
     study = optuna.load_study(study_name="small", storage=url)
     assert len(study.trials) == 3 and study.best_value == result.best_score
+    first = [t.params for t in study.trials]
+    run_experiment(raw)  # the same study continued: its sampler does not start over
+    again = [t.params for t in optuna.load_study(study_name="small", storage=url).trials[3:]]
+    assert len(again) == 3 and again != first
 
 
 BAD_TRACKING = [
