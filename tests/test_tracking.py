@@ -63,11 +63,53 @@ def assert_one_run_per_trial(uri: str, summary: dict, name: str = "small") -> No
 
 @pytest.mark.slow
 def test_mlflow_file_store_one_run_per_trial_both_runners(tmp_path, ray_session, monkeypatch):
+    import mlflow
+
     monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")  # MLflow 3 keeps file stores behind a flag
     uri = f"file:{tmp_path / 'mlruns'}"
-    result = run_experiment(tiny(tmp_path, runner="both"), tracking={"mlflow": {"tracking_uri": uri}})
-    assert result.summary["tracking"] == {"trackers": ["MLflow"], "failed": []}
+    callers = "http://127.0.0.1:1"
+    mlflow.set_tracking_uri(callers)  # the caller's own, which the run must leave as it was
+    try:
+        result = run_experiment(tiny(tmp_path, runner="both"), tracking={"mlflow": {"tracking_uri": uri}})
+        assert mlflow.get_tracking_uri() == callers
+    finally:
+        mlflow.set_tracking_uri(None)
+    logged = {"MLflow": {"tune": 2, "sequential": 2}}
+    assert result.summary["tracking"] == {"trackers": ["MLflow"], "failed": [], "logged": logged}
     assert_one_run_per_trial(uri, result.summary)
+
+
+@pytest.mark.slow
+def test_shared_fits_reach_mlflow_and_tensorboard_one_trial_per_configuration(
+    tmp_path, ray_session, monkeypatch
+):
+    """One shared fit of both sizes per runner: one MLflow run and one HParams entry per configuration."""
+    from tests.test_api import event_tags
+
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    uri = f"file:{tmp_path / 'mlruns'}"
+    experiment = tiny(tmp_path, runner="both", search={"share_fits": True})
+    result = run_experiment(experiment, tracking={"mlflow": {"tracking_uri": uri}})
+    assert all(
+        len({row["path"] for row in rows}) == 1 for rows in result.summary["trials"].values()
+    )  # one fit
+    logged = {"MLflow": {"tune": 2, "sequential": 2}}
+    assert result.summary["tracking"] == {"trackers": ["MLflow"], "failed": [], "logged": logged}
+    assert_one_run_per_trial(uri, result.summary)
+    for rows in result.summary["trials"].values():
+        for position, row in enumerate(sorted(rows, key=lambda r: r["config"]["n_estimators"])):
+            assert "hparams" in event_tags(Path(row["path"]) / f"config_{position:03d}")["plugins"]
+
+
+def test_a_file_store_without_the_flag_names_it_in_one_line(tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_ALLOW_FILE_STORE", raising=False)
+    uri = f"file:{tmp_path / 'mlruns'}"
+    with pytest.raises(ExperimentError) as error:
+        run_experiment(tiny(tmp_path), tracking={"mlflow": {"tracking_uri": uri}})
+    message = str(error.value)
+    assert "\n" not in message and message.endswith("(or use sqlite:///mlflow.db or a tracking server)")
+    assert f"{uri!r} is a file store, which MLflow 3 opens only with MLFLOW_ALLOW_FILE_STORE=true" in message
+    assert not (tmp_path / "results").exists()
 
 
 @pytest.mark.slow
@@ -123,6 +165,10 @@ def test_optuna_study_is_kept_in_its_storage(tmp_path, ray_session):
     result = run_experiment(raw)
     study = optuna.load_study(study_name="small", storage=url)
     assert len(study.trials) == 3 and study.best_value == result.best_score
+    first = [t.params for t in study.trials]
+    run_experiment(raw)  # the same study continued: its sampler does not start over
+    again = [t.params for t in optuna.load_study(study_name="small", storage=url).trials[3:]]
+    assert len(again) == 3 and again != first
 
 
 BAD_TRACKING = [
@@ -229,5 +275,5 @@ def test_a_tracker_that_drops_mid_run_is_reported_and_the_trials_go_on(tmp_path)
     echoed: list[str] = []
     record = trackers.finish({}, None, echoed.append)
     expected = "MLflow logging of the sequential trials failed at trial sequential_00001 (Connection refused)"
-    assert record == {"trackers": ["MLflow"], "failed": [expected]}
+    assert record == {"trackers": ["MLflow"], "failed": [expected], "logged": {"MLflow": {"sequential": 1}}}
     assert echoed == [f"WARNING: {expected}"]

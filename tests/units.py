@@ -124,8 +124,8 @@ class FakeTrackers:
     def spent_s(self, runner: str) -> float:
         return 0.25  # each runner's logging: taken off its trial phase
 
-    def tune_callbacks(self) -> list:
-        return ["callback"]
+    def tune_callbacks(self, shared: bool = False) -> list:
+        return ["shared callback" if shared else "callback"]
 
 
 class Picky(RegressorMixin, BaseEstimator):

@@ -2,7 +2,8 @@
 
 Importing the package is cheap: it never imports Ray. Ray is imported by the modules
 that run things (``tuning.data``, ``tuning.runners``), only when they are used; the API's
-``run_experiment``, ``load_result`` and ``Result`` are imported on first use (PEP 562).
+``run_experiment``, ``load_result`` and ``Result`` are imported on first use (PEP 562), and
+so is ``SearchCV`` (`tuning.searchcv`: a scikit-learn-shaped search; Ray when it fits).
 """
 
 from typing import Any
@@ -10,7 +11,15 @@ from typing import Any
 from tuning.config import Experiment, load_experiment
 from tuning.errors import ExperimentError
 
-__all__ = ["Experiment", "ExperimentError", "Result", "load_experiment", "load_result", "run_experiment"]
+__all__ = [
+    "Experiment",
+    "ExperimentError",
+    "Result",
+    "SearchCV",
+    "load_experiment",
+    "load_result",
+    "run_experiment",
+]
 __version__ = "0.1.0"
 
 _API = ("Result", "load_result", "run_experiment")  # in tuning.api: importing it loads pandas and more
@@ -21,4 +30,8 @@ def __getattr__(name: str) -> Any:
         from tuning import api  # heavy: on first use only
 
         return getattr(api, name)
+    if name == "SearchCV":
+        from tuning.searchcv import SearchCV  # heavy: scikit-learn's searches, on first use only
+
+        return SearchCV
     raise AttributeError(f"module 'tuning' has no attribute {name!r}")

@@ -22,6 +22,7 @@ import yaml
 from tuning.config import Experiment, apply_override, load_experiment, locate, validate
 from tuning.data import frame_of
 from tuning.errors import ExperimentError
+from tuning.estimator import estimator_section
 from tuning.execute import run_experiment as execute
 from tuning.progress import say
 from tuning.result import Result, result_of
@@ -41,6 +42,7 @@ def run_experiment(
     data: Any = None,
     target: str | None = None,
     runner: str | None = None,
+    estimator: Any = None,
     tracking: dict[str, Any] | None = None,
     num_cpus: float | None = None,
     num_gpus: float | None = None,
@@ -50,10 +52,14 @@ def run_experiment(
 
     ``overrides`` are ``--set`` changes by dotted key; ``data`` is a pandas DataFrame (its
     ``target`` column from the experiment's ``data.target`` or ``target=``) or ``(X, y)``
-    arrays, and replaces the experiment's data source; ``tracking`` is the file's
+    arrays, and replaces the experiment's data source; ``estimator`` is an estimator object (or
+    class, or `Pipeline`) that replaces the experiment's ``estimator`` section by its class and
+    the parameters it sets (`tuning.estimator.estimator_section`); ``tracking`` is the file's
     ``tracking`` section. A running Ray (a second call in a notebook) is joined, not restarted.
     """
     changes = {**(overrides or {}), **({"tracking": tracking} if tracking is not None else {})}
+    if estimator is not None:
+        changes["estimator"] = _section(estimator, "estimator=")
     rows, memory = None, {}
     if data is not None:
         rows, column = frame_of(data, target or _given_target(experiment, changes))
@@ -103,12 +109,33 @@ def _resolve(experiment: Any, changes: dict[str, Any], memory: dict[str, Any]) -
         raw = experiment.resolved()
     elif isinstance(experiment, dict):
         raw = copy.deepcopy(experiment)
+        _objects_to_sections(raw)
     else:
         raise ExperimentError(
             f"must be a path, a dict or an Experiment; got {type(experiment).__name__}", where="experiment="
         )
     lines = {apply_override(raw, line): "--set" for line in sets}
     return validate(raw, source=DICT_SOURCE, lines=lines)
+
+
+def _section(estimator: Any, where: str, key: str | None = None) -> dict[str, Any]:
+    """`estimator_section` of an object, or `ExperimentError` located at ``where`` (and ``key``)."""
+    try:
+        return estimator_section(estimator)
+    except ValueError as exc:
+        raise ExperimentError(str(exc), where=where, key=key) from None
+
+
+def _objects_to_sections(raw: dict[str, Any]) -> None:
+    """An estimator object (or class) in a mapping, at ``estimator`` or ``estimator.class``: its section
+    (the mapping's ``estimator.params`` win over the object's)."""
+    given = raw.get("estimator")
+    if given is not None and not isinstance(given, dict):
+        raw["estimator"] = _section(given, DICT_SOURCE, "estimator")
+    elif isinstance(given, dict) and given.get("class") is not None and not isinstance(given["class"], str):
+        section = _section(given.pop("class"), DICT_SOURCE, "estimator.class")
+        params = {**section.pop("params", {}), **given.pop("params", {})}
+        given.update({**section, **({"params": params} if params else {})})
 
 
 def _located(exc: ExperimentError, path: str | None, changed: list[str]) -> ExperimentError:

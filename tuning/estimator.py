@@ -99,3 +99,71 @@ def fixed_params(cls: type, params: dict[str, Any], searched: set[str], *, seed:
     skipped = {*params, *searched, *deprecated_params(cls)}
     extra = {k: v for k, v in filled.items() if k in defaults and k not in skipped}
     return {**extra, **params}
+
+
+def import_path(cls: type) -> str:
+    """The shortest import path of ``cls``: ``sklearn.ensemble.RandomForestClassifier``, not its
+    private module's (``sklearn.ensemble._forest``); `ValueError` if it has none (``__main__``)."""
+    module, name = cls.__module__, cls.__qualname__
+    if module == "__main__" or "." in name or "<locals>" in name:
+        raise ValueError(
+            f"must be a class importable by Ray's workers; {name} is defined in {module} "
+            "(a notebook or script): move it to a module"
+        )
+    parts = module.split(".")
+    public = next((i for i, part in enumerate(parts) if part.startswith("_")), len(parts))
+    for end in range(max(public, 1), len(parts) + 1):
+        try:
+            if getattr(importlib.import_module(".".join(parts[:end])), name, None) is cls:
+                return f"{'.'.join(parts[:end])}.{name}"
+        except ImportError:
+            continue
+    return f"{module}.{name}"
+
+
+def estimator_section(estimator: Any) -> dict[str, Any]:
+    """The experiment's ``estimator`` section of an estimator OBJECT (or class): its class's import
+    path and the parameters it sets away from their defaults (``get_params(deep=False)``); a
+    `Pipeline`'s steps likewise. `ValueError` says why an object cannot be written as one."""
+    from sklearn.pipeline import Pipeline  # here: scikit-learn's pipeline module only for objects
+
+    if inspect.isclass(estimator):
+        return {"class": import_path(estimator)}
+    if isinstance(estimator, Pipeline):
+        if changed_params(estimator, skip=("steps",)):
+            raise ValueError("must be a Pipeline with only steps set (no memory, verbose or transform_input)")
+        steps = [{"name": name, **estimator_section(step)} for name, step in estimator.steps]
+        return {"steps": steps}
+    if not callable(getattr(estimator, "get_params", None)):
+        raise ValueError(f"must be an estimator (with get_params) or an import path; got {estimator!r}")
+    section: dict[str, Any] = {"class": import_path(type(estimator))}
+    params = changed_params(estimator)
+    return {**section, "params": params} if params else section
+
+
+def changed_params(estimator: Any, skip: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The parameters ``estimator`` sets away from its class's defaults, as plain values."""
+    defaults = inspect.signature(type(estimator).__init__).parameters
+    changed = {}
+    for name, value in estimator.get_params(deep=False).items():
+        default = defaults[name].default if name in defaults else inspect.Parameter.empty
+        if name in skip or repr(value) == repr(default):
+            continue
+        changed[name] = _plain(name, value)
+    return changed
+
+
+def _plain(name: str, value: Any) -> Any:
+    """``value`` as a plain YAML value (numpy numbers as Python's, tuples as lists), or `ValueError`."""
+    if hasattr(value, "item") and getattr(value, "ndim", None) == 0:  # a numpy number
+        return value.item()
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, list | tuple):
+        return [_plain(name, v) for v in value]
+    if isinstance(value, dict) and all(isinstance(k, str) for k in value):
+        return {k: _plain(f"{name}.{k}", v) for k, v in value.items()}
+    raise ValueError(
+        f"must have plain parameter values (numbers, strings, booleans, None, lists) to be written "
+        f"to experiment.yaml; got {name}={value!r} (use tuning.SearchCV for object-valued parameters)"
+    )

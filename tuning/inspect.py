@@ -1,5 +1,8 @@
 """``python -m tuning.inspect RUN_DIR``: the report of a finished run, read from disk.
 
+``--format csv`` or ``json`` prints its trials instead, one row per trial and runner (a
+``runner`` column, then the parameters, metrics and times of summary.json's rows).
+
 Tune's trials are read from its experiment state as JSON only (`tuning.runners.tune.state_trials`:
 nothing in a run directory is unpickled); the baseline's from ``sequential/trials.jsonl``.
 """
@@ -11,9 +14,12 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+import pandas as pd
+
 from tuning.errors import ExperimentError, run_command
 from tuning.html import write_report
 from tuning.report import render
+from tuning.result import trials_frame
 from tuning.results import read_experiment
 from tuning.runners.chunks import merge_chunks
 from tuning.runners.common import RunnerResult
@@ -53,6 +59,19 @@ def inspect_run(run_dir: Path | str, show_all: bool = False) -> str:
     return render(shown, results, show_all)
 
 
+def trials_table(run_dir: Path | str, kind: str) -> str:
+    """A finished run's trials as CSV or JSON records (`ExperimentError` without summary.json)."""
+    summary = read_summary(run_dir)
+    if summary is None:
+        raise ExperimentError(
+            "has no summary.json: the run did not finish (--format text reads it)", where=str(run_dir)
+        )
+    frames = [trials_frame(rows).assign(runner=name) for name, rows in (summary.get("trials") or {}).items()]
+    table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["runner"])
+    table = table[["runner", *(c for c in table.columns if c != "runner")]]
+    return table.to_csv(index=False).rstrip("\n") if kind == "csv" else table.to_json(orient="records")
+
+
 def read_results(
     run_dir: Path | str, timings: dict, validation: dict | None = None
 ) -> dict[str, RunnerResult]:
@@ -85,12 +104,21 @@ def main(argv: list[str] | None = None, prog: str = "python -m tuning.inspect") 
         default="best",
         help="the table's rows: the best 10 (default) or all",
     )
+    parser.add_argument(
+        "--format",
+        choices=["text", "csv", "json"],
+        default="text",
+        help="the report (text, default), or the trials as CSV or JSON records",
+    )
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     args = parser.parse_args(argv)
     run_dir = args.run_dir if is_uri(args.run_dir) else Path(args.run_dir)
 
     def show() -> None:
         try:
+            if args.format != "text":
+                print(trials_table(run_dir, args.format))
+                return
             print(inspect_run(run_dir, args.show == "all"))
         except OSError as exc:  # a URI pyarrow cannot read: no bucket, no credentials, no endpoint
             raise ExperimentError(f"cannot read it ({exc})", where=str(args.run_dir)) from None

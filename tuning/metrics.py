@@ -150,10 +150,12 @@ def is_metric_key(key: str) -> bool:
     return key.removesuffix("_std") in METRICS
 
 
-def scorer(names: Iterable[str]) -> Callable[..., dict[str, float]]:
+def scorer(names: Iterable[str], own: dict[str, Any] | None = None) -> Callable[..., dict[str, float]]:
     """One scorer of ``names``, ``scorer(model, X, y) -> {name: value}``: scikit-learn's
-    multi-metric scorer, which calls each of the model's methods once for all of them."""
-    multi = check_scoring(scoring={name: METRICS[name].scorer for name in names})
+    multi-metric scorer, which calls each of the model's methods once for all of them.
+    ``own``: scorer callables by name (a `tuning.searchcv.SearchCV`'s ``scoring``), used first."""
+    scorers = {**{name: METRICS[name].scorer for name in names if name not in (own or {})}, **(own or {})}
+    multi = check_scoring(scoring={name: scorers[name] for name in names})
 
     def score(model, X, y) -> dict[str, float]:
         return {name: float(value) for name, value in multi(model, X, y).items()}

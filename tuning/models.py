@@ -13,10 +13,12 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
+from sklearn.base import clone
 from sklearn.pipeline import Pipeline
 
 from tuning.estimator import ESTIMATOR, fixed_params, resolve_estimator
 
+CANDIDATE_KEY = "candidate"  # an estimator object's trial: {"candidate": 3}, its place in the candidates
 CHOICE_KEY = "estimator"  # a choice's trial: {"estimator": "forest", "forest/max_depth": 8}
 SEP = "/"
 PREPROCESS = "preprocess"  # the automatic step in front of the user's steps, when the data need it
@@ -74,6 +76,28 @@ class Model:
             return dict(config)
         prefix = f"{self.final.name}__"
         return {k.removeprefix(prefix): v for k, v in config.items() if k.startswith(prefix)}
+
+
+@dataclass(frozen=True)
+class Prototype:
+    """An estimator OBJECT and the parameters of its candidates (`tuning.searchcv.SearchCV`).
+
+    A trial's configuration is ``{"candidate": i}``: the runners, Tune's files and the logs hold
+    plain numbers, while a candidate's parameters may be any Python value (an estimator, a
+    numpy number). Each fit builds a clone with the candidate's parameters (cloned too), as
+    scikit-learn's searches do.
+    """
+
+    estimator: Any
+    candidates: tuple[dict[str, Any], ...]
+
+    def build(self, config: dict[str, Any]):
+        """The unfitted clone of the estimator with candidate ``config[CANDIDATE_KEY]``'s parameters."""
+        params = self.candidates[config[CANDIDATE_KEY]]
+        return clone(self.estimator).set_params(**clone(params, safe=False))
+
+    def describe(self) -> str:
+        return type(self.estimator).__name__
 
 
 def short_name(path: str) -> str:

@@ -99,7 +99,19 @@ def search_alg(experiment: Experiment):
     if experiment.estimator.choice is not None:  # Optuna's define-by-run: conditional parameters
         space = partial(suggest_choice, for_choice(experiment))
         study.update(space=space, metric=experiment.metric, mode=experiment.mode)
-    return OptunaSearch(sampler=TPESampler(seed=experiment.seed), **study)
+    # a continued study (its storage holds trials) seeds on from them: not the first run's proposals again
+    seed = experiment.seed + (_trials_so_far(storage, study["study_name"]) if storage else 0)
+    return OptunaSearch(sampler=TPESampler(seed=seed), **study)
+
+
+def _trials_so_far(storage, name: str) -> int:
+    """How many trials the study ``name`` in ``storage`` holds (0: no such study yet)."""
+    import optuna  # optional: tuning[optuna]
+
+    try:
+        return len(optuna.load_study(study_name=name, storage=storage).trials)
+    except KeyError:  # no study of that name yet
+        return 0
 
 
 def for_choice(experiment: Experiment) -> dict[str, dict[str, Any]]:

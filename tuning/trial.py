@@ -26,6 +26,7 @@ from tuning.models import (
     ESTIMATOR_STEP,
     PREPROCESS,
     Model,
+    Prototype,
     Step,
     branch_config,
     model_of,
@@ -53,6 +54,11 @@ class TrialSpec:
     ``estimator`` and ``params`` are the model's class and fixed parameters; ``pipeline``
     holds a pipeline's steps (its last one that model), ``choice`` a choice's branches
     (``estimator`` then empty): `model_for` says which a configuration builds.
+
+    ``prototype`` (`tuning.searchcv.SearchCV`): an estimator object whose candidates the
+    configurations number (``estimator`` then empty); ``splits``: the caller's folds, ``(train,
+    test)`` indices into the training rows, scored instead of ``cv``'s (each split's score and
+    times recorded); ``scorers``: scorer callables by metric name, beside `tuning.metrics`'.
     """
 
     estimator: str
@@ -69,6 +75,9 @@ class TrialSpec:
     choice: dict[str, Model] | None = None
     validation_size: float | None = None
     threads: int = 1
+    prototype: Prototype | None = None
+    splits: tuple[tuple[Any, Any], ...] | None = None
+    scorers: dict[str, Any] | None = None
 
     @classmethod
     def from_experiment(cls, experiment: Experiment) -> TrialSpec:
@@ -115,6 +124,8 @@ class TrialSpec:
 
     def describe(self, config: dict[str, Any]) -> str:
         """What a configuration builds: its class, or its steps (`tuning.models.Model.describe`)."""
+        if self.prototype is not None:
+            return self.prototype.describe()
         return self.model_for(config)[0].describe()
 
     def params_of(self, config: dict[str, Any]) -> dict[str, Any]:
@@ -126,13 +137,13 @@ class TrialSpec:
     def one_fit(self) -> bool:
         """A trial fits once, on the training rows, and reports once (no cv, repeats, budget or
         validation rows): its model is the one a refit of its configuration fits (`tuning.refit.kept_fit`)."""
-        return not (self.cv or self.repeats or self.budget or self.validation_size)
+        return not (self.cv or self.repeats or self.budget or self.validation_size or self.splits)
 
     @property
     def selects_on_test(self) -> bool:
         """The trials are scored on the test rows (one hold-out split, no validation rows): the
         saved model's score there is a *validation* score, since selection saw those rows."""
-        return not (self.cv or self.repeats or self.validation_size)
+        return not (self.cv or self.repeats or self.validation_size or self.splits)
 
     def without_budget(self) -> TrialSpec:
         """The spec of a refit: the parameters the budget reached, no ``warm_start`` of its own."""
@@ -174,7 +185,9 @@ def preprocessor(split: Split):
 
 def build_estimator(config: dict[str, Any], split: Split, spec: TrialSpec):
     """The estimator of one configuration, behind the preprocessing if the data need it (a
-    pipeline's steps follow it in one `Pipeline`)."""
+    pipeline's steps follow it in one `Pipeline`); an estimator object's clone (`TrialSpec.prototype`)."""
+    if spec.prototype is not None:
+        return spec.prototype.build(config)
     model, own = spec.model_for(config)
     estimator = model.build(own)
     if not split.raw:
@@ -246,10 +259,10 @@ def _run_trial(
     config = dict(config)
     chunk = config.pop(REPEAT_CHUNK, None)
     threads = final_estimator(build_estimator(config, split, spec)).get_params(deep=False).get("n_jobs")
-    scores_of = scorer(spec.metrics)  # each of the model's methods called once for every metric
+    scores_of = scorer(spec.metrics, spec.scorers)  # each of the model's methods called once for every metric
     param, steps = spec.budget or (None, (None,))
     grown: dict[int, Any] = {}  # under a budget, each split's model grows step by step (warm_start)
-    fit_time = 0.0
+    times: dict[str, list[float]] = {"fit": [], "score": []}
     result: dict[str, Any] = {}
     for step, amount in enumerate(steps, start=1):
         scores = []
@@ -258,29 +271,41 @@ def _run_trial(
             if param is not None:
                 grown[index] = model
                 set_budget(model, param, amount)
-            if threads not in (None, 1):
-                final_estimator(model).set_params(n_jobs=threads)
-            fit_start = time.perf_counter()
-            model.fit(X_fit, y_fit)
-            fit_time += time.perf_counter() - fit_start
-            if threads not in (None, 1):
-                # a forest's threads add the trees' predictions in whatever order they finish,
-                # which changes the last bits: predict with one thread so every run scores alike
-                final_estimator(model).set_params(n_jobs=1)
-            scores.append(scores_of(model, X_score, y_score))
+            scores.append(_fit_and_score(model, threads, (X_fit, y_fit, X_score, y_score), scores_of, times))
         if keep is not None and spec.one_fit:
             keep(model)
         result = {
-            **aggregate(scores, keep=spec.repeats is not None),
-            "fit_time_s": fit_time,
+            **aggregate(scores, keep=spec.repeats is not None or spec.splits is not None),
+            "fit_time_s": sum(times["fit"]),
             **model_costs(model, X_score),
             "started_at": started,
             "ended_at": time.time(),
             "pid": os.getpid(),
             MODEL_KEY: spec.describe(config),
         }
+        if spec.splits is not None:  # each split's own times, as scikit-learn's searches keep them
+            last = len(scores)
+            result.update(split_fit_s=times["fit"][-last:], split_score_s=times["score"][-last:])
         if param is not None:
             result.update(budget=amount, step=step)
         if report is not None:
             report(result)
     return result
+
+
+def _fit_and_score(model, threads: int | None, fold: tuple, scores_of, times: dict[str, list[float]]) -> dict:
+    """Fit ``model`` on one split's rows and score it on its held-out rows; add both times to ``times``."""
+    X_fit, y_fit, X_score, y_score = fold
+    if threads not in (None, 1):
+        final_estimator(model).set_params(n_jobs=threads)
+    fit_start = time.perf_counter()
+    model.fit(X_fit, y_fit)
+    times["fit"].append(time.perf_counter() - fit_start)
+    if threads not in (None, 1):
+        # a forest's threads add the trees' predictions in whatever order they finish,
+        # which changes the last bits: predict with one thread so every run scores alike
+        final_estimator(model).set_params(n_jobs=1)
+    score_start = time.perf_counter()
+    scores = scores_of(model, X_score, y_score)
+    times["score"].append(time.perf_counter() - score_start)
+    return scores

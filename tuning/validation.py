@@ -49,6 +49,7 @@ class TrialSpec(Protocol):
     seed: int
     chunk: int | None
     validation_size: float | None
+    splits: tuple[tuple[Any, Any], ...] | None
 
 
 REPEAT_CHUNK = "repeat_chunk"  # a trial's key: which chunk of a configuration's repeats it runs
@@ -107,6 +108,11 @@ def folds(split: Split, spec: TrialSpec, chunk: int | None = None) -> Iterator[F
 
     A generator: one split's rows at a time (1000 copies of the rows would not fit).
     """
+    if spec.splits is not None:  # the caller's folds over the training rows (`tuning.searchcv`)
+        X, y = split.X_train, split.y_train
+        for fit, held in spec.splits:
+            yield _take(X, fit), y[fit], _take(X, held), y[held]
+        return
     cv = splitter(spec, split.stratified)
     if cv is None and spec.validation_size:
         yield validation_rows(split, spec)

@@ -136,9 +136,13 @@ def _sequential(session: Session) -> RunnerResult:
     start = time.perf_counter()
     cores, rule = plan.sequential_cores, StopRule.from_experiment(plan.experiment)
     try:
+        on_trial = session.on_trial()
         if plan.groups:
-            return run_sequential_groups(plan.groups, split, plan.spec, run_dir, cores, progress, done, rule)
-        configs, on_trial, keep = list(plan.configs), session.on_trial(), baseline_keep(plan)
+            groups = plan.groups
+            return run_sequential_groups(
+                groups, split, plan.spec, run_dir, cores, progress, done, rule, on_trial
+            )
+        configs, keep = list(plan.configs), baseline_keep(plan)
         return run_sequential(configs, split, plan.spec, run_dir, cores, progress, done, on_trial, rule, keep)
     except KeyboardInterrupt:  # finished trials are in trials.jsonl already
         progress.close()
@@ -194,7 +198,7 @@ def _tune(session: Session) -> RunnerResult:
     start = time.perf_counter()
     rule = StopRule.from_experiment(plan.experiment)
     callbacks = [
-        *(session.trackers.tune_callbacks() if session.trackers else []),
+        *(session.trackers.tune_callbacks(shared=bool(plan.groups)) if session.trackers else []),
         storage_watch(run_dir, session.storage),
     ]
     cores = plan.tune_cores

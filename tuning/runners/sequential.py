@@ -92,13 +92,16 @@ def run_sequential_groups(
     progress: Progress,
     done: list[TrialResult] | None = None,
     rule: StopRule | None = None,
+    on_trial: Callable[[int, TrialResult], None] | None = None,
 ) -> RunnerResult:
     """`run_sequential` with shared fits: one fit per group, one row per configuration.
 
     The rows are those `run_sequential` writes (``sequential_<index>``: the configuration's
-    place in the plan); TensorBoard gets one run per group, the score against the size.
-    A group whose configurations all finished (a resumed run) is not run again; ``rule`` is
-    asked between groups (each configuration of a group counts as a finished trial).
+    place in the plan); TensorBoard gets one run per group, the score against the size, and
+    each configuration's HParams in ``config_<k>`` below it (`group_events`). A group whose
+    configurations all finished (a resumed run) is not run again; ``rule`` is asked between
+    groups (each configuration of a group counts as a finished trial); ``on_trial(index,
+    trial)`` is called for each configuration of a group that ran (the trackers log it).
     """
     out = run_dir / "sequential"
     out.mkdir(parents=True, exist_ok=True)
@@ -125,11 +128,13 @@ def run_sequential_groups(
             except Exception as exc:  # a bad configuration fails its group, not the run
                 for trial in trials:
                     trial.error = f"{type(exc).__name__}: {exc}"
-            write_group_events(path, trials, group, spec)
+            group_events(path, trials, group.sizes, spec.metrics)
             for index, trial in zip(group.indices, trials, strict=True):
                 log.write(json.dumps(trial_row(trial)) + "\n")
                 rows[index] = trial
                 progress.finished(trial.config, trial.metrics if trial.ok else None)
+                if on_trial is not None:
+                    on_trial(index, trial)
                 if rule:
                     rule.add(trial.metrics.get(rule.metric) if trial.ok else None)
             log.flush()
@@ -138,12 +143,22 @@ def run_sequential_groups(
     return RunnerResult("sequential", ordered, wall, cores, stopped=rule and rule.reason)
 
 
-def write_group_events(path: str, trials: list[TrialResult], group: Group, spec: TrialSpec) -> None:
-    """A shared fit's TensorBoard run: each configuration's scores against its size."""
+def group_events(
+    path: str, trials: list[TrialResult], sizes: tuple[int, ...], metrics: tuple[str, ...]
+) -> None:
+    """A group's TensorBoard events: its scores against the size in ``path``, and each
+    configuration's HParams (`write_trial_events`) in ``path/config_<k>``, as Tune's side writes."""
     with SummaryWriter(path) as writer:
-        for trial, size in zip(trials, group.sizes, strict=True):
-            for key in (k for k in spec.metrics if k in trial.metrics):
+        for trial, size in zip(trials, sizes, strict=True):
+            for key in (k for k in metrics if k in trial.metrics):
                 writer.add_scalar(f"ray/tune/{key}", trial.metrics[key], size)
+    for position, trial in enumerate(trials):
+        write_trial_events(config_events_path(path, position), trial.config, trial.metrics)
+
+
+def config_events_path(path: str, position: int) -> str:
+    """The TensorBoard folder of a shared group's ``position``-th configuration."""
+    return str(Path(path) / f"config_{position:03d}")
 
 
 def trial_row(trial: TrialResult) -> dict:

@@ -27,7 +27,7 @@ from tuning.data import Split
 from tuning.events import write_trial_events
 from tuning.progress import Progress
 from tuning.runners.common import RunnerResult, TrialResult
-from tuning.runners.sequential import read_trials, trial_row, write_group_events
+from tuning.runners.sequential import group_events, read_trials, trial_row
 from tuning.runners.tune import _where
 from tuning.shared import Group, run_group
 from tuning.space import config_key
@@ -176,7 +176,7 @@ def _trials(unit: Unit, outcome: Outcome, out: Path, spec: TrialSpec) -> list[Tr
         for n, (i, c) in enumerate(zip(unit.indices, unit.configs, strict=True))
     ]
     if unit.group is not None:
-        write_group_events(trials[0].path, trials, unit.group, spec)
+        group_events(trials[0].path, trials, unit.group.sizes, spec.metrics)
     else:
         write_trial_events(trials[0].path, trials[0].config, trials[0].metrics)
     return trials

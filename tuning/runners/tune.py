@@ -20,11 +20,13 @@ import joblib
 from tuning.config import Experiment
 from tuning.data import Split
 from tuning.errors import ExperimentError
+from tuning.events import write_trial_events
 from tuning.metrics import BestScore, Mode
 from tuning.models import flat_choice, nested_choice
 from tuning.progress import Progress, tune_callback
 from tuning.results import write_atomic
 from tuning.runners.common import RunnerResult, TrialResult
+from tuning.runners.sequential import config_events_path
 from tuning.search import param_space, scheduler, search_alg
 from tuning.shared import FIT_FILE, INDEX_KEY, SHARED_KEY, Group, run_group, size_key
 from tuning.space import config_key, variant_generator
@@ -231,6 +233,7 @@ def run_tune(
         return _restore(experiment, split, spec, run_dir, cores, progress, groups, callbacks)
     space, settings = tune_config(experiment, groups, configs)
     stopper, feeder = stop_hooks(rule) if rule else (None, None)
+    events = [shared_events()] if groups else []
     settings.time_budget_s = rule and rule.time
     tuner = tune.Tuner(
         trainable(experiment, split, spec, groups),
@@ -240,7 +243,7 @@ def run_tune(
             name=run_dir.name,
             storage_path=tune_storage_path(run_dir),  # a local folder or a URI (tuning.storage)
             failure_config=tune.FailureConfig(max_failures=experiment.max_failures),
-            callbacks=[tune_callback(progress), *([feeder] if feeder else []), *(callbacks or [])],
+            callbacks=[tune_callback(progress), *([feeder] if feeder else []), *events, *(callbacks or [])],
             stop=stopper,
             verbose=0,  # `Progress` prints one line per trial instead
         ),
@@ -252,6 +255,21 @@ def run_tune(
         rule.timed_out()  # Tune's own time_budget_s ended it
     trials = read_tune(remote(run_dir) or run_dir)
     return RunnerResult("tune", trials, wall, cores, stopped=rule and rule.reason)
+
+
+def shared_events():
+    """Ray Tune's `Callback` that writes each configuration a shared fit's trial scores as its own
+    TensorBoard HParams entry (``config_<k>`` in the trial's folder), as the sequential runner does."""
+    from ray.tune import Callback
+
+    class SharedEvents(Callback):
+        def on_trial_result(self, iteration, trials, trial, result, **info):
+            if INDEX_KEY in result:
+                index = result[INDEX_KEY]
+                path = config_events_path(trial.local_path, index)
+                write_trial_events(path, trial.config[SHARED_KEY][index], result)
+
+    return SharedEvents()
 
 
 def stop_hooks(rule: StopRule) -> tuple[Any, Any]:
@@ -378,6 +396,11 @@ def listed(configs: list[dict], experiment: Experiment):
     The configurations go to Tune's own generator as points to evaluate; the space only
     names each key's values (Tune requires every preset key to be in it).
     """
+    return listed_search(configs, experiment.seed, experiment.resources.max_concurrent_trials)
+
+
+def listed_search(configs: list[dict], seed: int, cap: int | None = None):
+    """`listed` by its parts: the generator's ``seed`` and the cap on trials at once."""
     from ray import tune
 
     values: dict[str, dict[str, object]] = {}
@@ -385,8 +408,46 @@ def listed(configs: list[dict], experiment: Experiment):
         for key, value in config.items():
             values.setdefault(key, {})[repr(value)] = value
     space = {key: tune.choice(list(seen.values())) for key, seen in values.items()}
-    cap = experiment.resources.max_concurrent_trials
-    return space, variant_generator(experiment.seed, list(configs), cap), len(configs)
+    return space, variant_generator(seed, list(configs), cap), len(configs)
+
+
+def run_listed(
+    configs: list[dict],
+    split: Split,
+    spec: TrialSpec,
+    run_dir: Path,
+    progress: Progress,
+    resources: dict[str, float],
+) -> RunnerResult:
+    """Ray Tune on exactly ``configs``, in order, outside an experiment (`tuning.searchcv.SearchCV`):
+    the same trainable (`trial`) and Tune settings as `run_tune`'s listed trials, ranked by
+    ``progress.metric`` in ``progress.mode``; ``resources`` per trial (``{"cpu": 1}``)."""
+    from ray import tune
+
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    _quiet_analysis()
+    space, searcher, samples = listed_search(configs, seed=spec.seed)
+    trainable_ = tune.with_resources(tune.with_parameters(trial, split=split, spec=spec), resources)
+    tuner = tune.Tuner(
+        trainable_,
+        param_space=space,
+        tune_config=tune.TuneConfig(
+            metric=progress.metric,
+            mode=progress.mode,
+            num_samples=samples,
+            search_alg=searcher,
+            reuse_actors=True,
+        ),
+        run_config=tune.RunConfig(
+            name=run_dir.name,
+            storage_path=tune_storage_path(run_dir),
+            callbacks=[tune_callback(progress)],
+            verbose=0,
+        ),
+    )
+    start = time.perf_counter()
+    tuner.fit()
+    return RunnerResult("tune", read_tune(run_dir), time.perf_counter() - start, progress.parallelism)
 
 
 def damaged(where: str, what: str, exc: BaseException) -> ExperimentError:

@@ -2,8 +2,9 @@
 
 `open_trackers` reaches every configured tracker before any trial runs (bad input: one
 line, exit 2); `Trackers` hands the Tune runner its callbacks, logs the sequential and tasks runners'
-trials through the same callbacks, and at the end logs the best model and says which
-logging failed, if any.
+trials through the same callbacks (shared fits: one trial per configuration from both
+runners), and at the end logs the best model and says which logging failed, if any, and how
+many trials each tracker logged per runner.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 from tuning.config import Experiment
 from tuning.runners.common import TrialResult
-from tuning.tracking.base import SequentialLog
+from tuning.tracking.base import SequentialLog, shared_callback
 
 
 class Trackers:
@@ -25,6 +26,7 @@ class Trackers:
         self.callbacks: list[Any] = []
         self.sequential: list[SequentialLog] = []
         self.tasks: list[SequentialLog] = []  # the tasks runner's trials, fed alike by this process
+        self.shared: list[SequentialLog] = []  # Tune's shared fits, one trial per configuration
         self.run_dir: Path | None = None
 
     def __bool__(self) -> bool:
@@ -36,11 +38,16 @@ class Trackers:
         for tracker in self.trackers:
             tracker.start(run_dir)
 
-    def tune_callbacks(self) -> list[Any]:
-        """Ray Tune's logger callbacks for the Tune runner."""
+    def tune_callbacks(self, shared: bool = False) -> list[Any]:
+        """Ray Tune's logger callbacks for the Tune runner; ``shared`` (a trial per group of shared
+        fits): one callback that logs each configuration of a group as its own trial."""
         made = [tracker.callback("tune") for tracker in self.trackers]
         self.callbacks += made
-        return made
+        if not shared:
+            return made
+        logs = [SequentialLog(callback, self.run_dir, prefix="tune") for callback in made]
+        self.shared += logs
+        return [shared_callback(logs)]
 
     def spent_s(self, runner: str) -> float:
         """The time the trackers' calls for ``runner``'s trials took, in this process."""
@@ -59,9 +66,13 @@ class Trackers:
 
     def finish(self, summary: dict[str, Any], example: Any, echo: Callable[[str], None]) -> dict[str, Any]:
         """Close the trials' logs, log the best model; the record of what was logged and what failed."""
-        for log in (*self.sequential, *self.tasks):
+        # Tune's are closed at its end, unless interrupted
+        for log in [*self.sequential, *self.tasks, *self.shared]:
             log.close()
-        failed = [c.failure for c in self.callbacks if c.failure]
+        failed = [c.failure for c in self.callbacks if c.failure] + unlogged(self.callbacks, summary)
+        logged: dict[str, dict[str, int]] = {t.name: {} for t in self.trackers}
+        for callback in self.callbacks:
+            logged.setdefault(callback.tracker, {})[callback.runner] = callback.trials_logged
         for tracker in self.trackers:
             try:
                 tracker.finish(summary, self.run_dir, example)
@@ -70,7 +81,20 @@ class Trackers:
                 failed.append(f"{tracker.name} logging of the best model failed ({reason})")
         for line in failed:
             echo(f"WARNING: {line}")
-        return {"trackers": [t.name for t in self.trackers], "failed": failed}
+        return {"trackers": [t.name for t in self.trackers], "failed": failed, "logged": logged}
+
+
+def unlogged(callbacks: list[Any], summary: dict[str, Any]) -> list[str]:
+    """A line for each callback that logged fewer trials than its runner has rows, and no failure
+    says why (e.g. an interrupted run's unfinished trials)."""
+    lines = []
+    for callback in callbacks:
+        rows = len((summary.get("trials") or {}).get(callback.runner) or [])
+        if callback.failure is None and callback.trials_logged < rows:
+            lines.append(
+                f"{callback.tracker} logged {callback.trials_logged} of the {rows} {callback.runner} trials"
+            )
+    return lines
 
 
 def open_trackers(experiment: Experiment) -> Trackers:

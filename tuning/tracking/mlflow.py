@@ -9,6 +9,7 @@ sklearn model, ``mlflow.sklearn.load_model("runs:/<id>/best_model")``).
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from tuning.tracking.base import Guarded, environment
 
 KEY = "tracking.mlflow"
 CHECK_TIMEOUT_S = 5  # how long the tracking server may take to answer before the run stops
+FILE_STORE_FLAG = "MLFLOW_ALLOW_FILE_STORE"  # MLflow 3 opens a file: store only with it set to true
 
 
 class GuardedMLflowCallback(Guarded, MLflowLoggerCallback):
@@ -39,6 +41,7 @@ class MlflowTracker:
         self.experiment_name = config.experiment_name or experiment.name
         self.metric = experiment.metric
         self.parent: str | None = None
+        self.callers_uri: str | None = None
         self.experiment_id = self._check()
 
     def _check(self) -> str:
@@ -54,13 +57,18 @@ class MlflowTracker:
                 return found.experiment_id if found else client.create_experiment(self.experiment_name)
         except Exception as exc:  # MlflowException, connection errors, an unknown scheme
             reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            if FILE_STORE_FLAG in str(exc) and os.environ.get(FILE_STORE_FLAG, "").lower() != "true":
+                raise ExperimentError(file_store_line(self.uri), key=f"{KEY}.tracking_uri") from None
             raise ExperimentError(
                 f"must be an MLflow tracking URI that answers; {self.uri!r} does not ({reason[:300]})",
                 key=f"{KEY}.tracking_uri",
             ) from None
 
     def start(self, run_dir: Path) -> None:
+        import mlflow  # optional: tuning[mlflow]
         from mlflow import MlflowClient
+
+        self.callers_uri = mlflow.get_tracking_uri()  # Ray's callbacks set theirs: `finish` restores it
 
         run = MlflowClient(tracking_uri=self.uri).create_run(
             self.experiment_id, run_name=run_dir.name, tags={"tuning.run_dir": str(run_dir)}
@@ -77,12 +85,18 @@ class MlflowTracker:
 
     def finish(self, summary: dict[str, Any], run_dir: Path, example: Any) -> None:
         """Log the best configuration, its scores and model in the experiment's run, and end it."""
-        import joblib
         import mlflow  # optional: tuning[mlflow]
-        import mlflow.sklearn
 
         if self.parent is None:
             return
+        try:
+            self._finish(summary, example)
+        finally:
+            mlflow.set_tracking_uri(self.callers_uri)
+
+    def _finish(self, summary: dict[str, Any], example: Any) -> None:
+        import mlflow  # optional: tuning[mlflow]
+
         client = mlflow.MlflowClient(tracking_uri=self.uri)
         best, model = summary.get("best") or {}, summary.get("best_model") or {}
         for key, value in (best.get("config") or {}).items():
@@ -92,19 +106,35 @@ class MlflowTracker:
         for key, value in (model.get("test_metrics") or {}).items():
             client.log_metric(self.parent, f"test_{key}", value)
         if model.get("path"):
-            mlflow.set_tracking_uri(self.uri)
-            quiet = logging.getLogger("mlflow")
-            level, quiet.level = quiet.level, logging.ERROR  # its notes on environments are not the user's
-            fitted = joblib.load(model["path"])
-            try:
-                with mlflow.start_run(run_id=self.parent):
-                    mlflow.sklearn.log_model(
-                        fitted, name="best_model", input_example=example, skops_trusted_types=_types(fitted)
-                    )
-            finally:
-                quiet.setLevel(level)
+            self._log_model(model["path"], example)
         status = {"complete": "FINISHED", "interrupted": "KILLED"}.get(summary.get("status"), "FAILED")
         client.set_terminated(self.parent, status)
+
+    def _log_model(self, path: str, example: Any) -> None:
+        """Log the refitted model in the experiment's run (`finish` restores the caller's tracking URI)."""
+        import joblib
+        import mlflow  # optional: tuning[mlflow]
+        import mlflow.sklearn
+
+        mlflow.set_tracking_uri(self.uri)
+        quiet = logging.getLogger("mlflow")
+        level, quiet.level = quiet.level, logging.ERROR  # its notes on environments are not the user's
+        fitted = joblib.load(path)
+        try:
+            with mlflow.start_run(run_id=self.parent):
+                mlflow.sklearn.log_model(
+                    fitted, name="best_model", input_example=example, skops_trusted_types=_types(fitted)
+                )
+        finally:
+            quiet.setLevel(level)
+
+
+def file_store_line(uri: str) -> str:
+    """The one line that says how to open a ``file:`` store (MLflow's own message is a paragraph)."""
+    return (
+        f"must be an MLflow tracking URI that answers; {uri!r} is a file store, which MLflow 3 opens "
+        f"only with {FILE_STORE_FLAG}=true set (or use sqlite:///mlflow.db or a tracking server)"
+    )
 
 
 def _types(model: Any) -> list[str]:
