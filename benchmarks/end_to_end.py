@@ -30,7 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     identical = all(r["mse"] == runs["rf"][0]["mse"] for r in runs["rf"] + runs["rf_shared"])
     report = {
         "command": "python -m benchmarks.end_to_end " + " ".join(sys.argv[1:] if argv is None else argv),
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "repeats": args.repeats,
         "machine": machine(load),
         "identical_mse": identical,

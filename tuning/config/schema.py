@@ -159,7 +159,7 @@ class DataConfig(_Strict):
     source: str = "california_housing"
     """`california_housing` (built in), or a CSV/Parquet path or URI (`s3://...`) read by Ray Data."""
     target: str | None = Field(default=None, validate_default=True)
-    """The target column (numeric, no missing values); required when `data.source` is a file."""
+    """The target column (no missing values; class labels for a classifier); required for a file."""
     features: list[str] | None = Field(default=None, min_length=1)
     """The feature columns; default: every column but the target."""
 
@@ -494,7 +494,7 @@ class Experiment(_Strict):
     metrics: list[str] | None = None  # recorded beside metric; filled with tuning.metrics.recorded
     """More metrics recorded beside `metric` (default: mse, rmse, mae, r2 for a regressor)."""
     mode: Mode | None = None
-    """`min` or `max`; default: the metric's direction (`max` for `r2`, else `min`)."""
+    """`min` or `max`; default: the metric's direction (`min` for mse, rmse, mae; else `max`)."""
     resources: ResourcesConfig = Field(default_factory=ResourcesConfig)
     """What one trial reserves."""
     runner: Literal["tune", "sequential", "both"] = "tune"
