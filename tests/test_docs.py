@@ -523,3 +523,175 @@ def test_every_figure_a_page_quotes_is_registered(page):
     quoted = {m.group(0) for m in FIGURE.finditer(_prose(page))}
     unknown = sorted(quoted - known)
     assert not unknown, f"{where} quotes {unknown}: add each to tests/doc_figures.py with its source"
+
+
+# ---- statements the pages make about the code -----------------------------------------------
+
+
+def test_python_requires_is_what_the_pinned_packages_need():
+    """setup.cfg's python_requires is the highest Requires-Python of the installed requirements,
+    and the set-up pages ask for that Python."""
+    import configparser
+    import importlib.metadata
+
+    config = configparser.ConfigParser()
+    config.read(ROOT / "setup.cfg")
+    ours = config["options"]["python_requires"]
+    needed = []
+    for requirement in config["options"]["install_requires"].split():
+        name = re.split(r"[\[<>=]", requirement)[0]
+        spec = importlib.metadata.metadata(name).get("Requires-Python") or ""
+        needed += [tuple(map(int, v.split("."))) for v in re.findall(r">=\s*([\d.]+)", spec)]
+    assert ours == f">={'.'.join(map(str, max(needed)))}", (
+        f"python_requires {ours}; the requirements need {max(needed)}"
+    )
+    version = ours.removeprefix(">=")
+    for page in ("README.md", "docs/getting-started.md", "docs/tutorial.md"):
+        assert f"Python {version} or newer" in (ROOT / page).read_text(), page
+
+
+def test_mode_defaults_as_the_reference_says():
+    from tuning.metrics import METRICS
+
+    minimised = sorted(name for name, metric in METRICS.items() if metric.mode == "min")
+    assert minimised == ["mae", "mse", "rmse"]
+    row = next(
+        line for line in (ROOT / reference.PAGE).read_text().splitlines() if line.startswith("| `mode` |")
+    )
+    assert "`min` for mse, rmse, mae; else `max`" in row
+
+
+def test_api_reference_documents_the_public_api():
+    import tuning
+
+    page = (ROOT / "docs" / "reference" / "api.md").read_text()
+    missing = [name for name in tuning.__all__ if f"heading: tuning.{name}\n" not in page]
+    assert not missing, f"docs/reference/api.md has no entry for tuning.{missing}"
+    assert "tuning.execute" not in page  # the dict-returning internals are not the public face
+
+
+def test_summary_fields_are_documented():
+    """Every key a summary.json gets (tuning/summary.py builds it, tuning/execute.py adds to it)
+    is a row of run-directory.md's table, and best_model's keys are named in its row."""
+    import ast
+
+    built = next(
+        node
+        for node in ast.walk(ast.parse((ROOT / "tuning" / "summary.py").read_text()))
+        if isinstance(node, ast.FunctionDef) and node.name == "build_summary"
+    )
+    keys = {k.value for node in ast.walk(built) if isinstance(node, ast.Return) for k in node.value.keys}
+    keys |= set(re.findall(r'summary\["(\w+)"\]\s*(?:,|=)', (ROOT / "tuning" / "execute.py").read_text()))
+    table = (ROOT / "docs" / "reference" / "run-directory.md").read_text().split("## `summary.json`")[1]
+    documented = {
+        key
+        for row in table.splitlines()
+        if row.startswith("| `")
+        for key in re.findall(r"`(\w+)`", row.split("|")[1])
+    }
+    assert keys - documented == set(), f"summary.json keys missing from run-directory.md: {keys - documented}"
+    refit = (ROOT / "tuning" / "refit.py").read_text()
+    returned = re.search(r'return \{\n\s+"path":.*?\n    \}', refit, re.S).group(0)
+    model_row = next(row for row in table.splitlines() if row.startswith("| `best_model` |"))
+    missing = [k for k in re.findall(r'"(\w+)":', returned) if f"`{k}`" not in model_row]
+    assert not missing, f"best_model keys missing from its row: {missing}"
+
+
+def test_ci_does_what_the_readme_says():
+    ci = (ROOT / ".ci" / "run").read_text()
+    for step in (
+        "python3 -m venv .venv",
+        "pip install -q --upgrade pip",
+        "SCIKIT_LEARN_DATA",
+        "-c constraints.txt -e .",
+        "-c constraints.txt -e '.[test]'",
+        ".venv/bin/python -m pytest",
+    ):
+        assert step in ci, step
+    assert "tuning.run" not in ci
+    readme = (ROOT / "README.md").read_text()
+    assert "upgrades pip" in readme and "(not `experiments/rf.yaml`)" in readme
+
+
+def test_benchmarks_count_their_approaches():
+    from benchmarks.compare import APPROACHES
+
+    words = {5: "five", 6: "six", 7: "seven", 8: "eight", 9: "nine"}
+    text = (ROOT / "BENCHMARKS.md").read_text()
+    assert f"runs {words[len(APPROACHES)]} ways" in text
+    table = text.split("| approach | what it is |")[1].split("\n\n")[0]
+    assert re.findall(r"^\| (\w+) \|", table, re.M) == list(APPROACHES)
+
+
+def test_index_and_readme_link_every_page():
+    nav = re.findall(r":\s+([\w/.-]+\.md)$", (ROOT / "mkdocs.yml").read_text(), re.M)
+    index, readme = (ROOT / "docs" / "index.md").read_text(), (ROOT / "README.md").read_text()
+    missing = [page for page in nav if page != "index.md" and f"]({page}" not in index]
+    assert not missing, f"docs/index.md does not link {missing}"
+    missing = [p for p in nav if p not in ("index.md", "changelog.md") and f"](docs/{p}" not in readme]
+    assert not missing, f"README.md does not link {missing}"
+
+
+def test_getting_started_lists_every_extra():
+    import configparser
+
+    config = configparser.ConfigParser()
+    config.read(ROOT / "setup.cfg")
+    page = (ROOT / "docs" / "getting-started.md").read_text()
+    missing = [extra for extra in config["options.extras_require"] if f"| `{extra}` |" not in page]
+    assert not missing, f"docs/getting-started.md does not list the extras {missing}"
+
+
+def test_mutation_table_adds_up():
+    """docs/testing.md's mutation table: the `all` row is the sum of the others, the kill rates
+    are what the counts give, and the prose names the same total."""
+    text = (ROOT / "docs" / "testing.md").read_text()
+    rows = [line for line in text.splitlines() if re.match(r"\| [^|]+ \| \d+ \|", line)]
+    counts = {
+        r.split("|")[1].strip(): [int(re.match(r"\s*(\d+)", c).group(1)) for c in r.split("|")[2:6]]
+        for r in rows
+    }
+    total = counts.pop("all")
+    assert total == [sum(column) for column in zip(*counts.values(), strict=True)]
+    for row in rows:
+        mutants, killed, _, equivalent = (int(re.match(r"\s*(\d+)", c).group(1)) for c in row.split("|")[2:6])
+        assert row.split("|")[6].strip() == f"{killed / (mutants - equivalent):.0%}", row
+    assert f"total to {total[0]} mutants" in text
+
+
+ENV_NAME = re.compile(
+    r"""(?:environ(?:\.get)?\(|environ\[|getenv\(|_ENV\s*=\s*\(?)\s*["']([A-Z][A-Z0-9_]+)["']"""
+)
+
+
+def test_environment_reference_names_every_variable_the_code_reads():
+    code = "\n".join(path.read_text() for path in (ROOT / "tuning").rglob("*.py"))
+    read = set(ENV_NAME.findall(code)) | set(re.findall(r'"(RAY_TLS_\w+)"', code))
+    read |= set(re.findall(r"environment\(\s*(\w+)=", code)) | set(re.findall(r"\b(MLFLOW_\w+)=", code))
+    page = (ROOT / "docs" / "reference" / "environment.md").read_text()
+    missing = sorted(name for name in read if f"`{name}`" not in page)
+    assert len(read) >= 10 and not missing, f"docs/reference/environment.md lacks {missing}"
+
+
+def test_changelog_names_the_version():
+    import tuning
+
+    assert f"\n## {tuning.__version__} - " in (ROOT / "CHANGELOG.md").read_text()
+
+
+def test_benchmarks_prose_dates_every_table_as_its_header_does():
+    """BENCHMARKS.md's list of its tables names each generated table once, with the date,
+    machine and load its header line records."""
+    text = (ROOT / "BENCHMARKS.md").read_text()
+    listed = dict(re.findall(r"^- `([\w-]+)`: (\d{4}-\d\d-\d\d, [\w ]+, load [\d.]+)", text, re.M))
+    assert sorted(listed) == sorted(bench_tables(text)), "the list and the generated tables differ"
+    words = {4: "Four", 5: "Five", 6: "Six", 7: "Seven", 8: "Eight"}
+    assert f"{words[len(listed)]} generated tables" in text
+    for table, said in listed.items():
+        header = re.search(rf"benchmark:{table}:start -->\n###.*\n\n(.*)\n", text).group(1)
+        date = re.search(r"— (\d{4}-\d\d-\d\d)T", header).group(1)
+        machine = re.search(r"\d+ CPUs[^,]*, ([^,]+), load average ([\d.]+)", header)
+        cpu = "Intel Xeon" if "Xeon" in machine.group(1) else machine.group(1)
+        assert said == f"{date}, {cpu}, load {machine.group(2)}", (
+            f"{table}: {said} vs its header {header[:200]}"
+        )
