@@ -695,3 +695,16 @@ def test_benchmarks_prose_dates_every_table_as_its_header_does():
         assert said == f"{date}, {cpu}, load {machine.group(2)}", (
             f"{table}: {said} vs its header {header[:200]}"
         )
+
+
+def test_doc_samples_keeps_the_report_with_the_best_rows():
+    """benchmarks.doc_samples (which refreshes the sample-run blocks) cuts a run's output as
+    the pages show it: from the table, its best rows, ``...``, then the lines after it."""
+    from benchmarks.doc_samples import sample
+
+    block = next(b for b in BLOCKS if b.marker and b.marker[0] == "output-of-run")
+    printed = "[tune] 6/6 done | 19 s in all\nBest model: results/churn/x/best_model.joblib\n" + block.text
+    lines = sample(printed, rows=2).splitlines()
+    table = block.text.splitlines()
+    assert lines[:4] == [*table[:4], "..."][:4] and lines[4] == "..."
+    assert lines[5:] == [line for line in table[9:] if line.strip()]
