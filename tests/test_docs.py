@@ -323,7 +323,8 @@ def doc_runs(ray_session, tmp_path_factory):
             args = parse_args(shlex.split(arguments))
             printed: list[str] = []
             storage = tmp_path_factory.mktemp("doc_runs")
-            overrides = dict(o.split("=", 1) for o in args.overrides) | {"storage_path": str(storage)}
+            sets = (o.split("=", 1) for o in args.overrides)  # values read as YAML, as --set reads them
+            overrides = {key: yaml.safe_load(value) for key, value in sets} | {"storage_path": str(storage)}
             with contextlib.chdir(ROOT):
                 result = run_experiment(
                     args.experiment, overrides=overrides, runner=args.runner, echo=printed.append
