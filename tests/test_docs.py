@@ -661,7 +661,7 @@ def test_mutation_table_adds_up():
 
 
 ENV_NAME = re.compile(
-    r"""(?:environ(?:\.get)?\(|environ\[|getenv\(|_ENV\s*=\s*\(?)\s*["']([A-Z][A-Z0-9_]+)["']"""
+    r"""(?:environ(?:\.\w+)?\(|environ\[|getenv\(|_ENV\s*=\s*\(?)\s*["']([A-Z][A-Z0-9_]+)["']"""
 )
 
 
