@@ -222,13 +222,6 @@ def test_page_command_names_a_real_module(command):
     assert found, f"{command.where}: no module or script {command.module}"
 
 
-@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
-def test_files_a_page_names_exist(page):
-    named = set(re.findall(r"\bexperiments/[\w./-]+\.(?:yaml|csv)\b", page.read_text()))
-    missing = [p for p in sorted(named) if not (ROOT / p).is_file()]
-    assert not missing, f"{page.relative_to(ROOT)} names {missing}"
-
-
 @pytest.mark.parametrize(
     "block",
     [b for b in _blocks("yaml") if re.search(r"^name:", b[2], re.M) and re.search(r"^space:", b[2], re.M)],
