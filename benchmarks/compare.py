@@ -53,7 +53,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -612,7 +612,7 @@ def main(argv: list[str] | None = None) -> int:
         "repeats": args.repeats,
         "fresh": args.fresh,
         "command": command,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine(load),
         "fixed": fixed,
         "project_settings": ", ".join(project_settings(experiment, project_set))

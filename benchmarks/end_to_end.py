@@ -38,7 +38,7 @@ import sys
 import tempfile
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -233,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     identical = all(mse == mses[0] for mse in mses)
     report = {
         "command": "python -m benchmarks.end_to_end " + " ".join(sys.argv[1:] if argv is None else argv),
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "repeats": args.repeats,
         "machine": machine(load),
         "identical_mse": identical,

@@ -40,10 +40,12 @@ class Result:
 
     @property
     def metric(self) -> str:
+        """The metric the trials are ranked by (``mse``, ``roc_auc``, ...)."""
         return self.summary["metric"]
 
     @property
     def status(self) -> str:
+        """``complete``, ``incomplete`` (a trial errored, or the runners disagree) or ``interrupted``."""
         return self.summary["status"]
 
     @property

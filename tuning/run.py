@@ -62,7 +62,8 @@ def parse_args(argv: list[str] | None, prog: str = "python -m tuning.run") -> ar
     parser.add_argument(
         "--resume",
         metavar="RUN_DIR",
-        help="continue an interrupted run: keep its finished trials, run the others",
+        help="continue an interrupted run (keep its finished trials, run the others), or with new "
+        "--set search.stop.* rules one that search.stop ended",
     )
     parser.add_argument(
         "--dry-run",

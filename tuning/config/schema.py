@@ -186,7 +186,7 @@ class DataConfig(_Strict):
     source: str = "california_housing"
     """`california_housing` (built in), or a CSV/Parquet path or URI (`s3://...`): see `data.reader`."""
     target: str | None = Field(default=None, validate_default=True)
-    """The target column (numeric, no missing values); required when `data.source` is a file."""
+    """The target column (no missing values; class labels for a classifier); required for a file."""
     features: list[str] | None = Field(default=None, min_length=1)
     """The feature columns; default: every column but the target (which must not be one of them)."""
     reader: Literal["auto", "ray_data", "in_process"] = "auto"
