@@ -22,7 +22,7 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     keys = ("load_s", "driver_peak_mb", "tree_peak_mb")
     report = {
         "command": "python -m benchmarks.large_file " + " ".join(sys.argv[1:] if argv is None else argv),
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "rows": args.rows,
         "repeats": args.repeats,
         "machine": machine(load),
