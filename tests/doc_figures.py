@@ -43,6 +43,7 @@ def cell(table: str, row: str, column: str) -> float:
     return float(re.sub(r"[^\d.]", "", bench_tables()[table][row][column]))
 
 
+
 @dataclass(frozen=True)
 class Figure:
     page: str  # relative to the repository root
@@ -83,6 +84,12 @@ class Measured:
 
     def expected(self) -> None:
         return None
+
+
+TASKS_BENCH = Measured(
+    "python -m benchmarks.compare --experiment experiments/mccv_linear.yaml (BENCHMARKS.md, tasks-*)", "2026-12-03"
+)
+SELECT_RUN = Measured("python -m tuning.run experiments/rf_select.yaml", "2026-12-03")
 
 
 def _s(value: float, digits: int = 1) -> str:
@@ -206,16 +213,18 @@ FIGURES: list[Figure] = [
     Figure("docs/how-to/gpus.md", "5 MiB", Example("the size of the xgboost-cpu wheel on PyPI")),
     Figure("docs/how-to/gpus.md", "1%", Code(_gpu_rtol, "benchmarks.gpu's CPU/GPU tolerance")),
     Figure("docs/how-to/own-data.md", "0.5 s", Code(_trial_seconds, "chunk rule")),
-    Figure(
-        "docs/how-to/own-data.md",
-        "2.8 s",
-        Measured("a refit of the 84-tree forest on 2 cores vs 1", "2026-11-30"),
-    ),
-    Figure(
-        "docs/how-to/own-data.md",
-        "5.7 s",
-        Measured("a refit of the 84-tree forest on 2 cores vs 1", "2026-11-30"),
-    ),
+    Figure("docs/how-to/errors.md", "8 MB", Example("the free space a run keeps (RESERVE_BYTES)")),
+    Figure("docs/how-to/errors.md", "1.0 MB", Example("a sample message's free space")),
+    Figure("docs/how-to/runners.md", "0.99x", TASKS_BENCH),
+    Figure("docs/how-to/runners.md", "1.04x", TASKS_BENCH),
+    Figure("docs/how-to/runners.md", "1.12x", TASKS_BENCH),
+    Figure("docs/how-to/runners.md", "1.3x", Example("issue 34's target over plain Ray Core")),
+    Figure("docs/how-to/selection.md", "0.046 s", SELECT_RUN),
+    Figure("docs/how-to/selection.md", "0.119 s", SELECT_RUN),
+    Figure("docs/how-to/selection.md", "46.4 MB", SELECT_RUN),
+    Figure("docs/how-to/selection.md", "92.9 MB", SELECT_RUN),
+    Figure("docs/how-to/selection.md", "95%", Example("the interval's level")),
+    Figure("docs/reference/experiment.md", "1%", Example("what a tolerance of 0.01 means")),
     Figure("docs/how-to/runs.md", "100%", Example("the definition of efficiency: every core busy")),
     Figure("docs/how-to/runs.md", "250 KB", Measured("ls -l results/quick/*/report.html", "2026-11-30")),
     Figure("docs/how-to/search.md", "30%", ASHA),

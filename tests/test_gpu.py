@@ -49,7 +49,7 @@ def test_which_estimators_fit_on_a_gpu(path, params, expected):
         pytest.param(XGB, None, 0.25, "tune", None, id="xgboost-cuda-with-gpus"),
         pytest.param(XGB, None, 0, "tune", UNRESERVED, id="xgboost-cuda-without-gpus"),
         pytest.param(None, None, 0, "tune", None, id="forest-without-gpus"),
-        pytest.param(None, None, 0.25, "sequential", None, id="the-baseline-reserves-nothing"),
+        # the sequential runner with GPUs this machine lacks is refused: test_refusals.py
         pytest.param(
             {**XGB, "params": {"max_depth": 2}},
             {"device": ["cpu", "cuda"], "n_estimators": [2]},

@@ -292,7 +292,7 @@ def test_report_says_why_the_sequential_runner_wins():
         "sequential": _runner("sequential", 1.0, [0.01] * 100, 1),
         "tune": _runner("tune", 6.0, [0.01] * 100, 2),
     }
-    assert sequential_wins(tiny).startswith("The trials are too small for Ray")
+    assert sequential_wins(tiny).startswith("The trials are too small for Tune")
     assert "a trial takes 10 ms, Tune adds about 55 ms to each" in sequential_wins(tiny)
     few = {  # 2 trials of 1 s: 2 s in a loop, 2.5 s through Tune (actor start-up)
         "sequential": _runner("sequential", 2.0, [1.0, 1.0], 1),

@@ -356,7 +356,7 @@ INSPECT_ONLY = [  # the report reads summary.json alone
     pytest.param(
         None,
         b'{"trial_data": [["{\\n  \\"stub',
-        "cannot be read: Tune's trial state (experiment_state-*.json) is damaged (JSONDecodeError",
+        "is not whole JSON, and no whole copy (.experiment_state.good.json) is kept",
         id="cut-experiment-state",
     ),
 ]

@@ -205,7 +205,9 @@ def test_a_stopped_run_resumes_only_with_a_new_budget(ray_session, tmp_path, cap
 def test_a_new_budget_is_refused_for_a_run_that_was_not_stopped(tmp_path):
     run_dir = tmp_path / "run"
     run_dir.mkdir()
-    (run_dir / "experiment.yaml").write_text(yaml.safe_dump({**experiment_dict(tmp_path), "runner": "tune"}))
+    (run_dir / "experiment.yaml").write_text(
+        yaml.safe_dump({**experiment_dict(tmp_path), "runner": "tune", "metric": "mse", "mode": "min"})
+    )
     result = cli("tuning.run", "--resume", str(run_dir), "--set", "search.stop.time=10m")
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
     assert "--set search.stop.* continues only a run that search.stop ended" in result.stderr
