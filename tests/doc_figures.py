@@ -87,7 +87,8 @@ class Measured:
 
 
 TASKS_BENCH = Measured(
-    "python -m benchmarks.compare --experiment experiments/mccv_linear.yaml (BENCHMARKS.md, tasks-*)", "2026-12-03"
+    "python -m benchmarks.compare --experiment experiments/mccv_linear.yaml (BENCHMARKS.md, tasks-*)",
+    "2026-12-03",
 )
 SELECT_RUN = Measured("python -m tuning.run experiments/rf_select.yaml", "2026-12-03")
 
