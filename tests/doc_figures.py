@@ -43,7 +43,6 @@ def cell(table: str, row: str, column: str) -> float:
     return float(re.sub(r"[^\d.]", "", bench_tables()[table][row][column]))
 
 
-
 @dataclass(frozen=True)
 class Figure:
     page: str  # relative to the repository root
