@@ -111,7 +111,12 @@ def test_api_on_a_dataframe_and_on_arrays(tmp_path, ray_session):
     assert_matches_run_dir(result, "tune")
     assert result.compare["identical"].all() and len(result.compare) == 2
     saved = yaml.safe_load((result.run_dir / "experiment.yaml").read_text())
-    assert saved["data"] == {"source": "memory://DataFrame", "target": "MedHouseVal", "features": None}
+    assert saved["data"] == {
+        "source": "memory://DataFrame",
+        "target": "MedHouseVal",
+        "features": None,
+        "reader": "auto",
+    }
     assert "<b>small</b>: complete" in result._repr_html_()
     tune_tags, sequential_tags = (
         event_tags(Path(result.summary["trials"][r][0]["path"])) for r in ("tune", "sequential")
