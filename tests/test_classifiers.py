@@ -361,7 +361,7 @@ def test_classifier_yaml_end_to_end_with_both_runners(tmp_path):
     best = summary["best_model"]
     assert np.array(best["confusion_matrix"]).sum() == summary["split"]["test_rows"] == 114
     assert best["classes"] == [0, 1] and set(best["per_class"]) == {"0", "1"}
-    assert "Best model on the test rows:" in result.stdout and "roc_auc  accuracy  f1" in result.stdout
+    assert "Best model on the validation rows:" in result.stdout and "roc_auc  accuracy  f1" in result.stdout
     assert 'class="confusion"' in (run_dir / "report.html").read_text()
     for runner in ("tune", "sequential"):
         trial = summary["trials"][runner][0]
