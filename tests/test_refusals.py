@@ -401,7 +401,7 @@ def test_resume_names_a_damaged_summary_before_starting(tmp_path):
         pytest.param(
             b'{"trial_data": [',
             b"garbage",
-            "Tune's trial state (experiment_state-*.json) is damaged",
+            "is not whole JSON, and no whole copy (.experiment_state.good.json) is kept",
             id="cut-state",
         ),
         pytest.param(

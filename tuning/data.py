@@ -100,12 +100,15 @@ def _read_file(source: str) -> pd.DataFrame:
         else:
             with filesystem.open_input_stream(path) as stream:
                 table = pyarrow.csv.read_csv(stream)
-    except (pyarrow.ArrowException, OSError) as exc:
+    except (pyarrow.ArrowException, OSError, UnicodeDecodeError) as exc:  # a non-UTF-8 header
         raise _unreadable(source, exc) from None
     binary = any(pyarrow.types.is_binary(field.type) for field in table.schema)
     if filesystem is None and binary and (reason := _not_utf8(source)):  # pyarrow reads non-UTF-8 as bytes
         raise ExperimentError(f"cannot read {source!r}: {reason}", key="data.source")
-    return table.to_pandas()
+    try:
+        return table.to_pandas()
+    except UnicodeDecodeError as exc:  # a column name that is not UTF-8
+        raise _unreadable(source, exc) from None
 
 
 def _not_utf8(path: str) -> str | None:
