@@ -51,9 +51,10 @@ def fits(tmp_path: Path, event: str = "start") -> list[tuple[int, int]]:
     return [(int(n), int(pid)) for kind, n, pid in rows if kind == event]
 
 
-def start(*args: str, out: Path) -> subprocess.Popen:
-    """The CLI in the background, its output in ``out`` (polled while it runs)."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+def start(*args: str, out: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
+    """The CLI in the background, its output in ``out`` (polled while it runs); ``env`` adds
+    variables to its environment."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
     with open(out, "w") as handle:
         return subprocess.Popen(
             [sys.executable, "-m", *args], cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT

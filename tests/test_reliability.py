@@ -128,11 +128,15 @@ def tune_state(run_dir: Path) -> dict[str, str]:
 
 
 def run_then_break(tmp_path: Path, disk: Path, fault) -> tuple[Path, subprocess.CompletedProcess]:
-    """Start six 1.5 s Tune trials on ``disk``; once Tune's state there holds two finished
-    trials, call ``fault``; the run must end in one line (exit 2): its run directory and output."""
-    path = marked(tmp_path, 1.5, [1, 2, 3, 4, 5, 6], storage_path=str(disk / "results"))
+    """Start six 3 s Tune trials on ``disk``; once Tune's state there holds two finished
+    trials, call ``fault``; the run must end in one line (exit 2): its run directory and output.
+
+    Tune saves its state every 10 s by default (``auto``), by which time the six trials may all
+    have ended; the run is told to save every second (``TUNE_GLOBAL_CHECKPOINT_S``) so the
+    fault lands while trials are still pending."""
+    path = marked(tmp_path, 3.0, [1, 2, 3, 4, 5, 6], storage_path=str(disk / "results"))
     out = tmp_path / "first.txt"
-    proc = start("tuning.run", str(path), "--num-cpus", "2", out=out)
+    proc = start("tuning.run", str(path), "--num-cpus", "2", out=out, env={"TUNE_GLOBAL_CHECKPOINT_S": "1"})
     try:
         wait_for(lambda: list((disk / "results" / "faulty").glob("*")), what="the run directory")
         (run_dir,) = (disk / "results" / "faulty").iterdir()

@@ -250,7 +250,7 @@ def test_quick_run_writes_the_report_and_its_environment_through_the_cli(tmp_pat
         k: summary["versions"][k] for k in ("ray", "numpy")
     }
     page = parse((run_dir / REPORT_FILE).read_text())
-    assert len(page.images) == 3
+    assert len(page.images) == 4  # score against cost, timeline, timings, metric per parameter
     for src in page.images:
         decode_png(src)
     data = json.loads(page.data_blocks[0])
