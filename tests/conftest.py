@@ -1,4 +1,4 @@
-"""Shared fixtures: the data cache, one Ray session for every slow test, small experiments."""
+"""Shared fixtures: the data cache, one Ray session per test worker, small experiments."""
 
 from __future__ import annotations
 
@@ -21,17 +21,10 @@ settings.register_profile("dev", deadline=None)
 settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Every slow test on one xdist worker, in order, sharing its one Ray; the fast ones
-    (schema, CLI errors, reports) run beside them on the other core (``-n 2 --dist loadgroup``)."""
-    for item in items:
-        if item.get_closest_marker("slow"):
-            item.add_marker(pytest.mark.xdist_group("ray"))
-
-
 @pytest.fixture(scope="session")
 def ray_session():
-    """One local Ray for the whole run: 4 logical CPUs and 1 logical GPU (CI has none)."""
+    """One local Ray for each pytest-xdist worker, shared by every slow test it runs: 4 logical
+    CPUs and 1 logical GPU (CI has none). The CLI tests start their own, as a user's run does."""
     import ray
 
     ray.init(num_cpus=4, num_gpus=1, include_dashboard=False, logging_level="WARNING")
