@@ -22,7 +22,7 @@ import pytest
 
 from tests.conftest import ROOT, experiment_dict
 from tests.test_cli import assert_rejected, cli, write
-from tuning.cluster import resolve_address
+from tuning.planning.cluster import resolve_address
 
 RAY = str(Path(sys.executable).with_name("ray"))
 

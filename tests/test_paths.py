@@ -17,9 +17,9 @@ import yaml
 
 from tests.conftest import ROOT, experiment_dict
 from tests.test_cli import assert_rejected, cli, write
-from tuning.cluster import Cluster, check_fits
 from tuning.config import ResourcesConfig, validate
 from tuning.errors import ExperimentError
+from tuning.planning.cluster import Cluster, check_fits
 
 
 def rows_csv(tmp_path: Path, n: int = 60, target_gap: bool = False) -> Path:
@@ -95,7 +95,7 @@ def test_r2_is_maximised_everywhere_a_best_is_chosen(ray_session, tmp_path):
 @pytest.mark.slow
 def test_data_features_selects_columns(ray_session, tmp_path):
     from tuning.config import DataConfig, SplitConfig
-    from tuning.data import load_split
+    from tuning.trial.data import load_split
 
     data = DataConfig(source=str(rows_csv(tmp_path)), target="y", features=["c", "a"])
     split = load_split(data, SplitConfig(), seed=0)
@@ -126,7 +126,7 @@ def test_a_data_file_of_another_kind_is_refused(tmp_path):
 def test_no_network_and_no_cached_housing_data_is_one_clear_line(tmp_path, monkeypatch):
     import sklearn.datasets._california_housing as housing
 
-    from tuning.data import builtin_frame
+    from tuning.trial.data import builtin_frame
 
     def offline(*args, **kwargs):
         raise OSError("[Errno -3] Temporary failure in name resolution")
@@ -144,7 +144,7 @@ def test_no_network_and_no_cached_housing_data_is_one_clear_line(tmp_path, monke
 
 
 def test_loguniform_draws_stay_in_bounds_and_spread_over_decades(tmp_path):
-    from tuning.plan import trials_in_run_order
+    from tuning.planning.plan import trials_in_run_order
 
     raw = experiment_dict(
         tmp_path,

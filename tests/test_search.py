@@ -11,7 +11,7 @@ import yaml
 from tests.conftest import ROOT, experiment_dict
 from tuning.config import load_experiment, validate
 from tuning.errors import ExperimentError
-from tuning.space import expand
+from tuning.estimators.space import expand
 
 CARS = ROOT / "experiments" / "data" / "cars.csv"
 

@@ -10,7 +10,7 @@ from tests.conftest import ROOT, experiment_dict
 from tests.probes import seen_threads
 from tests.test_cli import cli, write
 from tuning.config import validate
-from tuning.estimator import default_params, deprecated_params, fixed_params, resolve_estimator
+from tuning.estimators.classes import default_params, deprecated_params, fixed_params, resolve_estimator
 from tuning.run import run_experiment
 
 

@@ -14,33 +14,34 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from tuning.cluster import Cluster, RayRelease, cluster_wait_s, connect
 from tuning.config import Experiment
-from tuning.data import Split, load_split, split_frame
+from tuning.console import say
 from tuning.errors import ExperimentError
-from tuning.html import write_report
 from tuning.metrics import unscorable
 from tuning.phases import Phases
-from tuning.plan import Plan, group_repeats, grouping_line, make_plan
-from tuning.progress import say
-from tuning.refit import refit_best
-from tuning.report import check_parity, parity_line, render
-from tuning.results import (
+from tuning.planning.cluster import Cluster, RayRelease, cluster_wait_s, connect
+from tuning.planning.plan import Plan, group_repeats, grouping_line, make_plan
+from tuning.planning.search import check_runner, comparable, search_record, stopping_line, study_storage
+from tuning.reports.best_model import refit_best
+from tuning.reports.html import write_report
+from tuning.reports.summary import build_summary, write_summary
+from tuning.reports.text import check_parity, parity_line, render
+from tuning.run_files import (
     ENVIRONMENT_FILE,
     check_started,
     check_writable,
     environment,
     new_run_dir,
+    read_summary,
     write_experiment,
     write_json,
     write_started,
 )
-from tuning.runners.common import RunnerResult
 from tuning.runners.dispatch import Session, run_runners, settle_stopped, unfinished
-from tuning.search import check_runner, comparable, search_record, stopping_line, study_storage
+from tuning.runners.tracking import Trackers, open_trackers
 from tuning.storage import STORAGE_ERRNOS, location, publish
-from tuning.summary import build_summary, read_summary, write_summary
-from tuning.tracking import Trackers, open_trackers
+from tuning.trial.data import Split, load_split, split_frame
+from tuning.trial.records import RunnerResult
 
 Echo = Callable[[str], None]
 
@@ -68,7 +69,7 @@ def run_experiment(
     ``verbose``: a line per finished trial on a terminal too (else one live progress line);
     ``show_all``: every configuration in the printed table (else the best 10).
     An interrupted run (SIGINT or SIGTERM) keeps what finished and returns the summary
-    with status ``interrupted``. ``wait_for_cluster``: see `tuning.cluster.cluster_wait_s`.
+    with status ``interrupted``. ``wait_for_cluster``: see `tuning.planning.cluster.cluster_wait_s`.
     ``rows`` (a DataFrame, see `tuning.api`) replace the data source. The timeline counts from
     ``process_started`` (the CLI's process start), else from this call. ``release_ray``: stop a
     Ray this run started once the trials are summarised, while the best model is refitted and
@@ -275,7 +276,7 @@ def summarise(
 
 
 def parity(results: dict[str, RunnerResult], experiment: Experiment) -> list[str]:
-    """What differs between the baseline and each other runner (`tuning.report.check_parity`,
+    """What differs between the baseline and each other runner (`tuning.reports.text.check_parity`,
     pairwise); with more than one other runner each entry names its runner (``tasks: ...``)."""
     if "sequential" not in results or len(results) < 2:
         return []

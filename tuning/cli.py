@@ -21,7 +21,7 @@ from tuning import __version__
 COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("tuning.run", "run an experiment file (the options of python -m tuning.run)"),
     "inspect": ("tuning.inspect", "the report of a run directory, read from disk"),
-    "report": ("tuning.html", "write a run directory's HTML report (report.html)"),
+    "report": ("tuning.reports.html", "write a run directory's HTML report (report.html)"),
 }
 
 

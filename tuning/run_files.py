@@ -21,6 +21,7 @@ from tuning.storage import RESERVE_BYTES, is_uri, join, new_remote_run_dir, read
 
 EXPERIMENT_FILE = "experiment.yaml"
 ENVIRONMENT_FILE = "environment.json"  # package versions and git commit, written at the start
+SUMMARY_FILE = "summary.json"  # the run's results: `tuning.reports.summary` writes it
 STARTED_FILE = "started.json"  # what started the run: --resume continues only the same experiment and rows
 
 
@@ -203,3 +204,24 @@ def environment() -> dict[str, str]:
     except (OSError, subprocess.SubprocessError):
         pass
     return found
+
+
+def read_summary(run_dir: Path | str) -> dict[str, Any] | None:
+    """A run directory's summary (local or a URI); None before the run wrote one."""
+    text = read_text(run_dir, SUMMARY_FILE)
+    if text is None:
+        return None
+    try:
+        summary = json.loads(text)
+    except json.JSONDecodeError as exc:  # cut short, or not the tool's
+        raise ExperimentError(
+            f"cannot be read: it is not valid JSON ({exc.msg}: line {exc.lineno}, column {exc.colno}); "
+            "the file is damaged",
+            where=join(str(run_dir), SUMMARY_FILE),
+        ) from None
+    if not isinstance(summary, dict):
+        raise ExperimentError(
+            f"cannot be read: it holds a {type(summary).__name__}, not a summary",
+            where=join(str(run_dir), SUMMARY_FILE),
+        )
+    return summary

@@ -4,9 +4,10 @@ The models of `tuning.config.schema` are the one source: each field's type, defa
 constraints, and its description (the one-line docstring under the field). Regenerate
 both committed files after changing a model::
 
-    python -m tuning.reference            # writes docs/reference/experiment.md, docs/experiment.schema.json
-    python -m tuning.reference --schema   # prints the JSON Schema
-    python -m tuning.reference --check    # exit 1 if a committed file is out of date
+    python -m tuning.config.reference           # writes docs/reference/experiment.md,
+                                                 # docs/experiment.schema.json
+    python -m tuning.config.reference --schema  # prints the JSON Schema
+    python -m tuning.config.reference --check   # exit 1 if a committed file is out of date
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from tuning.config.schema import Experiment
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = Path("docs/reference/experiment.md")
 SCHEMA = Path("docs/experiment.schema.json")
-COMMAND = "python -m tuning.reference"
+COMMAND = "python -m tuning.config.reference"
 _BOUNDS = {"exclusiveMinimum": ">", "minimum": "≥", "exclusiveMaximum": "<", "maximum": "≤"}
 _TYPES = {"string": "string", "integer": "int", "number": "number", "boolean": "bool", "null": "null"}
 _TYPES |= {"array": "list", "object": "mapping"}

@@ -16,7 +16,7 @@ from typing import Any
 from sklearn.base import clone
 from sklearn.pipeline import Pipeline
 
-from tuning.estimator import ESTIMATOR, fixed_params, resolve_estimator
+from tuning.estimators.classes import ESTIMATOR, fixed_params, resolve_estimator
 
 CANDIDATE_KEY = "candidate"  # an estimator object's trial: {"candidate": 3}, its place in the candidates
 CHOICE_KEY = "estimator"  # a choice's trial: {"estimator": "forest", "forest/max_depth": 8}
@@ -135,7 +135,7 @@ def model_of(config: Any, searched: set[str], *, seed: int | None = None, n_jobs
 
     With ``seed``, each step's fixed parameters get the experiment's seed as ``random_state``
     and ``n_jobs`` threads where the class takes them and they are neither set nor among the
-    ``searched`` names (`tuning.estimator.fixed_params`).
+    ``searched`` names (`tuning.estimators.classes.fixed_params`).
     """
     if not config.steps:
         params = _filled(config.class_path, config.params, searched, seed, n_jobs)

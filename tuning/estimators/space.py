@@ -10,7 +10,7 @@ import json
 import math
 from typing import Any
 
-from tuning.models import CHOICE_KEY, SEP, choice_config
+from tuning.estimators.models import CHOICE_KEY, SEP, choice_config
 
 MAX_TRIALS = 10_000  # the most trials a plan may hold: counted before any is expanded
 # the most values of one parameter's list: Tune's variant generator copies every list for each

@@ -13,8 +13,8 @@ import time
 from dataclasses import dataclass, replace
 
 from tuning.config import ResourcesConfig
+from tuning.console import say
 from tuning.errors import ExperimentError
-from tuning.progress import say
 
 ADDRESS_ENV = "RAY_ADDRESS"
 CONNECT_TIMEOUT_S = 10.0  # how long an address may take to answer before the run stops

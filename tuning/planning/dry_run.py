@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from tuning.cluster import local_cluster, resolve_address
 from tuning.config import DataConfig, Experiment
-from tuning.data import choose_reader
-from tuning.estimate import budget_line
-from tuning.plan import Plan, make_plan
-from tuning.shared import Group
-from tuning.trial import TrialSpec
-from tuning.validation import TRIAL_SECONDS
+from tuning.planning.cluster import local_cluster, resolve_address
+from tuning.planning.estimate import budget_line
+from tuning.planning.plan import Plan, make_plan
+from tuning.trial.data import choose_reader
+from tuning.trial.fit import TrialSpec
+from tuning.trial.shared_fits import Group
+from tuning.trial.validation import TRIAL_SECONDS
 from tuning.values import fmt
 
 SHOWN_TRIALS = 20
@@ -34,7 +34,7 @@ def dry_run(
         return describe(make_plan(experiment, runner, local_cluster(num_cpus, num_gpus)))
     import ray  # heavy: only to ask a running cluster what it has
 
-    from tuning.cluster import connect
+    from tuning.planning.cluster import connect
 
     joined = not ray.is_initialized()
     cluster = connect(experiment.address)
@@ -88,7 +88,7 @@ def describe(plan: Plan) -> str:
 
 
 def data_line(data: DataConfig) -> str:
-    """Where the rows come from, who reads and splits them, and why (`tuning.data.choose_reader`)."""
+    """Where the rows come from, who reads and splits them, and why (`tuning.trial.data.choose_reader`)."""
     reader, why = choose_reader(data)
     who = "Ray Data reads and splits" if reader == "ray_data" else "read and split in this process"
     return f"{data.source}: {who} ({why})"

@@ -14,10 +14,10 @@ from typing import Any
 from sklearn.datasets import fetch_california_housing
 from sklearn.model_selection import train_test_split
 
-from tuning.data import Split
-from tuning.plan import Plan
+from tuning.planning.plan import Plan
 from tuning.stopping import duration_text
-from tuning.trial import run_trial
+from tuning.trial.data import Split
+from tuning.trial.fit import run_trial
 from tuning.values import is_number
 
 

@@ -4,7 +4,7 @@
 the order the runners start them, and checks that a trial fits the cluster. The run,
 ``--dry-run``, ``tuning.inspect`` and the benchmarks all read the same `Plan`; none
 recomputes it. Planning starts no Ray: the cluster is one already joined, or a description
-of this machine (`tuning.cluster.local_cluster`).
+of this machine (`tuning.planning.cluster.local_cluster`).
 """
 
 from __future__ import annotations
@@ -14,16 +14,16 @@ from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
 
-from tuning.cluster import THIS_MACHINE, Cluster, check_fits, local_cluster
 from tuning.config import RUNNERS, Experiment, ResourcesConfig, why_not_share
-from tuning.data import Split
 from tuning.errors import ExperimentError
-from tuning.gpu import gpu_warnings
-from tuning.search import adaptive, check_runner, for_choice, search_space
-from tuning.shared import Group, fitted_sizes, group_configs, size_key
-from tuning.space import expand, expand_choice
-from tuning.trial import TrialSpec, run_trial
-from tuning.validation import REPEAT_CHUNK, TRIAL_SECONDS, chunk_size, chunks
+from tuning.estimators.gpu import gpu_warnings
+from tuning.estimators.space import expand, expand_choice
+from tuning.planning.cluster import THIS_MACHINE, Cluster, check_fits, local_cluster
+from tuning.planning.search import adaptive, check_runner, for_choice, search_space
+from tuning.trial.data import Split
+from tuning.trial.fit import TrialSpec, run_trial
+from tuning.trial.shared_fits import Group, fitted_sizes, group_configs, size_key
+from tuning.trial.validation import REPEAT_CHUNK, TRIAL_SECONDS, chunk_size, chunks
 from tuning.values import is_number
 
 
@@ -35,9 +35,9 @@ class Plan:
     search, which proposes its configurations as it runs); ``experiment`` has ``num_cpus``
     resolved. ``total`` counts trials; ``configurations`` the configurations they score
     (fewer when `group_repeats` splits each configuration's repeats over several trials).
-    ``groups`` are the shared fits (`tuning.shared`; empty: one fit per configuration), each
+    ``groups`` are the shared fits (`tuning.trial.shared_fits`; empty: one fit per configuration), each
     one Tune trial; ``share_note`` says why fits are not shared, or what sharing saves.
-    ``warnings`` are lines the dry run and the run print (`tuning.gpu.gpu_warnings`).
+    ``warnings`` are lines the dry run and the run print (`tuning.estimators.gpu.gpu_warnings`).
     """
 
     experiment: Experiment
@@ -190,7 +190,7 @@ def group_repeats(plan: Plan, split: Split, chunk: int | None = None) -> tuple[P
 
     A tiny fit must not pay a whole Tune trial (~50 ms) per repeat: one repeat of the first
     configuration is timed, and each trial runs enough repeats to take ``TRIAL_SECONDS``
-    (`tuning.validation.chunk_size`). ``chunk`` (a resumed run's) skips the timing. An
+    (`tuning.trial.validation.chunk_size`). ``chunk`` (a resumed run's) skips the timing. An
     adaptive search runs all the repeats of a configuration in one trial: it needs the mean.
     """
     spec, repeats = plan.spec, plan.spec.repeats

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 from tuning.config import ADAPTIVE_RUNNER, RUNNERS
 from tuning.errors import ExperimentError
-from tuning.models import CHOICE_KEY, SEP, model_of
-from tuning.space import (
+from tuning.estimators.models import CHOICE_KEY, SEP, model_of
+from tuning.estimators.space import (
     config_key,
     distinct_count,
     distinct_sample,
@@ -24,7 +24,7 @@ from tuning.space import (
 
 if TYPE_CHECKING:
     from tuning.config import Experiment
-    from tuning.runners.common import RunnerResult, TrialResult
+    from tuning.trial.records import RunnerResult, TrialResult
 
 
 def adaptive(experiment: Experiment) -> bool:

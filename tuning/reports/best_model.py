@@ -20,16 +20,16 @@ import joblib
 import numpy as np
 import sklearn
 
-from tuning.data import Split
 from tuning.metrics import class_report, is_metric_key, scorer
-from tuning.results import create_new, write_json
-from tuning.runners.common import RunnerResult, TrialResult
-from tuning.search import best_config
-from tuning.shared import FIT_FILE, INDEX_KEY, cut_model, size_key
+from tuning.planning.search import best_config
+from tuning.reports.summary import main_result
+from tuning.run_files import create_new, write_json
 from tuning.storage import is_uri
-from tuning.summary import main_result
-from tuning.trial import TrialSpec, build_estimator, final_estimator, trial_threads
-from tuning.validation import rows
+from tuning.trial.data import Split
+from tuning.trial.fit import TrialSpec, build_estimator, final_estimator, trial_threads
+from tuning.trial.records import RunnerResult, TrialResult
+from tuning.trial.shared_fits import FIT_FILE, INDEX_KEY, cut_model, size_key
+from tuning.trial.validation import rows
 from tuning.values import mean_std
 
 MODEL_FILE = "best_model.joblib"
@@ -45,7 +45,7 @@ def refit(
     model is the estimator behind its preprocessing pipeline when the data need one, fitted
     on a DataFrame so that ``model.predict(rows)`` takes rows with the feature columns.
     ``about`` (the trial, its search metrics...) is saved in ``best_model.json``. The fit has a
-    trial's threads (``n_jobs``, OpenMP, BLAS: `tuning.trial.trial_threads`), the saved model one.
+    trial's threads (``n_jobs``, OpenMP, BLAS: `tuning.trial.fit.trial_threads`), the saved model one.
     ``kept``: that very model, already fitted by the trial (`kept_fit`): nothing is fitted.
     """
     spec = spec.without_budget()
@@ -103,7 +103,7 @@ def scored_on(spec: TrialSpec) -> str:
 
 def fit_as_a_trial(model, X, y, split: Split) -> float:
     """Fit ``model`` on ``X`` as a DataFrame, as a trial fits it (with its ``n_jobs``, inside
-    `tuning.trial.trial_threads`), then leave it to predict with one thread; its fit time."""
+    `tuning.trial.fit.trial_threads`), then leave it to predict with one thread; its fit time."""
     started = time.perf_counter()
     model.fit(split.frame(X), y)
     fit_time = time.perf_counter() - started
@@ -116,7 +116,7 @@ def kept_fit(trial: TrialResult, config: dict[str, Any], split: Split, spec: Tri
     """The model of ``config`` as its Tune trial fitted it (None: no fit was kept).
 
     A trial fitted on the training rows (`TrialSpec.one_fit`) may checkpoint its model
-    (`tuning.shared.FIT_FILE`): an unshared trial's is the model a refit would fit, to the last
+    (`tuning.trial.shared_fits.FIT_FILE`): an unshared trial's is the model a refit would fit, to the last
     bit; a shared trial's is its group's largest, whose first n members are the n-member model.
     """
     folder = trial.path
@@ -173,7 +173,7 @@ def test_scores(model, split: Split, spec: TrialSpec) -> tuple[dict[str, float],
 def refit_best(
     experiment, results, split: Split, spec: TrialSpec, run_dir: Path, echo, selected: str | None = None
 ) -> dict[str, Any]:
-    """Refit the selected trial of the run (``selected``, `tuning.selection`; None: the best),
+    """Refit the selected trial of the run (``selected``, `tuning.reports.selection`; None: the best),
     Tune's if it ran; a failure is reported, not raised."""
     runner = main_result(results).runner
     best = results[runner].best(experiment.metric, experiment.mode)

@@ -17,17 +17,17 @@ from pathlib import Path
 import pandas as pd
 
 from tuning.errors import ExperimentError, run_command
-from tuning.html import write_report
-from tuning.report import render
-from tuning.result import trials_frame
-from tuning.results import read_experiment
+from tuning.reports.html import write_report
+from tuning.reports.result import trials_frame
+from tuning.reports.summary import best_record, counts
+from tuning.reports.text import render
+from tuning.run_files import read_experiment, read_summary
 from tuning.runners.chunks import merge_chunks
-from tuning.runners.common import RunnerResult
 from tuning.runners.sequential import read_sequential
 from tuning.runners.tasks import read_tasks
 from tuning.runners.tune import read_tune
 from tuning.storage import is_uri, names
-from tuning.summary import best_record, counts, read_summary
+from tuning.trial.records import RunnerResult
 
 
 def inspect_run(run_dir: Path | str, show_all: bool = False) -> str:

@@ -1,7 +1,7 @@
 """`Result`: a finished run as Python objects, built from ``summary.json`` and the best model.
 
 `tuning.api.run_experiment` returns one; `tuning.api.load_result` reads the same from a run
-directory. The tables are the summary's own trial rows (`tuning.summary.trial_record`),
+directory. The tables are the summary's own trial rows (`tuning.reports.summary.trial_record`),
 one row per configuration.
 """
 
@@ -15,8 +15,8 @@ from typing import Any
 import joblib
 import pandas as pd
 
-from tuning.refit import MODEL_FILE
-from tuning.space import config_key
+from tuning.estimators.space import config_key
+from tuning.reports.best_model import MODEL_FILE
 from tuning.values import params_text
 
 TRIAL_COLUMNS = ("duration_s", "status", "error", "retries", "name")
@@ -69,7 +69,7 @@ class Result:
 
     @property
     def selection(self) -> dict[str, Any] | None:
-        """The rule, the best by score, the selected configuration, the ties (`tuning.selection`)."""
+        """The rule, the best by score, the selected configuration, the ties (`tuning.reports.selection`)."""
         return self.summary.get("selection")
 
     @property

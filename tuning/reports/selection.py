@@ -25,12 +25,12 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 from scipy import stats
 
-from tuning.runners.common import RunnerResult, TrialResult
+from tuning.trial.records import RunnerResult, TrialResult
 from tuning.values import is_number, params_text
 
 if TYPE_CHECKING:
     from tuning.config import Experiment
-    from tuning.trial import TrialSpec
+    from tuning.trial.fit import TrialSpec
 
 ALPHA = 0.05  # the level of the one-sided test: p >= ALPHA is a tie
 TEST_NAME = "Nadeau-Bengio corrected resampled t-test, one-sided, level 0.05"

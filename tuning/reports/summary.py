@@ -1,30 +1,27 @@
 """``summary.json``: the one writer and reader of a run's summary and its per-trial rows.
 
-The run writes it; ``tuning.report`` renders it; ``tuning.inspect`` and the HTML report read
+The run writes it; `tuning.reports.text` renders it; ``tuning.inspect`` and the HTML report read
 it back. Its rows (`trial_record`) are what the tables, plots and future API show.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from tuning.data import Split
-from tuning.errors import ExperimentError
+from tuning.estimators.models import Model
 from tuning.metrics import SHORT_NAMES
-from tuning.models import Model
-from tuning.plan import Plan
-from tuning.results import environment, write_json
-from tuning.runners.common import RunnerResult, TrialResult
-from tuning.selection import selection_record
-from tuning.storage import join, location, read_text
-from tuning.trial import MODEL_KEY, TrialSpec
+from tuning.planning.plan import Plan
+from tuning.reports.selection import selection_record
+from tuning.run_files import SUMMARY_FILE, environment, write_json
+from tuning.storage import location
+from tuning.trial.data import Split
+from tuning.trial.fit import MODEL_KEY, TrialSpec
+from tuning.trial.records import RunnerResult, TrialResult
 
-SUMMARY_FILE = "summary.json"
-# the fit time, the fitted model's cost (`tuning.trial.model_costs`), where a budgeted trial
+# the fit time, the fitted model's cost (`tuning.trial.fit.model_costs`), where a budgeted trial
 # stopped (n_estimators reached, steps), and how many trials a configuration's repeats took;
 # each metric's spread and per-split scores are added per run
 EXTRA_METRICS = ("fit_time_s", "model_bytes", "predict_s_per_1k", "budget", "step", "chunks")
@@ -219,24 +216,3 @@ def evaluation_strategy(repeats: int | None, cv: int | None) -> str:
 
 def write_summary(run_dir: Path, summary: dict[str, Any]) -> None:
     write_json(run_dir / SUMMARY_FILE, summary)
-
-
-def read_summary(run_dir: Path | str) -> dict[str, Any] | None:
-    """A run directory's summary (local or a URI); None before the run wrote one."""
-    text = read_text(run_dir, SUMMARY_FILE)
-    if text is None:
-        return None
-    try:
-        summary = json.loads(text)
-    except json.JSONDecodeError as exc:  # cut short, or not the tool's
-        raise ExperimentError(
-            f"cannot be read: it is not valid JSON ({exc.msg}: line {exc.lineno}, column {exc.colno}); "
-            "the file is damaged",
-            where=join(str(run_dir), SUMMARY_FILE),
-        ) from None
-    if not isinstance(summary, dict):
-        raise ExperimentError(
-            f"cannot be read: it holds a {type(summary).__name__}, not a summary",
-            where=join(str(run_dir), SUMMARY_FILE),
-        )
-    return summary

@@ -8,16 +8,16 @@ import statistics
 from collections.abc import Sequence
 from typing import Any
 
-from tuning.html.data import models_shown
-from tuning.html.importance import most_important_line
+from tuning.estimators.models import CHOICE_KEY
+from tuning.estimators.space import config_key
 from tuning.metrics import METRICS, SHORT_NAMES
-from tuning.models import CHOICE_KEY
-from tuning.runners.common import RunnerResult, TrialResult
-from tuning.selection import selection_lines
-from tuning.space import config_key
+from tuning.reports.html.data import models_shown
+from tuning.reports.html.importance import most_important_line
+from tuning.reports.selection import selection_lines
+from tuning.reports.summary import PARALLEL, main_result, recorded_metrics
 from tuning.stopping import stopped_text
-from tuning.summary import PARALLEL, main_result, recorded_metrics
-from tuning.trial import MODEL_KEY
+from tuning.trial.fit import MODEL_KEY
+from tuning.trial.records import RunnerResult, TrialResult
 from tuning.values import evaluation_line, fmt, mean_std, params_text
 
 
@@ -288,11 +288,3 @@ def render(summary: dict[str, Any], results: dict[str, RunnerResult], show_all: 
     lines.append(f"Run directory: {run_dir}")
     lines.append(f"TensorBoard:   tensorboard --logdir {shlex.quote(str(run_dir))}")
     return "\n".join(lines)
-
-
-if __name__ == "__main__":  # ``python -m tuning.report RUN_DIR`` writes the HTML report
-    import sys
-
-    from tuning.html import main
-
-    sys.exit(main())

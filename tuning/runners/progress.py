@@ -25,17 +25,13 @@ from collections import Counter
 from collections.abc import Callable, Hashable
 from typing import Any
 
-from tuning.estimator import size_params_first
+from tuning.console import say
+from tuning.estimators.classes import size_params_first
+from tuning.estimators.models import flat_choice
+from tuning.estimators.space import config_key
 from tuning.metrics import better
-from tuning.models import flat_choice
-from tuning.shared import INDEX_KEY, SHARED_KEY
-from tuning.space import config_key
+from tuning.trial.shared_fits import INDEX_KEY, SHARED_KEY
 from tuning.values import is_number, params_text
-
-
-def say(line: str) -> None:
-    """Print a line now (a module function: Tune pickles its callbacks, and print may be patched)."""
-    print(line, flush=True)
 
 
 class DurationModel:

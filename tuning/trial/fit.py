@@ -19,10 +19,8 @@ from sklearn.preprocessing import OneHotEncoder
 from threadpoolctl import threadpool_limits
 
 from tuning.config import Experiment
-from tuning.data import Split
-from tuning.estimator import resolve_estimator, task_of
-from tuning.metrics import DEFAULT_METRICS, scorer
-from tuning.models import (
+from tuning.estimators.classes import resolve_estimator, task_of
+from tuning.estimators.models import (
     ESTIMATOR_STEP,
     PREPROCESS,
     Model,
@@ -33,7 +31,9 @@ from tuning.models import (
     with_final,
     without_final,
 )
-from tuning.validation import REPEAT_CHUNK, aggregate, folds
+from tuning.metrics import DEFAULT_METRICS, scorer
+from tuning.trial.data import Split
+from tuning.trial.validation import REPEAT_CHUNK, aggregate, folds
 
 Report = Callable[[dict[str, Any]], None]
 MODEL_KEY = "model"  # a result's description of what the trial built: its class, or its steps
@@ -45,8 +45,8 @@ class TrialSpec:
 
     ``budget`` is ``(param, steps)``: the estimator grows (``warm_start``) through ``steps``
     values of ``param`` and is scored after each. ``cv``, ``repeats``, ``test_size``,
-    ``validation_size`` and ``seed`` choose the splits (`tuning.validation`); ``chunk`` is how many of a
-    configuration's repeats one trial runs (None: all; set by `tuning.plan.group_repeats`).
+    ``validation_size`` and ``seed`` choose the splits (`tuning.trial.validation`); ``chunk`` is how many of a
+    configuration's repeats one trial runs (None: all; set by `tuning.planning.plan.group_repeats`).
     ``metrics`` are the names of `tuning.metrics` each trial records; ``classifier``: the
     estimator is one. ``threads`` are the trial's CPUs: the size of every thread pool it uses
     (`trial_threads`), wherever it runs.
@@ -123,7 +123,8 @@ class TrialSpec:
         return self.choice[branch], own
 
     def describe(self, config: dict[str, Any]) -> str:
-        """What a configuration builds: its class, or its steps (`tuning.models.Model.describe`)."""
+        """What a configuration builds: its class, or its steps
+        (`tuning.estimators.models.Model.describe`)."""
         if self.prototype is not None:
             return self.prototype.describe()
         return self.model_for(config)[0].describe()
@@ -136,7 +137,8 @@ class TrialSpec:
     @property
     def one_fit(self) -> bool:
         """A trial fits once, on the training rows, and reports once (no cv, repeats, budget or
-        validation rows): its model is the one a refit of its configuration fits (`tuning.refit.kept_fit`)."""
+        validation rows): its model is the one a refit of its configuration fits
+        (`tuning.reports.best_model.kept_fit`)."""
         return not (self.cv or self.repeats or self.budget or self.validation_size or self.splits)
 
     @property
@@ -161,7 +163,7 @@ def trial_threads(threads: int) -> Iterator[None]:
 
     Ray sets ``OMP_NUM_THREADS`` to a Tune trial's CPUs in its workers; the baseline runs in the
     user's process, with every core. Inside this block a trial has the same threads in both,
-    and in any other runner that calls `run_trial` or `tuning.shared.run_group`.
+    and in any other runner that calls `run_trial` or `tuning.trial.shared_fits.run_group`.
     """
     with threadpool_limits(limits=threads), parallel_config(n_jobs=threads):
         yield
@@ -239,7 +241,7 @@ def run_trial(
     keep: Callable[[Any], None] | None = None,
 ) -> dict[str, Any]:
     """Fit one configuration on the training rows and score it on the test rows, or on each
-    split of `tuning.validation` (k-fold CV, repeats; ``config[REPEAT_CHUNK]``: one chunk of them).
+    split of `tuning.trial.validation` (k-fold CV, repeats; ``config[REPEAT_CHUNK]``: one chunk of them).
 
     With a budget the estimator grows step by step and ``report`` gets the metrics after
     each step (Tune passes ``tune.report``: a scheduler may stop the trial there). Without

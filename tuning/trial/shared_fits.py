@@ -4,7 +4,7 @@ requested size scored from it.
 A group is the configurations that differ only in the family's size parameter (e.g. the
 tutorial's 20 forests of 8..84 trees: one group). `run_group` fits the group's largest
 configuration once (per fold) and scores each size with the model cut to its first ``n``
-members (`tuning.families`), which predicts to the last bit as a separate fit of that size
+members (`tuning.estimators.families`), which predicts to the last bit as a separate fit of that size
 would: one score per configuration, as if each had run alone.
 """
 
@@ -20,13 +20,13 @@ from typing import Any
 
 from joblib import effective_n_jobs
 
-from tuning.data import Split
-from tuning.estimator import resolve_estimator
-from tuning.families import family_of
+from tuning.estimators.classes import resolve_estimator
+from tuning.estimators.families import family_of
+from tuning.estimators.models import CHOICE_KEY, SEP
+from tuning.estimators.space import config_key
 from tuning.metrics import scorer
-from tuning.models import CHOICE_KEY, SEP
-from tuning.space import config_key
-from tuning.trial import (
+from tuning.trial.data import Split
+from tuning.trial.fit import (
     MODEL_KEY,
     Report,
     TrialSpec,
@@ -35,7 +35,7 @@ from tuning.trial import (
     model_costs,
     trial_threads,
 )
-from tuning.validation import aggregate, folds
+from tuning.trial.validation import aggregate, folds
 
 SHARED_KEY = "shared"  # a group's Tune config: {"shared": [config, ...]}, smallest size first
 INDEX_KEY = "shared_index"  # which of the group's configurations a result is
@@ -102,7 +102,7 @@ def fitted_sizes(groups: list[Group]) -> tuple[int, int]:
 
 
 def score_model(model, X, y, metrics: tuple[str, ...]) -> dict[str, float]:
-    """The trial's scoring step (`tuning.trial.run_trial` scores the same way)."""
+    """The trial's scoring step (`tuning.trial.fit.run_trial` scores the same way)."""
     return scorer(metrics)(model, X, y)
 
 
@@ -214,7 +214,7 @@ def run_group(
     (sizes 8, 12, 16: 8/16, 4/16, 4/16). The ``started_at``..``ended_at`` spans follow one
     another: the first holds the fit. ``keep`` gets the one fitted model before any result is
     reported when it was fitted on the training rows (no cv, no repeats): the fit a refit of
-    the group's largest configuration repeats (`tuning.refit.kept_fit`). Every thread pool has
+    the group's largest configuration repeats (`tuning.reports.best_model.kept_fit`). Every thread pool has
     the trial's CPUs (`trial_threads`), as in `run_trial`.
     """
     with trial_threads(spec.threads):

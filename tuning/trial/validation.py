@@ -37,11 +37,11 @@ from sklearn.model_selection import (
 )
 
 if TYPE_CHECKING:
-    from tuning.data import Split
+    from tuning.trial.data import Split
 
 
 class TrialSpec(Protocol):
-    """What the splits depend on (`tuning.trial.TrialSpec` has it)."""
+    """What the splits depend on (`tuning.trial.fit.TrialSpec` has it)."""
 
     cv: int | None
     repeats: int | None
@@ -145,7 +145,7 @@ def _take(X, index: np.ndarray):
 
 def aggregate(scores: list[dict[str, float]], keep: bool = False) -> dict[str, Any]:
     """One split: its metrics. Several: each metric's mean and std (``mse_std``) over them, and
-    every split's score in split order (``mse_repeats``: what `tuning.selection` compares).
+    every split's score in split order (``mse_repeats``: what `tuning.reports.selection` compares).
 
     ``keep``: every split's score even for one split (a chunk of one repeat). The mean
     is numpy's over the scores in split order, as ``cross_validate(...)["test_score"].mean()``.

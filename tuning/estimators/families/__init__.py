@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tuning.families import forest, gradient_boosting, hist_gradient_boosting, lightgbm, xgboost
-from tuning.families._base import Family
+from tuning.estimators.families import forest, gradient_boosting, hist_gradient_boosting, lightgbm, xgboost
+from tuning.estimators.families._base import Family
 
 FAMILIES: tuple[Family, ...] = (
     forest.FAMILY,

@@ -21,7 +21,13 @@ from sklearn.ensemble import (
 )
 from sklearn.utils import check_array
 
-from tuning.families._base import first_reason, seed_reason, shallow, subclass_of, warm_start_reason
+from tuning.estimators.families._base import (
+    first_reason,
+    seed_reason,
+    shallow,
+    subclass_of,
+    warm_start_reason,
+)
 
 CLASSES = (RandomForestRegressor, RandomForestClassifier, ExtraTreesRegressor, ExtraTreesClassifier)
 

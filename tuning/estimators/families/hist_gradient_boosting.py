@@ -12,7 +12,13 @@ from typing import Any
 
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 
-from tuning.families._base import first_reason, seed_reason, shallow, subclass_of, warm_start_reason
+from tuning.estimators.families._base import (
+    first_reason,
+    seed_reason,
+    shallow,
+    subclass_of,
+    warm_start_reason,
+)
 
 
 class HistGradientBoosting:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tuning.families._base import first_reason, seed_reason, shallow, subclass_of
+from tuning.estimators.families._base import first_reason, seed_reason, shallow, subclass_of
 
 
 class XGBoost:

@@ -4,7 +4,7 @@
 holds the ``python -m tuning.report RUN_DIR`` command.
 """
 
-from tuning.html.data import report_data
-from tuning.html.page import REPORT_FILE, main, render_html, write_report
+from tuning.reports.html.data import report_data
+from tuning.reports.html.page import REPORT_FILE, main, render_html, write_report
 
 __all__ = ["REPORT_FILE", "main", "render_html", "report_data", "write_report"]

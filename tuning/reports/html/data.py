@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from tuning.estimator import size_params_first
-from tuning.html.bins import param_lines
-from tuning.html.importance import space_data
-from tuning.html.timeline import timeline_data
-from tuning.models import CHOICE_KEY
+from tuning.estimators.classes import size_params_first
+from tuning.estimators.models import CHOICE_KEY
+from tuning.reports.html.bins import param_lines
+from tuning.reports.html.importance import space_data
+from tuning.reports.html.timeline import timeline_data
 from tuning.values import is_number, params_text
 
 RUNNER_LABELS = {"tune": "Ray Tune", "tasks": "Ray Core tasks", "sequential": "Sequential baseline"}
@@ -65,7 +65,7 @@ def report_data(summary: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-COSTS = ("model_bytes", "predict_s_per_1k")  # what a model costs (`tuning.trial.model_costs`)
+COSTS = ("model_bytes", "predict_s_per_1k")  # what a model costs (`tuning.trial.fit.model_costs`)
 
 
 def costs(summary: dict[str, Any]) -> list[dict[str, Any]]:

@@ -11,7 +11,7 @@ import json
 import math
 from typing import TYPE_CHECKING, Any
 
-from tuning.html.data import RUNNER_LABELS
+from tuning.reports.html.data import RUNNER_LABELS
 from tuning.values import is_number
 
 if TYPE_CHECKING:

@@ -1,11 +1,14 @@
-"""The timeline figure: the run's phases above each runner's Gantt chart (data: `tuning.html.timeline`)."""
+"""The timeline figure: the run's phases above each runner's Gantt chart.
+
+Its data: `tuning.reports.html.timeline`.
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from tuning.html.data import RUNNER_LABELS, size_param
-from tuning.html.figures import RUNNER_STYLE, _figure
+from tuning.reports.html.data import RUNNER_LABELS, size_param
+from tuning.reports.html.figures import RUNNER_STYLE, _figure
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from tuning.errors import ExperimentError, run_command
-from tuning.html.data import RUNNER_LABELS, models_shown, report_data, runners, searched_params
-from tuning.html.figures import (
+from tuning.estimators.space import config_key
+from tuning.reports.html.data import RUNNER_LABELS, models_shown, report_data, runners, searched_params
+from tuning.reports.html.figures import (
     cost_figure,
     heatmap_figure,
     importance_figure,
@@ -25,12 +26,11 @@ from tuning.html.figures import (
     repeats_figure,
     timings_figure,
 )
-from tuning.html.gantt import timeline_figure
-from tuning.results import write_atomic
-from tuning.selection import selection_lines
-from tuning.space import config_key
+from tuning.reports.html.gantt import timeline_figure
+from tuning.reports.selection import selection_lines
+from tuning.reports.summary import recorded_metrics
+from tuning.run_files import read_summary, write_atomic
 from tuning.stopping import stopped_text
-from tuning.summary import read_summary, recorded_metrics
 from tuning.values import evaluation_line, fmt, mean_std, params_text
 
 REPORT_FILE = "report.html"
@@ -175,7 +175,7 @@ def _timings_html(summary: dict[str, Any]) -> str:
 
 
 def _selection_html(summary: dict[str, Any]) -> str:
-    """What was selected on which rows, the ties and the best's interval (`tuning.selection`)."""
+    """What was selected on which rows, the ties and the best's interval (`tuning.reports.selection`)."""
     lines = selection_lines(summary)
     cells = "".join(
         f"<tr><th>{html.escape(label)}</th><td>{html.escape(text)}</td></tr>" for label, text in lines

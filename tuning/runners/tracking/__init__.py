@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from tuning.config import Experiment
-from tuning.runners.common import TrialResult
-from tuning.tracking.base import SequentialLog, shared_callback
+from tuning.runners.tracking.base import SequentialLog, shared_callback
+from tuning.trial.records import TrialResult
 
 
 class Trackers:
@@ -102,11 +102,11 @@ def open_trackers(experiment: Experiment) -> Trackers:
     config = experiment.tracking
     trackers: list[Any] = []
     if config.mlflow is not None:
-        from tuning.tracking.mlflow import MlflowTracker  # optional: imports MLflow and Ray
+        from tuning.runners.tracking.mlflow import MlflowTracker  # optional: imports MLflow and Ray
 
         trackers.append(MlflowTracker(experiment))
     if config.wandb is not None:
-        from tuning.tracking.wandb import WandbTracker  # optional: imports W&B and Ray
+        from tuning.runners.tracking.wandb import WandbTracker  # optional: imports W&B and Ray
 
         trackers.append(WandbTracker(experiment))
     return Trackers(trackers)

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tuning.runners.common import TrialResult
-from tuning.shared import INDEX_KEY, SHARED_KEY
+from tuning.trial.records import TrialResult
+from tuning.trial.shared_fits import INDEX_KEY, SHARED_KEY
 
 
 @dataclass(eq=False)  # hashed by identity, as Tune's trials: the callbacks key their runs by trial

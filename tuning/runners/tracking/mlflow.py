@@ -1,7 +1,7 @@
 """MLflow: one run per trial, nested under one run for the experiment that keeps the best model.
 
 The trials go through Ray Tune's own `MLflowLoggerCallback` (both runners: see
-`tuning.tracking.base`); the tag ``mlflow.parentRunId`` nests them under the experiment's
+`tuning.runners.tracking.base`); the tag ``mlflow.parentRunId`` nests them under the experiment's
 run, which gets the best configuration, its scores and the refitted model (an MLflow
 sklearn model, ``mlflow.sklearn.load_model("runs:/<id>/best_model")``).
 """
@@ -17,7 +17,7 @@ from ray.air.integrations.mlflow import MLflowLoggerCallback
 
 from tuning.config import Experiment
 from tuning.errors import ExperimentError
-from tuning.tracking.base import Guarded, environment
+from tuning.runners.tracking.base import Guarded, environment
 
 KEY = "tracking.mlflow"
 CHECK_TIMEOUT_S = 5  # how long the tracking server may take to answer before the run stops

@@ -1,7 +1,7 @@
 """Weights & Biases: one W&B run per trial, grouped by the run directory, online or offline.
 
 The trials go through Ray Tune's own `WandbLoggerCallback` (both runners: see
-`tuning.tracking.base`); each trial's W&B files are written in its trial folder (offline:
+`tuning.runners.tracking.base`); each trial's W&B files are written in its trial folder (offline:
 ``wandb sync`` them later).
 """
 
@@ -18,7 +18,7 @@ from ray.air.integrations.wandb import WandbLoggerCallback
 
 from tuning.config import Experiment
 from tuning.errors import ExperimentError
-from tuning.tracking.base import Guarded, environment
+from tuning.runners.tracking.base import Guarded, environment
 
 KEY = "tracking.wandb"
 
