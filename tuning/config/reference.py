@@ -25,7 +25,7 @@ from pydantic_core import PydanticUndefined
 
 from tuning.config.schema import Experiment
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the repository: tuning/config/reference.py
 PAGE = Path("docs/reference/experiment.md")
 SCHEMA = Path("docs/experiment.schema.json")
 COMMAND = "python -m tuning.config.reference"
@@ -153,6 +153,14 @@ def _write_or_check(path: Path, text: str, check: bool) -> bool:
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(text)
     return True
+
+
+def schema_main(argv: list[str] | None = None, prog: str = "tuning schema") -> int:
+    """``tuning schema``: print the experiment file's JSON Schema (what ``--schema`` prints)."""
+    parser = argparse.ArgumentParser(prog=prog, description="print the experiment file's JSON Schema")
+    parser.parse_args(argv)
+    print(schema_text(), end="")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
