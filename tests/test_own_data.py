@@ -155,7 +155,7 @@ def test_own_data_end_to_end_saves_a_model_that_predicts_raw_rows(tmp_path):
 
 
 def test_refit_matches_the_best_trial_and_can_be_turned_off(ray_session, tmp_path):
-    from tuning.run import run_experiment
+    from tuning._experiment import run_experiment
 
     summary = run_experiment(
         validate(experiment_dict(tmp_path, space={"n_estimators": [2, 4]})), echo=lambda line: None

@@ -66,7 +66,7 @@ def test_runners_that_disagree_end_the_run_incomplete_and_say_so(tmp_path):
 def test_r2_is_maximised_everywhere_a_best_is_chosen(ray_session, tmp_path):
     from ray import tune
 
-    from tuning.run import run_experiment
+    from tuning._experiment import run_experiment
 
     raw = experiment_dict(tmp_path, metric="r2", space={"n_estimators": [1, 3, 6]})
     raw["estimator"]["params"]["max_depth"] = 3
@@ -158,7 +158,7 @@ def test_loguniform_draws_stay_in_bounds_and_spread_over_decades(tmp_path):
 
 @pytest.mark.slow
 def test_random_search_over_a_continuous_range_runs_the_same_draws_in_both_runners(ray_session, tmp_path):
-    from tuning.run import run_experiment
+    from tuning._experiment import run_experiment
 
     raw = experiment_dict(
         tmp_path,
@@ -175,7 +175,7 @@ def test_random_search_over_a_continuous_range_runs_the_same_draws_in_both_runne
 
 @pytest.mark.slow
 def test_grace_period_lets_every_trial_reach_its_steps(ray_session, tmp_path):
-    from tuning.run import run_experiment
+    from tuning._experiment import run_experiment
 
     raw = experiment_dict(
         tmp_path,

@@ -157,7 +157,7 @@ def test_without_repeats_a_trial_uses_the_shared_split(housing_split, tmp_path):
 
 @pytest.mark.slow
 def test_mccv_evaluation_runners_agree_split_for_split(ray_session, tmp_path):
-    from tuning.run import run_experiment
+    from tuning._experiment import run_experiment
 
     raw = experiment_dict(
         tmp_path,
@@ -183,7 +183,7 @@ def test_mccv_evaluation_runners_agree_split_for_split(ray_session, tmp_path):
 
 @pytest.mark.slow
 def test_auto_cpus_and_order_reach_the_trials(ray_session, tmp_path):
-    from tuning.run import run_experiment
+    from tuning._experiment import run_experiment
 
     raw = experiment_dict(
         tmp_path,

@@ -9,8 +9,8 @@ import pytest
 import yaml
 
 from tests.conftest import experiment_dict
+from tuning._experiment import run_experiment
 from tuning.config import validate
-from tuning.run import run_experiment
 
 pytestmark = pytest.mark.slow
 

@@ -319,7 +319,7 @@ def test_rf_yaml_is_the_unshared_tutorial():
 
 @pytest.mark.slow
 def test_both_runners_share_alike_and_the_saved_model_is_the_best_configuration(ray_session, tmp_path):
-    from tuning.run import run_experiment
+    from tuning._experiment import run_experiment
 
     summary = run_experiment(rf_experiment(tmp_path, share_fits=True), "both", echo=lambda _: None)
     tune, seq = summary["trials"]["tune"], summary["trials"]["sequential"]
@@ -358,7 +358,7 @@ def assert_is_a_separate_fit(model, summary: dict, tmp_path: Path, experiment=No
 
 @pytest.mark.slow
 def test_a_sequential_or_cross_validated_run_refits_its_best_model(ray_session, tmp_path):
-    from tuning.run import run_experiment
+    from tuning._experiment import run_experiment
 
     quiet = {"echo": lambda _: None}
     sequential = run_experiment(rf_experiment(tmp_path, share_fits=True), "sequential", **quiet)
@@ -373,7 +373,7 @@ def test_a_sequential_or_cross_validated_run_refits_its_best_model(ray_session, 
 
 @pytest.mark.slow
 def test_an_unshared_run_keeps_its_best_trials_own_fit_and_only_its_processes_best(ray_session, tmp_path):
-    from tuning.run import run_experiment
+    from tuning._experiment import run_experiment
     from tuning.trial.shared_fits import FIT_FILE
 
     # one actor runs the four trials in turn (reuse_actors); after 16 trees, the smaller forests do worse

@@ -20,14 +20,14 @@ from pathlib import Path
 
 from tuning._experiment import run_experiment
 from tuning.config import RUNNERS, Experiment, apply_override, load_experiment, locate, validate
-from tuning.errors import ExperimentError
+from tuning.errors import EXIT_BAD_INPUT, ExperimentError
 from tuning.phases import process_start
 from tuning.planning.dry_run import dry_run
 from tuning.run_files import EXPERIMENT_FILE, check_started, read_experiment, read_summary
 from tuning.stopping import stopped_text
 
-EXIT_OK, EXIT_INCOMPLETE, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
-__all__ = ["main", "parse_args", "run_experiment"]
+EXIT_OK, EXIT_INCOMPLETE, EXIT_INTERRUPTED = 0, 1, 130
+__all__ = ["main", "parse_args"]
 
 
 def parse_args(argv: list[str] | None, prog: str = "python -m tuning.run") -> argparse.Namespace:

@@ -26,6 +26,7 @@ from tuning.estimators.models import (
     PREPROCESS,
     SEP,
     TRANSFORMER,
+    choice_key,
     default_step_name,
     model_of,
     short_name,
@@ -441,7 +442,7 @@ def default_simplest(experiment: Experiment) -> dict[str, str]:
         size = family and model.key(family.size_param)
         if size and size in site.space:
             branch = site.key.removeprefix("estimator.choice.")
-            order[size if site.key == "estimator" else f"{branch}{SEP}{size}"] = "smallest"
+            order[size if site.key == "estimator" else choice_key(branch, size)] = "smallest"
     return order
 
 

@@ -25,7 +25,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from tuning.estimators.classes import task_of_class
-from tuning.estimators.models import SEP
+from tuning.estimators.models import choice_key
 from tuning.estimators.space import MAX_TRIALS, MAX_VALUES, distinct_count, grid_count, grid_sizes
 from tuning.metrics import DEFAULT_METRIC, Mode, bounds, mode_of, recorded, unknown
 from tuning.stopping import parse_duration
@@ -682,7 +682,7 @@ class Experiment(_Strict):
         """The searched parameters as a trial's configuration names them (``branch/param`` in a choice)."""
         if self.estimator.choice is None:
             return set(self.space)
-        return {f"{name}{SEP}{param}" for name, space in self.spaces().items() for param in space}
+        return {choice_key(name, param) for name, space in self.spaces().items() for param in space}
 
     def _check_mode(self) -> None:
         """A given mode is the metric's own direction (`tuning.metrics.mode_of`): another would

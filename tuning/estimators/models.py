@@ -100,6 +100,11 @@ class Prototype:
         return type(self.estimator).__name__
 
 
+def choice_key(branch: str, name: str) -> str:
+    """A branch's parameter as a choice's trial names it (``forest/max_depth``): the one place."""
+    return f"{branch}{SEP}{name}"
+
+
 def short_name(path: str) -> str:
     """``RandomForestRegressor`` of ``sklearn.ensemble.RandomForestRegressor``."""
     return path.rsplit(".", 1)[-1]
@@ -117,7 +122,7 @@ def step_params(searched: set[str], name: str) -> set[str]:
 
 def choice_config(branch: str, config: dict[str, Any]) -> dict[str, Any]:
     """A branch's configuration as a trial of the choice has it: ``{estimator: branch, branch/param: v}``."""
-    return {CHOICE_KEY: branch, **{f"{branch}{SEP}{k}": v for k, v in config.items()}}
+    return {CHOICE_KEY: branch, **{choice_key(branch, k): v for k, v in config.items()}}
 
 
 def branch_config(config: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -187,4 +192,4 @@ def flat_choice(config: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(own, dict):
         return dict(config)
     rest = {k: v for k, v in config.items() if k != branch}
-    return {**rest, **{f"{branch}{SEP}{k}": v for k, v in own.items()}}
+    return {**rest, **{choice_key(branch, k): v for k, v in own.items()}}

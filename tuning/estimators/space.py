@@ -10,7 +10,7 @@ import json
 import math
 from typing import Any
 
-from tuning.estimators.models import CHOICE_KEY, SEP, choice_config
+from tuning.estimators.models import CHOICE_KEY, choice_config, choice_key
 
 MAX_TRIALS = 10_000  # the most trials a plan may hold: counted before any is expanded
 # the most values of one parameter's list: Tune's variant generator copies every list for each
@@ -169,7 +169,7 @@ def expand_choice(
     from sklearn.model_selection import ParameterSampler  # heavy: only a random search of a choice
 
     grids = [
-        {CHOICE_KEY: [branch], **{f"{branch}{SEP}{name}": _distribution(d) for name, d in space.items()}}
+        {CHOICE_KEY: [branch], **{choice_key(branch, name): _distribution(d) for name, d in space.items()}}
         for branch, space in spaces.items()
     ]
     drawn = ParameterSampler(grids, n_iter=num_samples, random_state=seed)
@@ -185,7 +185,7 @@ def suggest_choice(spaces: dict[str, dict[str, dict[str, Any]]], trial: Any) -> 
     branch = trial.suggest_categorical(CHOICE_KEY, list(spaces))
     for name, domain in spaces[branch].items():
         ((kind, values),) = domain.items()
-        key = f"{branch}{SEP}{name}"
+        key = choice_key(branch, name)
         if kind in ("grid", "choice"):
             trial.suggest_categorical(key, values)
         elif kind == "randint":

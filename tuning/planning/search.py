@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from tuning.config import ADAPTIVE_RUNNER, RUNNERS
 from tuning.errors import ExperimentError
-from tuning.estimators.models import CHOICE_KEY, SEP, model_of
+from tuning.estimators.models import CHOICE_KEY, choice_key, model_of
 from tuning.estimators.space import (
     config_key,
     distinct_count,
@@ -177,7 +177,7 @@ def best_config(trial: TrialResult, experiment: Experiment) -> dict[str, Any]:
     if budget is not None:
         branch = config[CHOICE_KEY] if experiment.estimator.choice is not None else ""
         key = model_of(experiment.models()[branch], set()).key(budget.param)
-        config[f"{branch}{SEP}{key}" if branch else key] = trial.metrics.get("budget", budget.max)
+        config[choice_key(branch, key) if branch else key] = trial.metrics.get("budget", budget.max)
     return config
 
 

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 from scipy import stats
 
+from tuning.metrics import sort_sign
 from tuning.trial.records import RunnerResult, TrialResult
 from tuning.values import is_number, params_text
 
@@ -104,7 +105,7 @@ def ties(
     reference = per_split(best, metric)
     if not reference or len(reference) < 2:
         return None
-    sign = 1 if mode == "min" else -1
+    sign = sort_sign(mode)
     p_values = {}
     for trial in trials:
         scores = per_split(trial, metric)
@@ -126,7 +127,7 @@ def within(
         distance = rule.tolerance * abs(best_score)
     else:
         return [best], 0.0
-    sign = 1 if mode == "min" else -1
+    sign = sort_sign(mode)
     close = [t for t in trials if sign * (t.metrics[metric] - best_score) <= distance]
     return close, distance
 
@@ -139,7 +140,7 @@ def choose(
     done = [t for t in trials if t.ok and metric in t.metrics]
     if not done:
         return None
-    sign = 1 if mode == "min" else -1
+    sign = sort_sign(mode)
     best = min(done, key=lambda t: sign * t.metrics[metric])  # the first of equals, as RunnerResult.best
     close, distance = within(done, best, rule, metric, mode)
     simplest = rule.simplest or {}

@@ -10,7 +10,7 @@ from typing import Any
 
 from tuning.estimators.models import CHOICE_KEY
 from tuning.estimators.space import config_key
-from tuning.metrics import METRICS, SHORT_NAMES
+from tuning.metrics import METRICS, SHORT_NAMES, sort_sign
 from tuning.reports.html.data import models_shown
 from tuning.reports.html.importance import most_important_line
 from tuning.reports.selection import selection_lines
@@ -88,7 +88,7 @@ def trial_table(
     main = main_result(results)
     others = {name: {config_key(t.config): t for t in r.trials} for name, r in results.items()}
     params = sorted({k for t in main.trials for k in t.config}, key=lambda p: (p != CHOICE_KEY, p))
-    sign = 1 if mode == "min" else -1
+    sign = sort_sign(mode)
 
     def order(trial: TrialResult):
         return (not trial.ok, sign * trial.metrics.get(metric, 0.0))

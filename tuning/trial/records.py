@@ -6,6 +6,8 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from tuning.metrics import best_of
+
 
 @dataclass
 class TrialResult:
@@ -62,5 +64,5 @@ class RunnerResult:
         done = [t for t in self.trials if t.ok and not math.isnan(t.metrics.get(metric, math.nan))]
         if not done:
             return None
-        pick = min if mode == "min" else max
+        pick = best_of(mode)
         return pick(done, key=lambda t: t.metrics[metric])

@@ -22,7 +22,7 @@ from joblib import effective_n_jobs
 
 from tuning.estimators.classes import resolve_estimator
 from tuning.estimators.families import family_of
-from tuning.estimators.models import CHOICE_KEY, SEP
+from tuning.estimators.models import CHOICE_KEY, SEP, choice_key
 from tuning.estimators.space import config_key
 from tuning.metrics import scorer
 from tuning.trial.data import Split
@@ -76,7 +76,7 @@ def size_key(spec: TrialSpec, config: dict[str, Any]) -> str:
     size = size_param_of(model.final.path)
     if size is None:
         return ""
-    return f"{config[CHOICE_KEY]}{SEP}{model.key(size)}" if spec.choice else model.key(size)
+    return choice_key(config[CHOICE_KEY], model.key(size)) if spec.choice else model.key(size)
 
 
 def group_configs(configs: list[dict[str, Any]], size: str | Callable[[dict[str, Any]], str]) -> list[Group]:

@@ -6,6 +6,7 @@ from typing import Any
 
 from tuning.estimators.classes import size_params_first
 from tuning.estimators.models import CHOICE_KEY
+from tuning.metrics import sort_sign
 from tuning.reports.html.bins import param_lines
 from tuning.reports.html.importance import space_data
 from tuning.reports.html.timeline import timeline_data
@@ -77,7 +78,7 @@ def costs(summary: dict[str, Any]) -> list[dict[str, Any]]:
     shown = "tune" if "tune" in names else names[0]
     record = summary.get("selection") or {}
     tied, selected = set(record.get("tied") or ()), (record.get("selected") or {}).get("trial")
-    metric, sign = summary["metric"], 1 if summary["mode"] == "min" else -1
+    metric, sign = summary["metric"], sort_sign(summary["mode"])
     points = [
         {
             "label": params_text(t["config"]) or t["name"],
@@ -130,7 +131,7 @@ def spread(summary: dict[str, Any]) -> dict[str, dict[str, list[float | None]]]:
 
 def repeats(summary: dict[str, Any], most: int = 20) -> list[dict[str, Any]]:
     """Every split's score of each configuration (a repeated run), best mean first, at most ``most``."""
-    metric, sign = summary["metric"], 1 if summary["mode"] == "min" else -1
+    metric, sign = summary["metric"], sort_sign(summary["mode"])
     names = runners(summary)
     if not names:
         return []

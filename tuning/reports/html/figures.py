@@ -11,6 +11,7 @@ import json
 import math
 from typing import TYPE_CHECKING, Any
 
+from tuning.metrics import best_of
 from tuning.reports.html.data import RUNNER_LABELS
 from tuning.values import is_number
 
@@ -283,7 +284,7 @@ def heatmap_figure(space: dict[str, Any] | None, metric: str, mode: str) -> Figu
     ax = figure.subplots()
     columns, rows = sorted(set(xs)), sorted(set(ys))
     if len(columns) * len(rows) <= 400:  # a grid: one cell per pair, the best score in it
-        pick = min if mode == "min" else max
+        pick = best_of(mode)
         cells: dict[tuple[float, float], float] = {}
         for a, b, s in zip(xs, ys, scores, strict=True):
             cells[(a, b)] = pick(cells.get((a, b), s), s)

@@ -15,6 +15,7 @@ from typing import Any
 
 from tuning.errors import ExperimentError, run_command
 from tuning.estimators.space import config_key
+from tuning.metrics import sort_sign
 from tuning.reports.html.data import RUNNER_LABELS, models_shown, report_data, runners, searched_params
 from tuning.reports.html.figures import (
     cost_figure,
@@ -213,7 +214,7 @@ def _classes_html(best_model: dict[str, Any]) -> str:
 def _table_html(summary: dict[str, Any]) -> str:
     """One row per configuration (Tune's trials, else the baseline's), best first, errors
     last, with each runner's time for it."""
-    metric, sign = summary["metric"], 1 if summary["mode"] == "min" else -1
+    metric, sign = summary["metric"], sort_sign(summary["mode"])
     names = runners(summary)
     listed = summary["trials"]["tune"] if "tune" in names else summary["trials"][names[0]]
     times = {
