@@ -342,6 +342,17 @@ def test_imports_run_down_the_floors():
     assert not up, up
 
 
+def test_no_function_is_over_60_lines():
+    """Every function of the package, docstring included, fits in 60 lines: a reader sees it whole."""
+    long = [
+        f"{path.relative_to(ROOT)}:{node.lineno} {node.name} ({node.end_lineno - node.lineno + 1} lines)"
+        for path in (ROOT / "tuning").rglob("*.py")
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno >= 60
+    ]
+    assert not long, long
+
+
 def test_layout_table_names_every_module():
     """The layout table (docs/testing.md) names each module of the package, and only real files."""
     text = (ROOT / "docs" / "testing.md").read_text()
