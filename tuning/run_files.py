@@ -23,6 +23,9 @@ EXPERIMENT_FILE = "experiment.yaml"
 ENVIRONMENT_FILE = "environment.json"  # package versions and git commit, written at the start
 SUMMARY_FILE = "summary.json"  # the run's results: `tuning.reports.summary` writes it
 STARTED_FILE = "started.json"  # what started the run: --resume continues only the same experiment and rows
+SEQUENTIAL_FILE = "sequential/trials.jsonl"  # the baseline's trials, a row each (`tuning.runners.sequential`)
+MODEL_FILE = "best_model.joblib"  # the best configuration refitted (`tuning.reports.best_model`)
+REPORT_FILE = "report.html"  # the HTML report (`tuning.reports.html`)
 
 
 def new_run_dir(storage_path: str, name: str) -> Path:

@@ -23,16 +23,15 @@ import sklearn
 from tuning.metrics import class_report, is_metric_key, scorer
 from tuning.planning.search import best_config
 from tuning.reports.summary import main_result
-from tuning.run_files import create_new, write_json
+from tuning.run_files import MODEL_FILE, create_new, write_json
 from tuning.storage import is_uri
 from tuning.trial.data import Split
 from tuning.trial.fit import TrialSpec, build_estimator, final_estimator, trial_threads
 from tuning.trial.records import RunnerResult, TrialResult
 from tuning.trial.shared_fits import FIT_FILE, INDEX_KEY, cut_model, size_key
 from tuning.trial.validation import rows
-from tuning.values import mean_std
+from tuning.values import mean_std, score_text
 
-MODEL_FILE = "best_model.joblib"
 MODEL_INFO = "best_model.json"
 
 
@@ -219,13 +218,13 @@ def _model_line(
     about = ", ".join(f"{k}={v}" for k, v in config.items()) or info["estimator"].rsplit(".", 1)[-1]
     if info["test_metrics"] is not None:
         return (
-            f"{label} {run_dir / MODEL_FILE}  ({about}; test {metric} {info['test_metrics'][metric]:.4f}, "
-            "on rows selection never saw)"
+            f"{label} {run_dir / MODEL_FILE}  ({about}; test {metric} "
+            f"{score_text(info['test_metrics'][metric])}, on rows selection never saw)"
         )
     if info["validation_metrics"] is not None:
         return (
             f"{label} {run_dir / MODEL_FILE}  ({about}; validation {metric} "
-            f"{info['validation_metrics'][metric]:.4f}: the held-out rows it was selected on, "
+            f"{score_text(info['validation_metrics'][metric])}: the held-out rows it was selected on, "
             "so no untouched test score; split.validation_size keeps one)"
         )
     splits = len(metrics.get(f"{metric}_repeats") or ())

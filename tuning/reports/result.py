@@ -17,7 +17,7 @@ import pandas as pd
 
 from tuning.estimators.space import config_key
 from tuning.reports.best_model import MODEL_FILE
-from tuning.values import params_text
+from tuning.values import params_text, score_text
 
 TRIAL_COLUMNS = ("duration_s", "status", "error", "retries", "name")
 
@@ -87,7 +87,7 @@ class Result:
     def _repr_html_(self) -> str:
         """A short summary for a notebook: status, best score and parameters, the top trials."""
         e = html.escape
-        score = "-" if self.best_score is None else f"{self.best_score:.4f}"
+        score = "-" if self.best_score is None else score_text(self.best_score)
         head = (
             f"<p><b>{e(self.summary['experiment'])}</b>: {e(self.status)}, "
             f"{self.summary['counts']['ok']}/{self.summary['counts']['trials']} trials ok, "

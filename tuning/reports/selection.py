@@ -27,7 +27,7 @@ from scipy import stats
 
 from tuning.metrics import sort_sign
 from tuning.trial.records import RunnerResult, TrialResult
-from tuning.values import is_number, params_text
+from tuning.values import is_number, params_text, score_text
 
 if TYPE_CHECKING:
     from tuning.config import Experiment
@@ -240,7 +240,7 @@ def selection_lines(summary: dict[str, Any]) -> list[tuple[str, str]]:
                 "Ties",
                 f"{len(record['tied'])} of {len(record['p_values'])} configurations within noise of the "
                 f"best, itself included ({record['test']}); the best's {metric} "
-                f"{record['best'][metric]:.4f}, 95% interval {low:.4f} to {high:.4f}",
+                f"{score_text(record['best'][metric])}, 95% interval {score_text(low)} to {score_text(high)}",
             )
         )
     if smallest := record.get("smallest_tied"):
@@ -248,7 +248,7 @@ def selection_lines(summary: dict[str, Any]) -> list[tuple[str, str]]:
             (
                 "Smallest tied",
                 f"{params_text(smallest['config'])}  ({size_text(smallest['model_bytes'])}, "
-                f"{metric} {smallest[metric]:.4f})",
+                f"{metric} {score_text(smallest[metric])})",
             )
         )
     if record["rule"] != "best":
@@ -263,6 +263,6 @@ def rule_text(record: dict[str, Any], metric: str) -> str:
     within_ = "one standard error" if record["rule"] == "one_se" else f"tolerance {record['tolerance']:g}"
     order = ", ".join(f"{param} {way}" for param, way in (record["simplest"] or {}).items())
     return (
-        f"{metric} {record['selected'][metric]:.4f}; {record['rule']}: the simplest within {within_} "
+        f"{metric} {score_text(record['selected'][metric])}; {record['rule']}: the simplest within {within_} "
         f"({record['distance']:.4g}) of the best {metric}, simplest first: {order}"
     )

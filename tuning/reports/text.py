@@ -18,7 +18,7 @@ from tuning.reports.summary import PARALLEL, main_result, recorded_metrics
 from tuning.stopping import stopped_text
 from tuning.trial.fit import MODEL_KEY
 from tuning.trial.records import RunnerResult, TrialResult
-from tuning.values import evaluation_line, fmt, mean_std, params_text
+from tuning.values import evaluation_line, fmt, mean_std, params_text, score_text
 
 
 def recorded_values(metrics: dict[str, Any]) -> dict[str, Any]:
@@ -103,7 +103,7 @@ def trial_table(
         cells += [fmt(trial.config[p]) if p in trial.config else "" for p in params]
         if trial.ok:
             cells += [
-                (mean_std(trial.metrics, m) if m == metric else f"{trial.metrics[m]:.4f}")
+                (mean_std(trial.metrics, m) if m == metric else score_text(trial.metrics[m]))
                 if m in trial.metrics
                 else ""
                 for m in metrics
@@ -139,7 +139,7 @@ def class_lines(best_model: dict[str, Any]) -> list[str]:
     scores = [["class", "precision", "recall", "f1-score", "support"]] + [
         [
             name,
-            *(f"{best_model['per_class'][name][k]:.4f}" for k in ("precision", "recall", "f1-score")),
+            *(score_text(best_model["per_class"][name][k]) for k in ("precision", "recall", "f1-score")),
             f"{best_model['per_class'][name]['support']:g}",
         ]
         for name in names
@@ -257,7 +257,7 @@ def render(summary: dict[str, Any], results: dict[str, RunnerResult], show_all: 
     if best:
         main = main_result(results) if results else None
         trial = next((t for t in main.trials if t.name == best["trial"]), None) if main else None
-        score = mean_std(trial.metrics, metric) if trial and trial.ok else f"{best[metric]:.4f}"
+        score = mean_std(trial.metrics, metric) if trial and trial.ok else score_text(best[metric])
         splits = _splits(trial.metrics, metric) if trial and trial.ok else ""
         seen = "validation " if (summary.get("selection") or {}).get("test_rows_seen") else ""
         lines.append(f"Best:          {params_text(best['config'])}  ({seen}{metric} {score}{splits})")

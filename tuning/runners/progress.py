@@ -31,7 +31,7 @@ from tuning.estimators.models import flat_choice
 from tuning.estimators.space import config_key
 from tuning.metrics import better
 from tuning.trial.shared_fits import INDEX_KEY, SHARED_KEY
-from tuning.values import is_number, params_text
+from tuning.values import is_number, params_text, score_text
 
 
 class DurationModel:
@@ -206,7 +206,7 @@ class Progress:
             counts += f", {self.errored} errored"
         parts = [counts]
         if self.best and self.show_best:
-            parts.append(f"best {self.metric} {self.best[0]:.4f} ({params_text(self.best[1])})")
+            parts.append(f"best {self.metric} {score_text(self.best[0])} ({params_text(self.best[1])})")
         if self.done < self.total:
             left = self.time_left(now, running, pending)
             if left is not None:

@@ -12,6 +12,7 @@ from tensorboardX import SummaryWriter
 
 from tuning.estimators.space import config_key
 from tuning.metrics import BestScore
+from tuning.run_files import SEQUENTIAL_FILE
 from tuning.runners.events import write_trial_events
 from tuning.runners.progress import Progress
 from tuning.stopping import StopRule
@@ -21,7 +22,7 @@ from tuning.trial.fit import TrialSpec, run_trial
 from tuning.trial.records import RunnerResult, TrialResult
 from tuning.trial.shared_fits import Group, run_group
 
-RESULTS_FILE = "sequential/trials.jsonl"
+RESULTS_FILE = SEQUENTIAL_FILE
 
 
 def run_sequential(

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from tuning.metrics import best_of
 from tuning.reports.html.data import RUNNER_LABELS
-from tuning.values import is_number
+from tuning.values import is_number, score_text
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -104,7 +104,10 @@ def repeats_figure(data: dict[str, Any]) -> Figure | None:
         ax = figure.subplots()
         ax.hist(one["scores"], bins=min(30, max(5, len(one["scores"]) // 4)), color="C0", alpha=0.8)
         ax.axvline(
-            one["mean"], color="0.2", linewidth=1.5, label=f"mean {one['mean']:.4f} ± {one['std']:.4f}"
+            one["mean"],
+            color="0.2",
+            linewidth=1.5,
+            label=f"mean {score_text(one['mean'])} ± {score_text(one['std'])}",
         )
         ax.set_xlabel(f"{metric} of each split")
         ax.set_ylabel("splits")

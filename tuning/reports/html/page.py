@@ -30,11 +30,9 @@ from tuning.reports.html.figures import (
 from tuning.reports.html.gantt import timeline_figure
 from tuning.reports.selection import selection_lines
 from tuning.reports.summary import recorded_metrics
-from tuning.run_files import read_summary, write_atomic
+from tuning.run_files import REPORT_FILE, read_summary, write_atomic
 from tuning.stopping import stopped_text
-from tuning.values import evaluation_line, fmt, mean_std, params_text
-
-REPORT_FILE = "report.html"
+from tuning.values import evaluation_line, fmt, mean_std, params_text, score_text
 
 _CSS = (
     "body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1300px;padding:0 1em;color:#222}"
@@ -68,7 +66,7 @@ def render_html(summary: dict[str, Any]) -> str:
         params = params_text(best["config"])
         seen = "validation " if (summary.get("selection") or {}).get("test_rows_seen") else ""
         parts.append(
-            f'<p class="best">Best {seen}{e(metric)} <b>{best[metric]:.4f}</b> with {e(params)} '
+            f'<p class="best">Best {seen}{e(metric)} <b>{score_text(best[metric])}</b> with {e(params)} '
             f"({e(RUNNER_LABELS.get(best['runner'], best['runner']))}, {e(best['trial'])})</p>"
         )
     parts.append(_selection_html(summary))
@@ -199,7 +197,7 @@ def _classes_html(best_model: dict[str, Any]) -> str:
     keys = ("precision", "recall", "f1-score")
     scores = "".join(
         f"<tr><th>{e(name)}</th>"
-        + "".join(f"<td>{best_model['per_class'][name][k]:.4f}</td>" for k in keys)
+        + "".join(f"<td>{score_text(best_model['per_class'][name][k])}</td>" for k in keys)
         + f"<td>{best_model['per_class'][name]['support']:g}</td></tr>"
         for name in names
     )
@@ -238,7 +236,9 @@ def _table_html(summary: dict[str, Any]) -> str:
         cells = [t["name"], *([t.get("model") or ""] if model else [])]
         cells += [fmt(t["config"][p]) if p in t["config"] else "" for p in params]
         if t.get("status") == "ok":
-            cells += [(mean_std(m, k) if k == metric else f"{m[k]:.4f}") if k in m else "" for k in metrics]
+            cells += [
+                (mean_std(m, k) if k == metric else score_text(m[k])) if k in m else "" for k in metrics
+            ]
         else:
             cells += [f"error: {t.get('error')}", *[""] * (len(metrics) - 1)]
         cells += ["yes" if t["name"] in tied else ""] if tied else []
