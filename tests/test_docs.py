@@ -20,8 +20,8 @@ import yaml
 
 from tests.conftest import ROOT
 from tests.doc_figures import FIGURES, Bench, Code, bench_tables
-from tuning import cli_reference, reference
-from tuning.config import locate, validate
+from tuning import cli_reference
+from tuning.config import locate, reference, validate
 from tuning.run import main, parse_args
 
 PAGES = [*sorted((ROOT / "docs").rglob("*.md")), ROOT / "README.md", ROOT / "CHANGELOG.md"]

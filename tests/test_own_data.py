@@ -54,7 +54,7 @@ def test_parquet_of_the_same_rows_gives_the_same_split(cars_split, tmp_path):
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])
 def test_ray_data_and_the_direct_read_give_the_same_split(cars_split, tmp_path, suffix):
     """data.reader: ray_data and the in-process read (auto for a local file): same rows, same split."""
-    from tuning import data
+    from tuning.trial import data
 
     path = tmp_path / f"cars{suffix}"
     pd.read_csv(CARS).to_csv(path, index=False) if suffix == ".csv" else pd.read_csv(CARS).to_parquet(path)

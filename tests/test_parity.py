@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.units import ok, result_of
-from tuning import summary
+from tuning.reports import summary
 from tuning.reports.text import check_parity, compare_runners, parity_line, same_value
 from tuning.runners.tracking import Trackers
 from tuning.runners.tracking.base import Guarded

@@ -239,7 +239,7 @@ def test_repeats_are_grouped_into_chunks_of_every_configuration_in_order(tmp_pat
 
 
 def test_one_repeat_is_timed_warm_when_it_is_fast(tmp_path, monkeypatch, grower_log):
-    from tuning import plan as planning
+    from tuning.planning import plan as planning
 
     plan = planning.make_plan(repeated(tmp_path, 0.02), "tune", cluster())
     grouped, record = planning.group_repeats(plan, tiny_split())

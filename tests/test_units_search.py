@@ -22,12 +22,12 @@ from tests.units import (
     result_of,
     tiny_split,
 )
-from tuning import search
 from tuning.config import ADAPTIVE_RUNNER
 from tuning.errors import ExperimentError
 from tuning.estimators.space import (
     distinct_sample,
 )
+from tuning.planning import search
 from tuning.reports.text import check_parity
 from tuning.trial.records import RunnerResult, TrialResult
 
