@@ -43,7 +43,7 @@ def test_a_run_directory_from_before_the_move_inspects_and_resumes(tmp_path):
     assert shown.returncode == 0, shown.stdout[-3000:] + shown.stderr[-3000:]
     assert "Trials:        2 ok, 0 errored, 0 retried" in shown.stdout
 
-    resumed = cli("tuning.run", "--resume", str(run_dir), "--num-cpus", "2")
+    resumed = cli("tuning.run", "--resume", str(run_dir), "--num-cpus", "2", timeout=900)  # Ray and 4 trials
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["status"] == "complete" and summary["counts"]["ok"] == 6
