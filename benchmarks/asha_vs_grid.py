@@ -46,8 +46,8 @@ def main() -> None:
 
     import ray
 
+    from tuning._experiment import run_experiment
     from tuning.config import validate
-    from tuning.run import run_experiment
 
     ray.init(num_cpus=args.num_cpus, include_dashboard=False, logging_level="WARNING")
     runs: dict[str, list[dict]] = {}

@@ -18,7 +18,7 @@ the medians are reported:
                        fit per combination of the other parameters, every size scored from it
 
 With ``split.repeats`` (repeated validation, e.g. experiments/mccv_linear.yaml) the repeats
-are grouped into chunks once, as a run groups them (`tuning.plan.group_repeats`: a timed
+are grouped into chunks once, as a run groups them (`tuning.planning.plan.group_repeats`: a timed
 first repeat, >= 0.5 s a trial), and every approach runs those same chunks: ``sequential``
 one after another, ``ray_core`` and ``project_tasks`` one task each, ``project_tune`` one
 Tune trial each;
@@ -152,15 +152,15 @@ class Bench:
         return self.tmp / f"{name}_{self.count}"
 
     def spec(self, n_jobs: int):
-        from tuning.plan import with_cpus
-        from tuning.trial import TrialSpec
+        from tuning.planning.plan import with_cpus
+        from tuning.trial.fit import TrialSpec
 
         return replace(TrialSpec.from_experiment(with_cpus(self.experiment, n_jobs)), chunk=self.chunk)
 
     def from_trials(self, wall: float, trials) -> Outcome:
         from tuning.runners.chunks import merge_chunks
-        from tuning.runners.common import RunnerResult
-        from tuning.validation import chunks
+        from tuning.trial.records import RunnerResult
+        from tuning.trial.validation import chunks
 
         times = [t.duration_s for t in trials if t.ok]
         trials = merge_chunks(RunnerResult("", trials, wall, 1), chunks(self.spec(1))).trials
@@ -172,7 +172,7 @@ class Bench:
         return Outcome(wall, min(t.metrics["mse"] for t in ok), times, {t.metrics["pid"] for t in ok})
 
     def sequential(self) -> Outcome:
-        from tuning.progress import Progress
+        from tuning.runners.progress import Progress
         from tuning.runners.sequential import run_sequential
 
         progress = Progress("sequential", len(self.configs), "mse", "min", _quiet)
@@ -180,8 +180,8 @@ class Bench:
         return self.from_trials(result.wall_s, result.trials)
 
     def loop_all_cores(self) -> Outcome:
-        from tuning.runners.common import TrialResult
-        from tuning.trial import run_trial
+        from tuning.trial.fit import run_trial
+        from tuning.trial.records import TrialResult
 
         spec = self.spec(self.cores)
         start = time.perf_counter()
@@ -192,8 +192,8 @@ class Bench:
         import numpy as np
         from sklearn.model_selection import GridSearchCV, PredefinedSplit
 
-        from tuning.estimator import resolve_estimator
-        from tuning.validation import REPEAT_CHUNK, rows, splitter
+        from tuning.estimators.classes import resolve_estimator
+        from tuning.trial.validation import REPEAT_CHUNK, rows, splitter
 
         spec, s = self.spec(1), self.split
         X = np.concatenate([s.X_train, s.X_test])
@@ -220,7 +220,7 @@ class Bench:
     def ray_core(self) -> Outcome:
         import ray
 
-        from tuning.runners.common import TrialResult
+        from tuning.trial.records import TrialResult
 
         spec, task = self.spec(1), ray.remote(num_cpus=1)(_core_trial)
         start = time.perf_counter()
@@ -236,8 +236,8 @@ class Bench:
     def plain_tune(self) -> Outcome:
         from ray import tune
 
-        from tuning.runners.common import TrialResult
-        from tuning.space import to_tune
+        from tuning.estimators.space import to_tune
+        from tuning.trial.records import TrialResult
 
         run_dir = self.run_dir("plain")
         tuner = tune.Tuner(
@@ -254,9 +254,9 @@ class Bench:
 
     def project_plan(self, runner: str, shared: tuple[str, ...] = ("search.share_fits=false",)):
         """The plan the project's ``runner`` makes of the experiment, with the project's settings."""
-        from tuning.cluster import connect
         from tuning.config import load_experiment
-        from tuning.plan import group_repeats, make_plan
+        from tuning.planning.cluster import connect
+        from tuning.planning.plan import group_repeats, make_plan
 
         settings = [*project_settings(self.experiment, self.project_set), *shared]
         experiment = load_experiment(self.path, [*self.overrides, *settings])
@@ -265,7 +265,7 @@ class Bench:
         return plan
 
     def project_tune(self, shared: tuple[str, ...] = ("search.share_fits=false",)) -> Outcome:
-        from tuning.progress import Progress
+        from tuning.runners.progress import Progress
         from tuning.runners.tune import run_tune
 
         plan = self.project_plan("tune", shared)
@@ -287,7 +287,7 @@ class Bench:
 
     def project_tasks(self) -> Outcome:
         """The project's tasks runner on the same plan as ``project_tune`` (each trial a Ray Core task)."""
-        from tuning.progress import Progress
+        from tuning.runners.progress import Progress
         from tuning.runners.tasks import run_tasks, units_of
 
         plan = self.project_plan("tasks")
@@ -318,14 +318,14 @@ def _tune_trial(config: dict, split, spec) -> None:
     """A user's Tune trainable: the same trial function, one report."""
     from ray import tune
 
-    from tuning.trial import run_trial
+    from tuning.trial.fit import run_trial
 
     tune.report(run_trial(config, split, spec))
 
 
 def _core_trial(config: dict, split, spec) -> dict:
     """The tutorial's Ray Core task body: the same trial function, its metrics returned."""
-    from tuning.trial import run_trial
+    from tuning.trial.fit import run_trial
 
     return run_trial(config, split, spec)
 
@@ -480,8 +480,8 @@ def measure_here(args, cpus: int, experiment, configs, names, project_set):
     """Every approach in this process, sharing one Ray start and one split."""
     import ray
 
-    from tuning.cluster import connect
-    from tuning.data import load_split
+    from tuning.planning.cluster import connect
+    from tuning.trial.data import load_split
 
     started = time.perf_counter()
     cluster = connect(num_cpus=cpus, num_gpus=0)
@@ -506,9 +506,9 @@ def measure_here(args, cpus: int, experiment, configs, names, project_set):
 
 
 def grouped_repeats(experiment, split) -> tuple[list[dict], int]:
-    """The chunks of repeats a run of ``experiment`` would make (`tuning.plan.group_repeats`)."""
-    from tuning.cluster import local_cluster
-    from tuning.plan import group_repeats, make_plan
+    """The chunks of repeats a run of ``experiment`` would make (`tuning.planning.plan.group_repeats`)."""
+    from tuning.planning.cluster import local_cluster
+    from tuning.planning.plan import group_repeats, make_plan
 
     plan, record = group_repeats(make_plan(experiment, "sequential", local_cluster(1, 0)), split)
     return list(plan.configs), record["chunk"]
@@ -578,7 +578,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     use_development_data_cache()
     from tuning.config import load_experiment
-    from tuning.plan import trials_in_run_order
+    from tuning.planning.plan import trials_in_run_order
 
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None  # others' work skews timings
     experiment = load_experiment(args.experiment, args.overrides)

@@ -56,7 +56,7 @@ from sklearn.model_selection import train_test_split
 
 from benchmarks import ROOT, use_development_data_cache
 from tuning.config import load_experiment
-from tuning.families import family_of
+from tuning.estimators.families import family_of
 
 EXPERIMENT = ROOT / "experiments" / "xgb_gpu.yaml"
 FRACTIONS = (1.0, 0.5, 0.25)

@@ -3,7 +3,7 @@
 Writes a file of ``--rows`` rows (default 2 million: 8 float features and a float target,
 seeded) as CSV and as Parquet under ``--folder`` (default /tmp/large-file; never in the
 repository), then, in a new process each time (Ray started first, as a run starts it), times
-``tuning.data.load_split`` with ``data.reader: ray_data`` and ``in_process``: the read and the
+``tuning.trial.data.load_split`` with ``data.reader: ray_data`` and ``in_process``: the read and the
 80/20 split, rounds interleaved (the order rotates), medians of ``--repeats``. Peak memory is
 sampled every 50 ms during the load, the rise over the start: of the driver (RSS) and of the
 whole process tree (driver, Ray's processes and workers: the sum of their RSS, with Ray's
@@ -88,7 +88,7 @@ def load_once(path: str, reader: str) -> dict[str, Any]:
     import ray  # heavy: only in the measuring process
 
     from tuning.config import DataConfig, SplitConfig
-    from tuning.data import load_split
+    from tuning.trial.data import load_split
 
     ray.init(include_dashboard=False, logging_level="ERROR")
     time.sleep(2)  # Ray's own processes settle before the baseline

@@ -75,12 +75,12 @@ def main(argv: list[str] | None = None) -> None:
 
     import ray
 
-    from tuning.cluster import connect
     from tuning.config import load_experiment
-    from tuning.data import load_split
-    from tuning.plan import make_plan
-    from tuning.progress import Progress
+    from tuning.planning.cluster import connect
+    from tuning.planning.plan import make_plan
+    from tuning.runners.progress import Progress
     from tuning.runners.tune import run_tune
+    from tuning.trial.data import load_split
 
     cluster = connect(num_cpus=args.num_cpus)
     variants = {k: v for k, v in VARIANTS[args.variants].items() if not args.only or k in args.only}

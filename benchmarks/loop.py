@@ -17,7 +17,7 @@ from sklearn.model_selection import train_test_split
 
 from benchmarks import ROOT, use_development_data_cache
 from tuning.config import load_experiment
-from tuning.estimator import resolve_estimator
+from tuning.estimators.classes import resolve_estimator
 
 
 def main(argv: list[str] | None = None) -> None:

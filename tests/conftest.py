@@ -36,7 +36,7 @@ def ray_session():
 def housing_split(ray_session):
     """The tutorial's split of California housing, read through Ray Data once."""
     from tuning.config import DataConfig, SplitConfig
-    from tuning.data import load_split
+    from tuning.trial.data import load_split
 
     return load_split(DataConfig(), SplitConfig(test_size=0.2), seed=201)
 

@@ -101,25 +101,25 @@ def _x(value: float) -> str:
 
 
 def _trial_seconds() -> str:
-    from tuning.validation import TRIAL_SECONDS
+    from tuning.trial.validation import TRIAL_SECONDS
 
     return f"{TRIAL_SECONDS:g} s"
 
 
 def _wait_s() -> str:
-    from tuning.cluster import DEFAULT_WAIT_S
+    from tuning.planning.cluster import DEFAULT_WAIT_S
 
     return f"{DEFAULT_WAIT_S:g} s"
 
 
 def _connect_s() -> str:
-    from tuning.cluster import CONNECT_TIMEOUT_S
+    from tuning.planning.cluster import CONNECT_TIMEOUT_S
 
     return f"{CONNECT_TIMEOUT_S:g} s"
 
 
 def _mlflow_check_s() -> str:
-    from tuning.tracking.mlflow import CHECK_TIMEOUT_S
+    from tuning.runners.tracking.mlflow import CHECK_TIMEOUT_S
 
     return f"{CHECK_TIMEOUT_S:g} s"
 

@@ -97,7 +97,7 @@ def test_in_memory_rows_split_like_the_file(housing_split):
     from sklearn.datasets import fetch_california_housing
 
     from tuning.config import DataConfig, SplitConfig
-    from tuning.data import split_frame
+    from tuning.trial.data import split_frame
 
     frame = fetch_california_housing(as_frame=True).frame
     split = split_frame(frame, DataConfig(), SplitConfig(test_size=0.2), 201)

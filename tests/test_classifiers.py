@@ -19,13 +19,13 @@ from tests.conftest import experiment_dict
 from tests.helpers import CountingTree
 from tests.test_cli import assert_rejected, cli, write
 from tuning.config import BUILTIN_DATASETS, validate
-from tuning.data import Split, builtin_frame, class_labels
 from tuning.errors import ExperimentError
 from tuning.metrics import METRICS, SHORT_NAMES, recorded, scorer
-from tuning.refit import refit
-from tuning.report import class_lines
-from tuning.trial import TrialSpec, run_trial
-from tuning.validation import folds
+from tuning.reports.best_model import refit
+from tuning.reports.text import class_lines
+from tuning.trial.data import Split, builtin_frame, class_labels
+from tuning.trial.fit import TrialSpec, run_trial
+from tuning.trial.validation import folds
 
 FOREST = {"class": "sklearn.ensemble.RandomForestClassifier", "params": {"max_depth": 4}}
 
@@ -160,7 +160,7 @@ def test_each_method_is_called_once_per_fold_for_every_metric(tmp_path):
     spec = TrialSpec.from_experiment(validate(raw))
     CountingTree.calls.clear()
     result = run_trial({"min_samples_leaf": 1}, breast_cancer_split(), spec)
-    # one predict more: the model's cost (`tuning.trial.model_costs`, one predict per trial)
+    # one predict more: the model's cost (`tuning.trial.fit.model_costs`, one predict per trial)
     assert dict(CountingTree.calls) == {"predict": 3 + 1, "predict_proba": 3}
     assert {"roc_auc_std", "neg_log_loss_std", "accuracy_std", "f1_std"} <= set(result)
 

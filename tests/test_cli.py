@@ -145,6 +145,16 @@ def test_quick_experiment_end_to_end(tmp_path):
     assert shown.returncode == 0 and f"{summary['best']['mse']:.4f}" in shown.stdout
 
 
+def test_tuning_schema_prints_the_json_schema():
+    """`tuning schema` prints what ``python -m tuning.config.reference --schema`` prints: the
+    committed docs/experiment.schema.json, a JSON Schema."""
+    printed = cli("tuning", "schema")
+    assert printed.returncode == 0 and printed.stderr == "", printed.stderr
+    assert printed.stdout == cli("tuning.config.reference", "--schema").stdout
+    assert printed.stdout == (ROOT / "docs" / "experiment.schema.json").read_text()
+    assert json.loads(printed.stdout)["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+
+
 def test_inspect_rejects_a_folder_that_is_not_a_run(tmp_path):
     result = cli("tuning.inspect", str(tmp_path))
     assert result.returncode == 2 and "is not a tuning run directory" in result.stderr

@@ -22,7 +22,7 @@ import pytest
 
 from tests.conftest import ROOT, experiment_dict
 from tests.test_cli import assert_rejected, cli, write
-from tuning.cluster import resolve_address
+from tuning.planning.cluster import resolve_address
 
 RAY = str(Path(sys.executable).with_name("ray"))
 
@@ -236,8 +236,8 @@ def test_experiment_spreads_over_a_two_node_cluster(tmp_path, two_nodes):
 @pytest.mark.slow
 def test_trials_record_their_gpu(tmp_path, ray_session):
     """A quarter of the session's logical GPU per trial: each trial records the GPU it saw."""
+    from tuning._experiment import run_experiment
     from tuning.config import validate
-    from tuning.run import run_experiment
 
     experiment = validate(
         experiment_dict(

@@ -267,7 +267,7 @@ def test_no_module_level_import_circle():
         for name, path in modules.items()
     }
     assert {"tuning.config.schema", "tuning.config.checks"} <= graph["tuning.config.loading"]  # parsed
-    assert "tuning.estimator" in graph["tuning.config.checks"]
+    assert "tuning.estimators.classes" in graph["tuning.config.checks"]
     try:
         list(graphlib.TopologicalSorter(graph).static_order())
     except graphlib.CycleError as exc:
@@ -275,11 +275,11 @@ def test_no_module_level_import_circle():
 
 
 def test_estimator_imports_nothing_from_config():
-    path = ROOT / "tuning" / "estimator.py"
+    path = ROOT / "tuning" / "estimators" / "classes.py"
     everywhere = [
         n for n in ast.walk(ast.parse(path.read_text())) if isinstance(n, (ast.Import, ast.ImportFrom))
     ]
-    imported = imported_modules("tuning.estimator", path, set(tuning_modules()), everywhere)
+    imported = imported_modules("tuning.estimators.classes", path, set(tuning_modules()), everywhere)
     assert not {m for m in imported if m.startswith("tuning.config")}, imported
 
 
@@ -301,6 +301,56 @@ def test_defaults_resolve_without_warnings(tmp_path):
         warnings.simplefilter("error")
         resolved = validate(raw).resolved()
     assert resolved["resources"]["num_cpus"] == 1
+
+
+def layout_floors() -> dict[str, int]:
+    """docs/testing.md's layout: module path -> the number of the ``### Floor N`` heading it is under."""
+    text = (ROOT / "docs" / "testing.md").read_text()
+    section = text[text.index("## Layout") :].split("\n## ")[0]
+    floors = {}
+    for number, body in re.findall(r"^### Floor (\d+):.*?\n(.*?)(?=^### |\Z)", section, flags=re.M | re.S):
+        for cell in re.findall(r"^\| (.+?) \|", body, flags=re.M):
+            paths = re.findall(r"`([\w/.]+\.py)`", cell)
+            folder = paths[0].rsplit("/", 1)[0] if paths else ""
+            floors.update({p if "/" in p else f"{folder}/{p}": int(number) for p in paths})
+    return floors
+
+
+def test_imports_run_down_the_floors():
+    """Every import of every module, at the top of a file or inside a function, is of a module on
+    the same floor of docs/testing.md's layout or one below: the data flows one way."""
+    floors = layout_floors()
+    assert set(floors.values()) == set(range(1, 9)) and floors["tuning/trial/fit.py"] == 4
+
+    def floor(path: Path) -> int:
+        if path.name != "__init__.py":
+            return floors[str(path.relative_to(ROOT))]
+        folder = str(path.parent.relative_to(ROOT))
+        inside = [f for p, f in floors.items() if p.startswith(f"{folder}/")]
+        return 8 if folder == "tuning" else min(inside)  # a package's face: with its lowest module
+
+    modules = tuning_modules()
+    up = []
+    for name, path in modules.items():
+        tree = ast.parse(path.read_text())
+        nodes = [n for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))]
+        for imported in imported_modules(name, path, set(modules), nodes):
+            if floor(modules[imported]) > floor(path):
+                up.append(
+                    f"{name} (floor {floor(path)}) imports {imported} (floor {floor(modules[imported])})"
+                )
+    assert not up, up
+
+
+def test_no_function_is_over_60_lines():
+    """Every function of the package, docstring included, fits in 60 lines: a reader sees it whole."""
+    long = [
+        f"{path.relative_to(ROOT)}:{node.lineno} {node.name} ({node.end_lineno - node.lineno + 1} lines)"
+        for path in (ROOT / "tuning").rglob("*.py")
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno >= 60
+    ]
+    assert not long, long
 
 
 def test_layout_table_names_every_module():

@@ -20,8 +20,8 @@ import yaml
 
 from tests.conftest import ROOT
 from tests.doc_figures import FIGURES, Bench, Code, bench_tables
-from tuning import cli_reference, reference
-from tuning.config import locate, validate
+from tuning import cli_reference
+from tuning.config import locate, reference, validate
 from tuning.run import main, parse_args
 
 PAGES = [*sorted((ROOT / "docs").rglob("*.md")), ROOT / "README.md", ROOT / "CHANGELOG.md"]
@@ -561,21 +561,21 @@ def test_api_reference_documents_the_public_api():
     page = (ROOT / "docs" / "reference" / "api.md").read_text()
     missing = [name for name in tuning.__all__ if f"heading: tuning.{name}\n" not in page]
     assert not missing, f"docs/reference/api.md has no entry for tuning.{missing}"
-    assert "tuning.execute" not in page  # the dict-returning internals are not the public face
+    assert "tuning._experiment" not in page  # the dict-returning internals are not the public face
 
 
 def test_summary_fields_are_documented():
-    """Every key a summary.json gets (tuning/summary.py builds it, tuning/execute.py adds to it)
+    """Every key a summary.json gets (tuning/reports/summary.py builds it, tuning/_experiment.py adds to it)
     is a row of run-directory.md's table, and best_model's keys are named in its row."""
     import ast
 
     built = next(
         node
-        for node in ast.walk(ast.parse((ROOT / "tuning" / "summary.py").read_text()))
+        for node in ast.walk(ast.parse((ROOT / "tuning" / "reports" / "summary.py").read_text()))
         if isinstance(node, ast.FunctionDef) and node.name == "build_summary"
     )
     keys = {k.value for node in ast.walk(built) if isinstance(node, ast.Return) for k in node.value.keys}
-    keys |= set(re.findall(r'summary\["(\w+)"\]\s*(?:,|=)', (ROOT / "tuning" / "execute.py").read_text()))
+    keys |= set(re.findall(r'summary\["(\w+)"\]\s*(?:,|=)', (ROOT / "tuning" / "_experiment.py").read_text()))
     table = (ROOT / "docs" / "reference" / "run-directory.md").read_text().split("## `summary.json`")[1]
     documented = {
         key
@@ -584,7 +584,7 @@ def test_summary_fields_are_documented():
         for key in re.findall(r"`(\w+)`", row.split("|")[1])
     }
     assert keys - documented == set(), f"summary.json keys missing from run-directory.md: {keys - documented}"
-    refit = (ROOT / "tuning" / "refit.py").read_text()
+    refit = (ROOT / "tuning" / "reports" / "best_model.py").read_text()
     returned = re.search(r'return \{\n\s+"path":.*?\n    \}', refit, re.S).group(0)
     model_row = next(row for row in table.splitlines() if row.startswith("| `best_model` |"))
     missing = [k for k in re.findall(r'"(\w+)":', returned) if f"`{k}`" not in model_row]

@@ -10,10 +10,10 @@ import pytest
 
 from tests.conftest import ROOT, experiment_dict
 from tests.test_cli import assert_rejected, cli, write
-from tuning.cluster import Cluster
 from tuning.config import validate
-from tuning.dry_run import describe, trial_table
-from tuning.plan import make_plan
+from tuning.planning.cluster import Cluster
+from tuning.planning.dry_run import describe, trial_table
+from tuning.planning.plan import make_plan
 
 
 def cluster(node_cpus=(4.0, 4.0), node_gpus=(1.0, 0.0), started_here=False) -> Cluster:

@@ -16,7 +16,7 @@ from sklearn.preprocessing import StandardScaler
 from tests.conftest import experiment_dict
 from tuning import ExperimentError, run_experiment
 from tuning.api import _resolve
-from tuning.estimator import estimator_section
+from tuning.estimators.classes import estimator_section
 
 
 class Local(Ridge):

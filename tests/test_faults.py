@@ -22,7 +22,7 @@ import yaml
 
 from tests.conftest import ROOT, experiment_dict
 from tests.test_cli import cli, write
-from tuning.results import write_atomic, write_json
+from tuning.run_files import write_atomic, write_json
 
 CONFIGS = [1, 2, 3, 4, 5, 6]
 
@@ -253,7 +253,7 @@ def test_runs_started_in_the_same_second_never_share_a_directory(tmp_path, monke
     from concurrent.futures import ThreadPoolExecutor
     from datetime import datetime
 
-    import tuning.results as results
+    import tuning.run_files as results
 
     class Frozen(datetime):
         @classmethod
@@ -294,7 +294,7 @@ def test_a_killed_writer_leaves_a_whole_file(tmp_path):
     versions = {"a": "A" * 4_000_000 + "\n", "b": "B" * 3_000_000 + "\n"}
     write_atomic(target, versions["a"])
     code = (
-        "import sys; from pathlib import Path; from tuning.results import write_atomic\n"
+        "import sys; from pathlib import Path; from tuning.run_files import write_atomic\n"
         "a, b = 'A' * 4_000_000 + '\\n', 'B' * 3_000_000 + '\\n'\n"
         "print('go', flush=True)\n"
         "while True:\n"

@@ -12,10 +12,10 @@ from tests.conftest import experiment_dict
 from tests.test_cli import cli
 from tests.test_dry_run import cluster
 from tuning.config import validate
-from tuning.dry_run import describe
-from tuning.families import why_not_shared
-from tuning.gpu import uses_gpu
-from tuning.plan import make_plan
+from tuning.estimators.families import why_not_shared
+from tuning.estimators.gpu import uses_gpu
+from tuning.planning.dry_run import describe
+from tuning.planning.plan import make_plan
 
 LABEL = "the GPU is a scheduling label"
 UNRESERVED = "Ray reserves none"

@@ -8,10 +8,10 @@ import importlib.util
 import json
 
 from tests.test_report_html import fake_summary, parse
-from tuning.html import importance as importance_module
-from tuning.html import report_data, write_report
-from tuning.html.figures import heatmap_figure, parallel_figure
-from tuning.html.importance import NO_OPTUNA, most_important_line, space_data
+from tuning.reports.html import importance as importance_module
+from tuning.reports.html import report_data, write_report
+from tuning.reports.html.figures import heatmap_figure, parallel_figure
+from tuning.reports.html.importance import NO_OPTUNA, most_important_line, space_data
 
 
 def test_the_report_holds_the_importances_and_the_plots(tmp_path):

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from tuning.inspect import main
+from tuning.reports.inspection import main
 
 ROWS = [
     {

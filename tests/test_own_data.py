@@ -14,7 +14,7 @@ import pytest
 from tests.conftest import ROOT, experiment_dict
 from tests.test_cli import assert_rejected, cli, write
 from tuning.config import DataConfig, SplitConfig, validate
-from tuning.trial import TrialSpec, run_trial
+from tuning.trial.fit import TrialSpec, run_trial
 
 pytestmark = pytest.mark.slow
 
@@ -23,7 +23,7 @@ CARS = ROOT / "experiments" / "data" / "cars.csv"
 
 @pytest.fixture(scope="module")
 def cars_split(ray_session):
-    from tuning.data import load_split
+    from tuning.trial.data import load_split
 
     return load_split(DataConfig(source=str(CARS), target="price"), SplitConfig(test_size=0.25), seed=7)
 
@@ -42,7 +42,7 @@ def test_categorical_and_missing_columns_are_kept_raw(cars_split):
 
 
 def test_parquet_of_the_same_rows_gives_the_same_split(cars_split, tmp_path):
-    from tuning.data import load_split
+    from tuning.trial.data import load_split
 
     parquet = tmp_path / "cars.parquet"
     pd.read_csv(CARS).to_parquet(parquet)
@@ -54,7 +54,7 @@ def test_parquet_of_the_same_rows_gives_the_same_split(cars_split, tmp_path):
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])
 def test_ray_data_and_the_direct_read_give_the_same_split(cars_split, tmp_path, suffix):
     """data.reader: ray_data and the in-process read (auto for a local file): same rows, same split."""
-    from tuning import data
+    from tuning.trial import data
 
     path = tmp_path / f"cars{suffix}"
     pd.read_csv(CARS).to_csv(path, index=False) if suffix == ".csv" else pd.read_csv(CARS).to_parquet(path)
@@ -68,7 +68,7 @@ def test_ray_data_and_the_direct_read_give_the_same_split(cars_split, tmp_path, 
 
 
 def test_the_trial_imputes_and_encodes_inside_its_pipeline(cars_split, tmp_path):
-    from tuning.trial import build_estimator
+    from tuning.trial.fit import build_estimator
 
     spec = spec_for(tmp_path)
     model = build_estimator({"n_estimators": 10}, cars_split, spec)
@@ -85,7 +85,7 @@ def _times(metrics: dict) -> dict:
 def test_kfold_cv_reports_mean_and_std_of_each_metric(cars_split, tmp_path):
     from sklearn.model_selection import KFold, cross_val_score
 
-    from tuning.trial import build_estimator
+    from tuning.trial.fit import build_estimator
 
     spec = spec_for(tmp_path, split={"test_size": 0.25, "cv": 3})
     assert spec.cv == 3
@@ -155,7 +155,7 @@ def test_own_data_end_to_end_saves_a_model_that_predicts_raw_rows(tmp_path):
 
 
 def test_refit_matches_the_best_trial_and_can_be_turned_off(ray_session, tmp_path):
-    from tuning.run import run_experiment
+    from tuning._experiment import run_experiment
 
     summary = run_experiment(
         validate(experiment_dict(tmp_path, space={"n_estimators": [2, 4]})), echo=lambda line: None

@@ -11,11 +11,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.units import ok, result_of
-from tuning import summary
-from tuning.report import check_parity, compare_runners, parity_line, same_value
-from tuning.runners.common import TrialResult
-from tuning.tracking import Trackers
-from tuning.tracking.base import Guarded
+from tuning.reports import summary
+from tuning.reports.text import check_parity, compare_runners, parity_line, same_value
+from tuning.runners.tracking import Trackers
+from tuning.runners.tracking.base import Guarded
+from tuning.trial.records import TrialResult
 
 NAN = math.nan
 

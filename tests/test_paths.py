@@ -17,9 +17,9 @@ import yaml
 
 from tests.conftest import ROOT, experiment_dict
 from tests.test_cli import assert_rejected, cli, write
-from tuning.cluster import Cluster, check_fits
 from tuning.config import ResourcesConfig, validate
 from tuning.errors import ExperimentError
+from tuning.planning.cluster import Cluster, check_fits
 
 
 def rows_csv(tmp_path: Path, n: int = 60, target_gap: bool = False) -> Path:
@@ -66,7 +66,7 @@ def test_runners_that_disagree_end_the_run_incomplete_and_say_so(tmp_path):
 def test_r2_is_maximised_everywhere_a_best_is_chosen(ray_session, tmp_path):
     from ray import tune
 
-    from tuning.run import run_experiment
+    from tuning._experiment import run_experiment
 
     raw = experiment_dict(tmp_path, metric="r2", space={"n_estimators": [1, 3, 6]})
     raw["estimator"]["params"]["max_depth"] = 3
@@ -95,7 +95,7 @@ def test_r2_is_maximised_everywhere_a_best_is_chosen(ray_session, tmp_path):
 @pytest.mark.slow
 def test_data_features_selects_columns(ray_session, tmp_path):
     from tuning.config import DataConfig, SplitConfig
-    from tuning.data import load_split
+    from tuning.trial.data import load_split
 
     data = DataConfig(source=str(rows_csv(tmp_path)), target="y", features=["c", "a"])
     split = load_split(data, SplitConfig(), seed=0)
@@ -126,7 +126,7 @@ def test_a_data_file_of_another_kind_is_refused(tmp_path):
 def test_no_network_and_no_cached_housing_data_is_one_clear_line(tmp_path, monkeypatch):
     import sklearn.datasets._california_housing as housing
 
-    from tuning.data import builtin_frame
+    from tuning.trial.data import builtin_frame
 
     def offline(*args, **kwargs):
         raise OSError("[Errno -3] Temporary failure in name resolution")
@@ -144,7 +144,7 @@ def test_no_network_and_no_cached_housing_data_is_one_clear_line(tmp_path, monke
 
 
 def test_loguniform_draws_stay_in_bounds_and_spread_over_decades(tmp_path):
-    from tuning.plan import trials_in_run_order
+    from tuning.planning.plan import trials_in_run_order
 
     raw = experiment_dict(
         tmp_path,
@@ -158,7 +158,7 @@ def test_loguniform_draws_stay_in_bounds_and_spread_over_decades(tmp_path):
 
 @pytest.mark.slow
 def test_random_search_over_a_continuous_range_runs_the_same_draws_in_both_runners(ray_session, tmp_path):
-    from tuning.run import run_experiment
+    from tuning._experiment import run_experiment
 
     raw = experiment_dict(
         tmp_path,
@@ -175,7 +175,7 @@ def test_random_search_over_a_continuous_range_runs_the_same_draws_in_both_runne
 
 @pytest.mark.slow
 def test_grace_period_lets_every_trial_reach_its_steps(ray_session, tmp_path):
-    from tuning.run import run_experiment
+    from tuning._experiment import run_experiment
 
     raw = experiment_dict(
         tmp_path,

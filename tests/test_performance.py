@@ -16,10 +16,10 @@ from sklearn.ensemble import RandomForestRegressor
 from tests.conftest import ROOT, experiment_dict
 from tuning.config import load_experiment, validate
 from tuning.errors import ExperimentError
-from tuning.plan import auto_cpus
-from tuning.space import expand, ordered
-from tuning.trial import TrialSpec, run_trial
-from tuning.validation import folds
+from tuning.estimators.space import expand, ordered
+from tuning.planning.plan import auto_cpus
+from tuning.trial.fit import TrialSpec, run_trial
+from tuning.trial.validation import folds
 
 # --------------------------------------------------------------------------- config
 
@@ -157,7 +157,7 @@ def test_without_repeats_a_trial_uses_the_shared_split(housing_split, tmp_path):
 
 @pytest.mark.slow
 def test_mccv_evaluation_runners_agree_split_for_split(ray_session, tmp_path):
-    from tuning.run import run_experiment
+    from tuning._experiment import run_experiment
 
     raw = experiment_dict(
         tmp_path,
@@ -183,7 +183,7 @@ def test_mccv_evaluation_runners_agree_split_for_split(ray_session, tmp_path):
 
 @pytest.mark.slow
 def test_auto_cpus_and_order_reach_the_trials(ray_session, tmp_path):
-    from tuning.run import run_experiment
+    from tuning._experiment import run_experiment
 
     raw = experiment_dict(
         tmp_path,
@@ -278,7 +278,7 @@ def test_fresh_benchmark_runs_each_approach_in_a_new_process(tmp_path, capsys):
 
 
 def _runner(name: str, wall: float, durations: list[float], cores: float):
-    from tuning.runners.common import RunnerResult, TrialResult
+    from tuning.trial.records import RunnerResult, TrialResult
 
     trials = [
         TrialResult(f"{name}_{i}", {"i": i}, {"mse": 1.0, "started_at": 0.0, "ended_at": d})
@@ -288,7 +288,7 @@ def _runner(name: str, wall: float, durations: list[float], cores: float):
 
 
 def test_report_says_why_the_sequential_runner_wins():
-    from tuning.report import sequential_wins
+    from tuning.reports.text import sequential_wins
 
     tiny = {  # 100 trials of 10 ms: 1 s in a loop, 6 s through Tune on 2 cores
         "sequential": _runner("sequential", 1.0, [0.01] * 100, 1),
@@ -341,8 +341,8 @@ def test_actor_start_probe_shows_tune_actors_never_get_waiting_workers(tmp_path)
 
 @pytest.mark.slow
 def test_both_runners_give_identical_means_from_chunks_of_repeats(ray_session, housing_split, tmp_path):
-    from tuning.cluster import connect
-    from tuning.plan import group_repeats, make_plan
+    from tuning.planning.cluster import connect
+    from tuning.planning.plan import group_repeats, make_plan
     from tuning.runners.dispatch import Session, run_runners
 
     raw = experiment_dict(
@@ -400,7 +400,7 @@ def test_the_cli_stops_its_ray_while_the_best_model_and_reports_are_written(tmp_
 
 
 def test_release_leaves_a_joined_ray_running():
-    from tuning.cluster import RayRelease, local_cluster
+    from tuning.planning.cluster import RayRelease, local_cluster
 
     for kept in (RayRelease(local_cluster(2, 0)), RayRelease(None)):  # someone else's Ray; the API's
         kept.start()
@@ -412,7 +412,7 @@ def test_release_collects_the_garbage_first_and_collects_none_while_ray_stops(mo
 
     import ray
 
-    from tuning.cluster import Cluster, RayRelease
+    from tuning.planning.cluster import Cluster, RayRelease
 
     seen = []
     monkeypatch.setattr(ray, "shutdown", lambda: seen.append(gc.isenabled()))

@@ -16,10 +16,10 @@ import yaml
 from tests.conftest import ROOT, experiment_dict
 from tests.test_cli import assert_rejected, cli, write
 from tuning.config import validate
-from tuning.models import CHOICE_KEY, flat_choice, nested_choice
-from tuning.plan import trials_in_run_order
-from tuning.space import suggest_choice
-from tuning.trial import TrialSpec, build_estimator
+from tuning.estimators.models import CHOICE_KEY, flat_choice, nested_choice
+from tuning.estimators.space import suggest_choice
+from tuning.planning.plan import trials_in_run_order
+from tuning.trial.fit import TrialSpec, build_estimator
 
 SCALE = {"name": "scale", "class": "sklearn.preprocessing.StandardScaler"}
 RIDGE = {"name": "model", "class": "sklearn.linear_model.Ridge"}
@@ -173,17 +173,17 @@ def test_a_pipeline_follows_the_automatic_preprocessing(tmp_path):
 
 def _cars_split():
     from tuning.config import DataConfig, SplitConfig
-    from tuning.data import split_frame
+    from tuning.trial.data import split_frame
 
     data = DataConfig(source=str(CARS), target="price")
     return split_frame(pd.read_csv(CARS), data, SplitConfig(test_size=0.25), seed=7)
 
 
 def test_fits_are_shared_per_branch_and_behind_steps_to_the_last_bit(tmp_path):
-    from tuning.cluster import local_cluster
-    from tuning.plan import make_plan
-    from tuning.shared import run_group
-    from tuning.trial import run_trial
+    from tuning.planning.cluster import local_cluster
+    from tuning.planning.plan import make_plan
+    from tuning.trial.fit import run_trial
+    from tuning.trial.shared_fits import run_group
 
     trees = {"name": "model", "class": "sklearn.ensemble.ExtraTreesRegressor"}
     piped = {"steps": [SCALE, trees], "space": {"model__n_estimators": [2, 4, 6]}}
@@ -198,8 +198,8 @@ def test_fits_are_shared_per_branch_and_behind_steps_to_the_last_bit(tmp_path):
 
 
 def test_a_choice_of_classifiers_scores_each_branch_with_the_classifier_metric(tmp_path):
-    from tuning.data import builtin_frame, split_frame
-    from tuning.trial import run_trial
+    from tuning.trial.data import builtin_frame, split_frame
+    from tuning.trial.fit import run_trial
 
     forest = {"class": "sklearn.ensemble.RandomForestClassifier", "space": {"max_depth": [2]}}
     linear = {"name": "model", "class": "sklearn.linear_model.RidgeClassifier"}
@@ -252,7 +252,7 @@ def test_the_pipeline_example_runs_both_runners_alike_and_saves_the_whole_pipeli
 
 @pytest.mark.slow
 def test_the_choice_example_runs_both_runners_alike_and_names_each_trial_model(tmp_path):
-    from tuning.html.data import report_data
+    from tuning.reports.html.data import report_data
 
     result, run_dir, summary = _run(tmp_path, "model_choice")
     assert summary["parity"] == {"identical": True, "differing": []}

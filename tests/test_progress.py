@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from tuning.progress import DurationModel, Progress, _duration, schedule_time, tune_callback
+from tuning.runners.progress import DurationModel, Progress, _duration, schedule_time, tune_callback
 
 
 class FakeClock:

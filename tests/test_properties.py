@@ -14,12 +14,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import experiment_dict
-from tuning.cluster import Cluster
 from tuning.config import apply_override, validate
 from tuning.config.schema import _parse_param
 from tuning.errors import ExperimentError
-from tuning.plan import make_plan
-from tuning.space import expand
+from tuning.estimators.space import expand
+from tuning.planning.cluster import Cluster
+from tuning.planning.plan import make_plan
 
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 TMP = Path("/nonexistent-results")  # never written: only validated

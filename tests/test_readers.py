@@ -12,10 +12,10 @@ from sklearn.model_selection import train_test_split
 
 from tests.conftest import ROOT, experiment_dict
 from tests.test_config import write
-from tuning import data
 from tuning.config import DataConfig, SplitConfig, load_experiment, validate
-from tuning.dry_run import data_line
 from tuning.errors import ExperimentError
+from tuning.planning.dry_run import data_line
+from tuning.trial import data
 
 READERS = ["ray_data", "in_process"]
 

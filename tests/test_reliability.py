@@ -238,7 +238,7 @@ def crafted_run_dir(tmp_path: Path, marker: Path) -> Path:
     import pickle
 
     from tuning.config import validate
-    from tuning.results import write_experiment
+    from tuning.run_files import write_experiment
 
     run_dir = tmp_path / "results" / "small" / "2026-01-01_00-00-00"
     run_dir.mkdir(parents=True)

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from tuning.html import REPORT_FILE, report_data, write_report
-from tuning.html.figures import params_figure, timings_figure
-from tuning.html.gantt import timeline_figure
-from tuning.html.timeline import assign_lanes
+from tuning.reports.html import REPORT_FILE, report_data, write_report
+from tuning.reports.html.figures import params_figure, timings_figure
+from tuning.reports.html.gantt import timeline_figure
+from tuning.reports.html.timeline import assign_lanes
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 VOID = {"meta", "img", "br", "hr", "link", "input"}

@@ -9,8 +9,8 @@ import pytest
 import yaml
 
 from tests.conftest import experiment_dict
+from tuning._experiment import run_experiment
 from tuning.config import validate
-from tuning.run import run_experiment
 
 pytestmark = pytest.mark.slow
 
@@ -70,7 +70,7 @@ def test_ray_reads_the_run_directory(both_run, housing_split):
     from ray.tune import ExperimentAnalysis
 
     from tuning.runners.tune import trainable
-    from tuning.trial import TrialSpec
+    from tuning.trial.fit import TrialSpec
 
     summary, run_dir, _ = both_run
     analysis = ExperimentAnalysis(str(run_dir), default_metric="mse", default_mode="min")
@@ -107,7 +107,7 @@ def test_tensorboard_events_hold_the_metric(both_run):
 
 
 def test_inspect_prints_the_table_from_disk(both_run, capsys):
-    from tuning.inspect import main
+    from tuning.reports.inspection import main
 
     summary, run_dir, _ = both_run
     assert main([str(run_dir)]) == 0

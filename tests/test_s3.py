@@ -90,7 +90,7 @@ def test_run_on_s3_then_inspect_and_restore(tmp_path, s3, housing_split):
 
     from tuning.config import validate
     from tuning.runners.tune import trainable
-    from tuning.trial import TrialSpec
+    from tuning.trial.fit import TrialSpec
 
     experiment = validate({**raw, "storage_path": str(tmp_path)})
     assert tune.Tuner.can_restore(summary["run_dir"])
@@ -106,7 +106,7 @@ def test_run_on_s3_then_inspect_and_restore(tmp_path, s3, housing_split):
 
 def test_unusable_s3_location_is_refused_before_running(tmp_path, s3):
     from tuning.errors import ExperimentError
-    from tuning.results import new_run_dir
+    from tuning.run_files import new_run_dir
 
     with pytest.raises(ExperimentError, match="must be a writable folder or a URI pyarrow can open") as info:
         new_run_dir(f"s3://no-such-bucket/runs?endpoint_override={s3}&scheme=http", "nobucket")

@@ -11,7 +11,7 @@ import yaml
 from tests.conftest import ROOT, experiment_dict
 from tuning.config import load_experiment, validate
 from tuning.errors import ExperimentError
-from tuning.space import expand
+from tuning.estimators.space import expand
 
 CARS = ROOT / "experiments" / "data" / "cars.csv"
 
@@ -136,7 +136,7 @@ def cars(tmp_path: Path, **changes) -> dict:
 
 @pytest.mark.slow
 def test_random_search_runs_the_expanded_configs_in_both_runners(ray_session, tmp_path):
-    from tuning.run import run_experiment
+    from tuning._experiment import run_experiment
 
     raw = cars(
         tmp_path,
@@ -157,7 +157,7 @@ def test_random_search_runs_the_expanded_configs_in_both_runners(ray_session, tm
 
 @pytest.mark.slow
 def test_asha_stops_poor_forests_early_and_the_baseline_runs_them_in_full(ray_session, tmp_path):
-    from tuning.run import run_experiment
+    from tuning._experiment import run_experiment
 
     raw = cars(
         tmp_path,
@@ -192,7 +192,7 @@ def test_asha_stops_poor_forests_early_and_the_baseline_runs_them_in_full(ray_se
 @pytest.mark.slow
 def test_optuna_search_is_seeded_and_both_replays_its_configs(ray_session, tmp_path):
     pytest.importorskip("optuna")
-    from tuning.run import run_experiment
+    from tuning._experiment import run_experiment
 
     def run(seed: int) -> dict:
         raw = cars(

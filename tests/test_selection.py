@@ -21,9 +21,8 @@ from sklearn.ensemble import RandomForestRegressor
 from tests.conftest import experiment_dict
 from tuning.config import validate
 from tuning.errors import ExperimentError
-from tuning.html.data import pareto_front
-from tuning.runners.common import TrialResult
-from tuning.selection import (
+from tuning.reports.html.data import pareto_front
+from tuning.reports.selection import (
     Rule,
     choose,
     corrected_interval,
@@ -32,7 +31,8 @@ from tuning.selection import (
     selection_lines,
     standard_error,
 )
-from tuning.trial import model_costs
+from tuning.trial.fit import model_costs
+from tuning.trial.records import TrialResult
 
 # five folds' mse of four forests; the best (64 trees) has mean 1.04, sd sqrt(0.013), so one
 # standard error is sqrt(0.013) / sqrt(5) = 0.05099: 32 (1.06) and 16 (1.08) are within it, 8 (1.10) is not

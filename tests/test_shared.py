@@ -19,13 +19,13 @@ from tests.conftest import ROOT, experiment_dict
 from tests.test_cli import assert_rejected, cli, write
 from tests.test_dry_run import cluster
 from tuning.config import load_experiment, validate, why_not_share
-from tuning.data import Split
-from tuning.dry_run import describe
-from tuning.families import family_of, why_not_shared
+from tuning.estimators.families import family_of, why_not_shared
 from tuning.metrics import is_metric_key
-from tuning.plan import make_plan
-from tuning.shared import cut_model, fit_largest, group_configs, run_group, staged_answers
-from tuning.trial import TrialSpec, run_trial
+from tuning.planning.dry_run import describe
+from tuning.planning.plan import make_plan
+from tuning.trial.data import Split
+from tuning.trial.fit import TrialSpec, run_trial
+from tuning.trial.shared_fits import cut_model, fit_largest, group_configs, run_group, staged_answers
 
 SKLEARN = "sklearn.ensemble."
 FAMILY_CASES = [
@@ -219,7 +219,7 @@ def test_a_classifier_group_scores_each_configuration_as_its_own_trial_would(raw
 
 
 def test_a_cut_pipeline_keeps_its_fitted_preprocessing():
-    from tuning.trial import build_estimator
+    from tuning.trial.fit import build_estimator
 
     split = small_split(raw=True)
     spec = TrialSpec(SKLEARN + "RandomForestRegressor", {"random_state": 0, "max_depth": 3})
@@ -319,7 +319,7 @@ def test_rf_yaml_is_the_unshared_tutorial():
 
 @pytest.mark.slow
 def test_both_runners_share_alike_and_the_saved_model_is_the_best_configuration(ray_session, tmp_path):
-    from tuning.run import run_experiment
+    from tuning._experiment import run_experiment
 
     summary = run_experiment(rf_experiment(tmp_path, share_fits=True), "both", echo=lambda _: None)
     tune, seq = summary["trials"]["tune"], summary["trials"]["sequential"]
@@ -340,9 +340,9 @@ def test_both_runners_share_alike_and_the_saved_model_is_the_best_configuration(
 
 def assert_is_a_separate_fit(model, summary: dict, tmp_path: Path, experiment=None) -> None:
     """``model`` predicts rows (a DataFrame) to the last bit as a separate refit of its configuration."""
-    from tuning.data import load_split
-    from tuning.plan import with_cpus
-    from tuning.refit import refit
+    from tuning.planning.plan import with_cpus
+    from tuning.reports.best_model import refit
+    from tuning.trial.data import load_split
 
     experiment = experiment or rf_experiment(tmp_path, share_fits=True)
     split = load_split(experiment.data, experiment.split, experiment.split.seed)
@@ -358,7 +358,7 @@ def assert_is_a_separate_fit(model, summary: dict, tmp_path: Path, experiment=No
 
 @pytest.mark.slow
 def test_a_sequential_or_cross_validated_run_refits_its_best_model(ray_session, tmp_path):
-    from tuning.run import run_experiment
+    from tuning._experiment import run_experiment
 
     quiet = {"echo": lambda _: None}
     sequential = run_experiment(rf_experiment(tmp_path, share_fits=True), "sequential", **quiet)
@@ -373,8 +373,8 @@ def test_a_sequential_or_cross_validated_run_refits_its_best_model(ray_session, 
 
 @pytest.mark.slow
 def test_an_unshared_run_keeps_its_best_trials_own_fit_and_only_its_processes_best(ray_session, tmp_path):
-    from tuning.run import run_experiment
-    from tuning.shared import FIT_FILE
+    from tuning._experiment import run_experiment
+    from tuning.trial.shared_fits import FIT_FILE
 
     # one actor runs the four trials in turn (reuse_actors); after 16 trees, the smaller forests do worse
     resources = {"num_cpus": 1, "max_concurrent_trials": 1}
@@ -433,9 +433,9 @@ def test_a_kept_fit_is_cut_to_the_best_size_only_where_it_was_fitted_on_the_trai
     from sklearn.ensemble import RandomForestRegressor
 
     from tests.units import tiny_split
-    from tuning.refit import kept_fit
-    from tuning.runners.common import TrialResult
-    from tuning.shared import FIT_FILE, INDEX_KEY
+    from tuning.reports.best_model import kept_fit
+    from tuning.trial.records import TrialResult
+    from tuning.trial.shared_fits import FIT_FILE, INDEX_KEY
 
     split = tiny_split()
     spec = TrialSpec("sklearn.ensemble.RandomForestRegressor", {"random_state": 0, "max_depth": 2})

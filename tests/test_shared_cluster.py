@@ -26,15 +26,23 @@ import pytest
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
-import tuning.cluster as cluster_module
+import tuning.planning.cluster as cluster_module
 from tests.conftest import ROOT, experiment_dict
 from tests.test_cli import write
 from tests.test_cluster import RayCluster, _children, _free_port
-from tuning.cluster import WAIT_ENV, Cluster, bundle_in, check_fits, check_reachable, cluster_wait_s, connect
 from tuning.config import ResourcesConfig
 from tuning.errors import ExperimentError
-from tuning.results import write_atomic, write_json
+from tuning.planning.cluster import (
+    WAIT_ENV,
+    Cluster,
+    bundle_in,
+    check_fits,
+    check_reachable,
+    cluster_wait_s,
+    connect,
+)
 from tuning.run import parse_args
+from tuning.run_files import write_atomic, write_json
 
 # --------------------------------------------------------------------------- file modes
 

@@ -27,14 +27,14 @@ from tests.test_faults import (
     wait_for,
 )
 from tuning.config import load_experiment, validate
-from tuning.progress import Progress
-from tuning.report import _speed_lines, sequential_wins
+from tuning.reports.summary import timings
+from tuning.reports.text import _speed_lines, sequential_wins
 from tuning.run import main, run_experiment
 from tuning.runners.chunks import merge_chunks
-from tuning.runners.common import RunnerResult, TrialResult
-from tuning.summary import timings
-from tuning.trial import TrialSpec
-from tuning.validation import REPEAT_CHUNK
+from tuning.runners.progress import Progress
+from tuning.trial.fit import TrialSpec
+from tuning.trial.records import RunnerResult, TrialResult
+from tuning.trial.validation import REPEAT_CHUNK
 
 
 def _quiet(_: str) -> None:
@@ -209,7 +209,7 @@ def test_shared_fits_and_chunks_of_repeats_run_as_tasks_like_the_baseline(
     """The same group and chunk code: one task per shared fit, one per chunk, merged alike."""
     from tuning.runners.sequential import run_sequential, run_sequential_groups
     from tuning.runners.tasks import run_tasks, units_of
-    from tuning.shared import group_configs, size_key
+    from tuning.trial.shared_fits import group_configs, size_key
 
     experiment = validate(experiment_dict(tmp_path, space={"n_estimators": [2, 4], "max_depth": [3, 4]}))
     spec = TrialSpec.from_experiment(experiment)
@@ -277,7 +277,7 @@ def test_interrupted_tasks_run_resumes_only_unfinished_trials(tmp_path):
 
 def test_an_unknown_runner_is_refused_before_ray_starts(tmp_path):
     from tuning.errors import ExperimentError
-    from tuning.search import check_runner
+    from tuning.planning.search import check_runner
 
     with pytest.raises(
         ExperimentError, match=r"runner must be one of tune, sequential, tasks, both, all; got 'x'"

@@ -9,9 +9,9 @@ import pytest
 from tests.conftest import ROOT, experiment_dict
 from tests.probes import seen_threads
 from tests.test_cli import cli, write
+from tuning._experiment import run_experiment
 from tuning.config import validate
-from tuning.estimator import default_params, deprecated_params, fixed_params, resolve_estimator
-from tuning.run import run_experiment
+from tuning.estimators.classes import default_params, deprecated_params, fixed_params, resolve_estimator
 
 
 def probe_experiment(tmp_path, share_fits: str | bool) -> dict:

@@ -17,9 +17,9 @@ from tests.conftest import experiment_dict
 from tests.test_cli import assert_rejected, write
 from tuning import ExperimentError, run_experiment
 from tuning.config import validate
-from tuning.runners.common import TrialResult
-from tuning.tracking import Trackers
-from tuning.tracking.base import Guarded, SequentialLog
+from tuning.runners.tracking import Trackers
+from tuning.runners.tracking.base import Guarded, SequentialLog
+from tuning.trial.records import TrialResult
 
 
 def tiny(tmp_path: Path, **changes) -> dict:

@@ -9,8 +9,8 @@ from sklearn.model_selection import train_test_split
 
 from tests.conftest import experiment_dict
 from tuning.config import validate
-from tuning.space import expand
-from tuning.trial import TrialSpec, run_trial
+from tuning.estimators.space import expand
+from tuning.trial.fit import TrialSpec, run_trial
 
 pytestmark = pytest.mark.slow
 

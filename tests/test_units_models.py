@@ -13,7 +13,7 @@ import pytest
 from sklearn.pipeline import Pipeline
 
 from tests.units import GROWER, Grower
-from tuning.models import (
+from tuning.estimators.models import (
     CHOICE_KEY,
     Model,
     Step,
@@ -173,7 +173,7 @@ GROWN = {"name": "model", "class": GROWER, "params": {"sleep": 0.0}}
 
 def test_a_pipelines_spec_holds_its_steps_and_the_models_fixed_parameters(tmp_path):
     from tests.units import experiment
-    from tuning.trial import TrialSpec
+    from tuning.trial.fit import TrialSpec
 
     budget = {"budget": {"param": "n_estimators", "max": 4, "step": 2}}
     raw = {"estimator": {"steps": [SCALE, GROWN]}, "space": {"model__n_jobs": [1, 2]}}
@@ -205,7 +205,7 @@ def test_a_pipelines_spec_holds_its_steps_and_the_models_fixed_parameters(tmp_pa
 
 def test_a_choices_spec_holds_each_branch_and_builds_the_one_a_configuration_names(tmp_path):
     from tests.units import experiment, tiny_split
-    from tuning.trial import TrialSpec, build_estimator
+    from tuning.trial.fit import TrialSpec, build_estimator
 
     branches = {
         "grower": {"class": GROWER, "params": {"sleep": 0.0}, "space": {"n_jobs": [1, 2]}},
@@ -239,7 +239,7 @@ SPACES = {
 
 
 def test_a_grid_of_a_choice_runs_each_branch_grid_in_turn():
-    from tuning.space import expand_choice
+    from tuning.estimators.space import expand_choice
 
     assert expand_choice(SPACES, 1, 0) == [
         {CHOICE_KEY: "forest", "forest/n": 1, "forest/d": "x"},
@@ -254,7 +254,7 @@ def test_a_grid_of_a_choice_runs_each_branch_grid_in_turn():
 def test_a_random_search_of_a_choice_draws_branches_then_their_values_as_plain_numbers():
     from sklearn.model_selection import ParameterSampler
 
-    from tuning.space import expand_choice
+    from tuning.estimators.space import expand_choice
 
     spaces = {
         "forest": {"n": {"randint": [2, 4]}, "d": {"uniform": [1.0, 3.0]}},
@@ -304,7 +304,7 @@ class Asked:
 
 
 def test_optuna_is_asked_the_branch_then_only_its_parameters():
-    from tuning.space import suggest_choice
+    from tuning.estimators.space import suggest_choice
 
     spaces = {
         "forest": {"n": {"randint": [2, 4]}, "d": {"uniform": [1.0, 3.0]}, "c": {"grid": [1, 2]}},
@@ -329,7 +329,7 @@ def test_optuna_is_asked_the_branch_then_only_its_parameters():
 def test_plain_values_are_python_numbers_and_containers_stay_as_they_are():
     import numpy as np
 
-    from tuning.space import _plain
+    from tuning.estimators.space import _plain
 
     assert type(_plain(np.int64(3))) is int and type(_plain(np.float64(0.5))) is float
     assert _plain([1]) == [1] and _plain({"a": 1}) == {"a": 1} and _plain("s") == "s" and _plain(None) is None
@@ -344,8 +344,8 @@ BUDGET = {"param": "n_estimators", "max": 4, "step": 2}
 
 def test_the_best_configuration_names_the_budget_by_the_models_own_key(tmp_path):
     from tests.units import experiment
-    from tuning.runners.common import TrialResult
-    from tuning.search import best_config
+    from tuning.planning.search import best_config
+    from tuning.trial.records import TrialResult
 
     chosen = experiment(tmp_path, estimator={"choice": BRANCHES}, space={}, search={"budget": BUDGET})
     piped = TrialResult("t0", {CHOICE_KEY: "piped", "piped/model__n_jobs": 1}, {"mse": 1.0, "budget": 2})
@@ -367,7 +367,7 @@ def test_the_best_configuration_names_the_budget_by_the_models_own_key(tmp_path)
 
 def test_each_branch_is_searched_in_its_order_and_tune_gets_no_space_of_a_choice(tmp_path):
     from tests.units import experiment
-    from tuning.search import for_choice, param_space
+    from tuning.planning.search import for_choice, param_space
 
     order = {"order": "largest_first", "size_param": "n_jobs"}
     grid = experiment(tmp_path, estimator={"choice": BRANCHES}, space={})
@@ -387,8 +387,8 @@ def test_each_branch_is_searched_in_its_order_and_tune_gets_no_space_of_a_choice
 
 def test_the_summary_describes_a_pipeline_and_each_branch_of_a_choice(tmp_path):
     from tests.units import experiment
-    from tuning.summary import estimator_record
-    from tuning.trial import TrialSpec
+    from tuning.reports.summary import estimator_record
+    from tuning.trial.fit import TrialSpec
 
     raw = {"estimator": {"steps": [SCALE, GROWN]}, "space": {"model__n_jobs": [1]}}
     piped = estimator_record(TrialSpec.from_experiment(experiment(tmp_path, **raw)))
@@ -438,7 +438,7 @@ def test_only_a_branch_named_by_a_string_is_flattened():
 
 
 def test_a_random_search_of_a_choice_draws_uniform_values_over_the_whole_range():
-    from tuning.space import expand_choice
+    from tuning.estimators.space import expand_choice
 
     drawn = expand_choice({"f": {"d": {"uniform": [1.0, 3.0]}}}, 40, 3, "random")
     values = [c["f/d"] for c in drawn]
@@ -448,8 +448,8 @@ def test_a_random_search_of_a_choice_draws_uniform_values_over_the_whole_range()
 def test_optuna_searches_a_choice_by_its_define_by_run_space(tmp_path):
     pytest.importorskip("optuna")
     from tests.units import experiment
-    from tuning.search import for_choice, search_alg
-    from tuning.space import suggest_choice
+    from tuning.estimators.space import suggest_choice
+    from tuning.planning.search import for_choice, search_alg
 
     optuna = {"algorithm": "optuna", "num_samples": 2}
     chosen = experiment(tmp_path, estimator={"choice": BRANCHES}, space={}, search=optuna, metric="r2")
@@ -465,7 +465,7 @@ def test_optuna_searches_a_choice_by_its_define_by_run_space(tmp_path):
 
 def test_the_note_on_shared_fits_names_each_branchs_size_key(tmp_path):
     from tests.units import cluster, experiment
-    from tuning.plan import make_plan
+    from tuning.planning.plan import make_plan
 
     boosting = {"class": "sklearn.ensemble.GradientBoostingRegressor", "space": {"n_estimators": [2, 3]}}
     forest = {"class": "sklearn.ensemble.RandomForestRegressor", "space": {"n_estimators": [2, 4]}}

@@ -22,14 +22,14 @@ from tests.units import (
     tiny_split,
 )
 from tuning.errors import ExperimentError
-from tuning.runners.common import RunnerResult, TrialResult
-from tuning.space import expand
-from tuning.trial import TrialSpec
-from tuning.validation import REPEAT_CHUNK
+from tuning.estimators.space import expand
+from tuning.trial.fit import TrialSpec
+from tuning.trial.records import RunnerResult, TrialResult
+from tuning.trial.validation import REPEAT_CHUNK
 
 
 def test_a_random_plan_draws_with_the_experiments_seed(tmp_path):
-    from tuning.plan import make_plan, trials_in_run_order
+    from tuning.planning.plan import make_plan, trials_in_run_order
 
     space = {"max_features": {"uniform": [0.1, 1.0]}}
     exp = experiment(tmp_path, space=space, search={"algorithm": "random", "num_samples": 3})
@@ -38,8 +38,8 @@ def test_a_random_plan_draws_with_the_experiments_seed(tmp_path):
 
 
 def test_a_cluster_that_names_no_node_gives_auto_one_cpu(tmp_path):
-    from tuning.cluster import Cluster
-    from tuning.plan import make_plan
+    from tuning.planning.cluster import Cluster
+    from tuning.planning.plan import make_plan
 
     bare = Cluster("joined", 0, 8.0, 0.0, (), (), started_here=False)
     exp = experiment(tmp_path, space={"max_depth": [1, 2]}, resources={"num_cpus": "auto"})
@@ -47,7 +47,7 @@ def test_a_cluster_that_names_no_node_gives_auto_one_cpu(tmp_path):
 
 
 def test_a_plan_expands_the_trials_in_run_order_and_counts_them(tmp_path):
-    from tuning.plan import make_plan
+    from tuning.planning.plan import make_plan
 
     exp = experiment(tmp_path, space={"n_estimators": [4, 12, 8]}, search={"order": "largest_first"})
     plan = make_plan(exp, None, cluster())
@@ -66,7 +66,7 @@ def test_a_plan_expands_the_trials_in_run_order_and_counts_them(tmp_path):
 
 
 def test_an_adaptive_plan_has_no_configurations_but_its_count(tmp_path):
-    from tuning.plan import make_plan
+    from tuning.planning.plan import make_plan
 
     plan = make_plan(
         experiment(tmp_path, search={"algorithm": "optuna", "num_samples": 5}), "both", cluster()
@@ -79,7 +79,7 @@ def test_an_adaptive_plan_has_no_configurations_but_its_count(tmp_path):
 
 
 def test_slots_cores_waves_and_what_limits_them(tmp_path):
-    from tuning.plan import make_plan
+    from tuning.planning.plan import make_plan
 
     exp = experiment(tmp_path, space={"n_estimators": [1, 2, 3, 4, 5]}, resources={"num_cpus": 2})
     plan = make_plan(exp, "tune", cluster((5.0, 3.0)))
@@ -110,7 +110,7 @@ def test_slots_cores_waves_and_what_limits_them(tmp_path):
 
 
 def test_a_trial_that_no_node_holds_is_refused_unless_the_run_is_sequential(tmp_path):
-    from tuning.plan import make_plan
+    from tuning.planning.plan import make_plan
 
     big = experiment(tmp_path, resources={"num_cpus": 8})
     with pytest.raises(ExperimentError, match=r"^resources\.num_cpus must be at most 4"):
@@ -124,7 +124,7 @@ def test_a_trial_that_no_node_holds_is_refused_unless_the_run_is_sequential(tmp_
 
 
 def test_auto_cpus_give_the_largest_trial_its_share_of_the_cores(tmp_path):
-    from tuning.plan import auto_cpus, make_plan
+    from tuning.planning.plan import auto_cpus, make_plan
 
     sizes = [{"n_estimators": n} for n in range(8, 85, 4)]
     assert auto_cpus(sizes, 2, "n_estimators", 2) == 1 and auto_cpus(sizes, 16, "n_estimators", 16) == 2
@@ -154,7 +154,7 @@ def forests(tmp_path, share, **changes):
 
 
 def test_shared_fits_group_the_sizes_and_say_what_they_save(tmp_path):
-    from tuning.plan import make_plan
+    from tuning.planning.plan import make_plan
 
     plan = make_plan(forests(tmp_path, "auto"), "tune", cluster())
     assert [g.configs for g in plan.groups] == [
@@ -180,7 +180,7 @@ def test_shared_fits_group_the_sizes_and_say_what_they_save(tmp_path):
 
 
 def test_why_fits_are_not_shared_is_a_note_unless_sharing_is_off(tmp_path):
-    from tuning.plan import make_plan
+    from tuning.planning.plan import make_plan
 
     lone = experiment(tmp_path, space={"max_depth": [2, 3]}, search={"share_fits": "auto"})
     assert make_plan(lone, "tune", cluster()).share_note == (
@@ -213,7 +213,7 @@ def repeated(tmp_path, sleep: float, repeats: int = 8, **changes):
 
 
 def test_repeats_are_grouped_into_chunks_of_every_configuration_in_order(tmp_path, grower_log):
-    from tuning.plan import group_repeats, make_plan
+    from tuning.planning.plan import group_repeats, make_plan
 
     plan = make_plan(repeated(tmp_path, 0.0, repeats=4), "tune", cluster())
     grouped, record = group_repeats(plan, tiny_split(), chunk=3)
@@ -239,7 +239,7 @@ def test_repeats_are_grouped_into_chunks_of_every_configuration_in_order(tmp_pat
 
 
 def test_one_repeat_is_timed_warm_when_it_is_fast(tmp_path, monkeypatch, grower_log):
-    from tuning import plan as planning
+    from tuning.planning import plan as planning
 
     plan = planning.make_plan(repeated(tmp_path, 0.02), "tune", cluster())
     grouped, record = planning.group_repeats(plan, tiny_split())
@@ -253,7 +253,7 @@ def test_one_repeat_is_timed_warm_when_it_is_fast(tmp_path, monkeypatch, grower_
 
 
 def test_an_adaptive_search_runs_every_repeat_of_a_configuration_in_one_trial(tmp_path):
-    from tuning.plan import group_repeats, make_plan
+    from tuning.planning.plan import group_repeats, make_plan
 
     exp = repeated(tmp_path, 0.0, repeats=3, search={"algorithm": "optuna", "num_samples": 2})
     plan = make_plan(exp, "tune", cluster())
@@ -271,7 +271,7 @@ def test_an_adaptive_search_runs_every_repeat_of_a_configuration_in_one_trial(tm
 
 
 def test_the_grouping_line_says_how_the_repeats_run():
-    from tuning.plan import grouping_line
+    from tuning.planning.plan import grouping_line
 
     record = {"repeats": 100, "trials_per_configuration": 2, "chunk": 50, "first_repeat_s": 0.009}
     assert grouping_line(record) == (
@@ -305,7 +305,7 @@ def both_results():
 
 
 def test_timings_give_speedup_and_efficiency_from_the_baselines_trial_times():
-    from tuning.summary import timings
+    from tuning.reports.summary import timings
 
     out = timings(both_results(), 1.5, 0.25)
     assert out == {
@@ -333,7 +333,7 @@ def test_timings_give_speedup_and_efficiency_from_the_baselines_trial_times():
 
 
 def test_counts_and_best_record_follow_the_metrics_direction():
-    from tuning.summary import best_record, counts
+    from tuning.reports.summary import best_record, counts
 
     results = both_results()
     errored = TrialResult("e", {"n": 3}, error="E", retries=2)
@@ -352,7 +352,7 @@ def test_counts_and_best_record_follow_the_metrics_direction():
 
 
 def test_a_trial_record_keeps_its_metrics_spreads_and_where_it_ran():
-    from tuning.summary import trial_record
+    from tuning.reports.summary import trial_record
 
     metrics = {
         "mse": 0.5,
@@ -403,8 +403,8 @@ def test_a_trial_record_keeps_its_metrics_spreads_and_where_it_ran():
 
 
 def test_an_evaluation_record_names_its_splits_and_strategy(tmp_path):
-    from tuning.plan import make_plan
-    from tuning.summary import evaluation_record, evaluation_strategy, recorded_metrics
+    from tuning.planning.plan import make_plan
+    from tuning.reports.summary import evaluation_record, evaluation_strategy, recorded_metrics
 
     assert evaluation_strategy(10, 5) == "10 x repeated 5-fold CV"
     assert evaluation_strategy(30, None) == "Monte Carlo CV over 30 splits"
@@ -435,8 +435,9 @@ def test_an_evaluation_record_names_its_splits_and_strategy(tmp_path):
 
 
 def test_the_summary_holds_the_run_and_reads_back(tmp_path):
-    from tuning.plan import make_plan
-    from tuning.summary import build_summary, read_summary, write_summary
+    from tuning.planning.plan import make_plan
+    from tuning.reports.summary import build_summary, write_summary
+    from tuning.run_files import read_summary
 
     plan = make_plan(experiment(tmp_path, space={"n_estimators": [1, 2]}), "both", cluster())
     results = both_results()
@@ -480,7 +481,7 @@ SUMMARY_COSTS = {"fixed_costs": {"ray_start_s": 1.0, "data_load_s": 0.5}, "searc
 
 
 def summary_of(plan, results, status="complete", mismatched=()):
-    from tuning.summary import build_summary
+    from tuning.reports.summary import build_summary
 
     return build_summary(
         plan,
@@ -495,14 +496,14 @@ def summary_of(plan, results, status="complete", mismatched=()):
 
 
 def test_the_summary_compares_only_two_runners_and_names_no_best_for_an_evaluation(tmp_path):
-    from tuning.plan import make_plan
+    from tuning.planning.plan import make_plan
 
     plan = make_plan(experiment(tmp_path, space={"n_estimators": [1, 2]}), "both", cluster())
     results = both_results()
     one = summary_of(plan, {"tune": results["tune"]}, status="interrupted")
     assert one["parity"] is None and one["status"] == "interrupted" and not one["resumed"]
     assert summary_of(plan, results)["parity"] == {"identical": True, "differing": []}
-    from tuning.summary import trial_record
+    from tuning.reports.summary import trial_record
 
     assert set(summary_of(plan, results)["trials"]["tune"][0]) == set(trial_record(results["tune"].trials[0]))
     mse_only = make_plan(
@@ -519,8 +520,8 @@ def test_the_summary_compares_only_two_runners_and_names_no_best_for_an_evaluati
 
 
 def test_a_choice_gets_no_gpu_warning_of_one_class_and_a_pipeline_is_evaluated_by_its_steps(tmp_path):
-    from tuning.plan import make_plan
-    from tuning.summary import evaluation_record
+    from tuning.planning.plan import make_plan
+    from tuning.reports.summary import evaluation_record
 
     gpus = {"num_cpus": 1, "num_gpus": 0.5}
     one = experiment(tmp_path, estimator={"class": GROWER}, space={"n_estimators": [1]}, resources=gpus)

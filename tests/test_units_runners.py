@@ -30,9 +30,9 @@ from tests.units import (
     session_of,
     tiny_split,
 )
-from tuning.runners.common import RunnerResult, TrialResult
-from tuning.trial import TrialSpec, run_trial
-from tuning.validation import REPEAT_CHUNK
+from tuning.trial.fit import TrialSpec, run_trial
+from tuning.trial.records import RunnerResult, TrialResult
+from tuning.trial.validation import REPEAT_CHUNK
 
 
 def test_a_trial_is_ok_finished_or_interrupted_and_knows_its_time():
@@ -225,8 +225,8 @@ def test_a_tune_trials_kept_fit_is_its_own_model_with_the_feature_names(tmp_path
     import joblib
 
     from tests.units import Grower
-    from tuning.refit import kept_fit
-    from tuning.shared import FIT_FILE, INDEX_KEY
+    from tuning.reports.best_model import kept_fit
+    from tuning.trial.shared_fits import FIT_FILE, INDEX_KEY
 
     split, spec, config = tiny_split(), TrialSpec(GROWER, {}), {"n_estimators": 2}
     trial = TrialResult("t", config, {"mse": 1.0}, path=str(tmp_path))
@@ -245,7 +245,7 @@ def test_a_tune_trials_kept_fit_is_its_own_model_with_the_feature_names(tmp_path
 
 def test_the_baselines_kept_model_is_saved_as_the_best_without_a_refit(tmp_path, grower_log):
     from tests.units import Grower
-    from tuning.refit import MODEL_INFO, refit_best
+    from tuning.reports.best_model import MODEL_INFO, refit_best
 
     space = {"n_estimators": [1, 2]}
     exp = experiment(tmp_path, estimator={"class": GROWER, "params": {}}, space=space)
@@ -280,7 +280,7 @@ def scalars(folder, tag: str) -> list[tuple[int, float]]:
 
 def test_shared_groups_write_one_row_per_configuration_in_plan_order(tmp_path):
     from tuning.runners.sequential import RESULTS_FILE, read_sequential, run_sequential_groups
-    from tuning.shared import group_configs
+    from tuning.trial.shared_fits import group_configs
 
     configs = [{"n_estimators": n, "min_samples_leaf": leaf} for leaf in (1, 2) for n in (3, 1)]
     groups = tuple(group_configs(configs, "n_estimators"))
@@ -318,8 +318,8 @@ def test_shared_groups_write_one_row_per_configuration_in_plan_order(tmp_path):
 
 def test_a_shared_group_that_fails_fails_each_of_its_rows_and_a_finished_one_is_kept(tmp_path):
     from tuning.runners.sequential import run_sequential_groups
-    from tuning.shared import group_configs
     from tuning.stopping import StopRule
+    from tuning.trial.shared_fits import group_configs
 
     configs = [{"n_estimators": n, "max_depth": d} for d in (2, -1) for n in (1, 2)]
     groups = tuple(group_configs(configs, "n_estimators"))
@@ -426,8 +426,8 @@ def test_the_session_gives_each_runner_its_progress_and_trackers(tmp_path):
 def test_a_verbose_session_prints_a_line_per_trial_on_a_terminal(tmp_path, monkeypatch):
     import sys
 
-    from tuning.progress import say
     from tuning.runners.dispatch import Session
+    from tuning.runners.progress import say
 
     monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
     plan = grower_plan(tmp_path, "both")
@@ -488,7 +488,7 @@ def test_both_runners_run_the_baseline_first_then_tune_with_the_plans_settings(t
 
 
 def test_tune_runs_a_plans_chunks_as_listed_trials_and_merges_them(tmp_path, fake_tune):
-    from tuning.plan import group_repeats
+    from tuning.planning.plan import group_repeats
     from tuning.runners.dispatch import run_runners
 
     plan, _ = group_repeats(grower_plan(tmp_path, "tune", split={"repeats": 4}), tiny_split(), chunk=2)
@@ -538,7 +538,7 @@ def test_a_resumed_baseline_counts_what_finished(tmp_path, fake_tune, grower_log
 
 
 def test_shared_groups_run_in_the_baseline_as_groups(tmp_path, fake_tune):
-    from tuning.plan import make_plan
+    from tuning.planning.plan import make_plan
     from tuning.runners.dispatch import run_runners
 
     search = {"share_fits": True, "stop": {"trials": 2}}
@@ -576,8 +576,8 @@ def test_both_runners_of_an_adaptive_search_replay_tunes_configurations(tmp_path
 
 
 def test_a_stopped_run_resumed_continues_tune_with_a_new_budget(tmp_path, fake_tune):
+    from tuning.reports.summary import write_summary
     from tuning.runners.dispatch import run_runners
-    from tuning.summary import write_summary
 
     plan = grower_plan(tmp_path, "tune", search={"stop": {"trials": 1}})
     write_summary(tmp_path, {"stopped": {"reason": "trial cap 1 reached"}})
@@ -721,7 +721,7 @@ def test_tune_gets_the_metric_mode_cap_and_search_of_the_experiment(tmp_path):
 
 def test_shared_groups_are_one_grid_of_tune_trials(tmp_path):
     from tuning.runners.tune import tune_config
-    from tuning.shared import group_configs
+    from tuning.trial.shared_fits import group_configs
 
     exp = experiment(tmp_path, resources={"num_cpus": 1, "max_concurrent_trials": 3})
     groups = tuple(
@@ -766,8 +766,8 @@ def test_the_stop_hooks_feed_the_rule_each_finished_trial_and_ask_it_after_each_
     from types import SimpleNamespace
 
     from tuning.runners.tune import stop_hooks
-    from tuning.shared import INDEX_KEY
     from tuning.stopping import StopRule
+    from tuning.trial.shared_fits import INDEX_KEY
 
     rule = StopRule("mse", "min", trials=3)
     stopper, feeder = stop_hooks(rule)
@@ -791,7 +791,7 @@ def test_the_stop_hooks_feed_the_rule_each_finished_trial_and_ask_it_after_each_
 
 def test_a_shared_trials_rows_come_from_its_result_lines(tmp_path):
     from tuning.runners.tune import shared_rows
-    from tuning.shared import INDEX_KEY
+    from tuning.trial.shared_fits import INDEX_KEY
 
     lines = [
         json.dumps({"mse": 0.5, INDEX_KEY: 0}),
@@ -832,9 +832,9 @@ def test_only_a_systemexit_in_a_callback_is_kept_quiet(monkeypatch):
 
 
 def test_tune_runs_a_choices_configurations_as_the_plan_lists_them(tmp_path, fake_tune):
-    from tuning.cluster import local_cluster
-    from tuning.models import CHOICE_KEY
-    from tuning.plan import make_plan
+    from tuning.estimators.models import CHOICE_KEY
+    from tuning.planning.cluster import local_cluster
+    from tuning.planning.plan import make_plan
     from tuning.runners.dispatch import run_runners
 
     branches = {

@@ -22,14 +22,14 @@ from tests.units import (
     result_of,
     tiny_split,
 )
-from tuning import search
 from tuning.config import ADAPTIVE_RUNNER
 from tuning.errors import ExperimentError
-from tuning.report import check_parity
-from tuning.runners.common import RunnerResult, TrialResult
-from tuning.space import (
+from tuning.estimators.space import (
     distinct_sample,
 )
+from tuning.planning import search
+from tuning.reports.text import check_parity
+from tuning.trial.records import RunnerResult, TrialResult
 
 
 def test_parity_names_each_configuration_whose_metric_or_outcome_differs():
@@ -226,7 +226,7 @@ def test_the_search_record_counts_the_steps_and_the_stopped(tmp_path):
 
 
 def test_runners_that_disagree_leave_the_run_incomplete_and_name_the_configurations(tmp_path):
-    from tuning.execute import summarise
+    from tuning._experiment import summarise
 
     plan = grower_plan(tmp_path, "both")
     split, lines = tiny_split(), []
@@ -268,8 +268,8 @@ def test_runners_that_disagree_leave_the_run_incomplete_and_name_the_configurati
 
 
 def test_a_run_under_asha_compares_the_full_budget_trials_and_says_what_stopped(tmp_path):
-    from tuning.execute import summarise
-    from tuning.plan import make_plan
+    from tuning._experiment import summarise
+    from tuning.planning.plan import make_plan
 
     raw = {"space": {"max_depth": [1, 2, 3]}, "search": ASHA}
     plan = make_plan(experiment(tmp_path, **raw), "both", cluster())

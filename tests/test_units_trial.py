@@ -24,8 +24,7 @@ from tests.units import (
     tiny_split,
 )
 from tuning.config import validate
-from tuning.data import Split
-from tuning.space import (
+from tuning.estimators.space import (
     config_key,
     distinct_count,
     distinct_sample,
@@ -36,8 +35,9 @@ from tuning.space import (
     to_tune,
     variant_generator,
 )
-from tuning.trial import TrialSpec, build_estimator, final_estimator, run_trial
-from tuning.validation import REPEAT_CHUNK
+from tuning.trial.data import Split
+from tuning.trial.fit import TrialSpec, build_estimator, final_estimator, run_trial
+from tuning.trial.validation import REPEAT_CHUNK
 
 
 def test_a_budget_grows_one_model_per_fold_and_reports_every_step(grower_log):
@@ -50,7 +50,7 @@ def test_a_budget_grows_one_model_per_fold_and_reports_every_step(grower_log):
     assert result == reports[-1] and set(result) == {
         "mse",
         "mse_std",
-        "mse_repeats",  # every fold's score: what tuning.selection compares
+        "mse_repeats",  # every fold's score: what tuning.reports.selection compares
         "model_bytes",
         "predict_s_per_1k",
         "fit_time_s",
@@ -78,7 +78,7 @@ def test_without_a_budget_one_hold_out_score_is_reported_once(grower_log):
     predicted = float(np.mean(split.y_train)) + 0.01 * 5 + 0.001 * 1
     expected = mean_squared_error(split.y_test, np.full(len(split.y_test), predicted))
     assert reports == [result] and result["mse"] == expected
-    costs = ("model_bytes", "predict_s_per_1k")  # tuning.trial.model_costs: one more predict, timed
+    costs = ("model_bytes", "predict_s_per_1k")  # tuning.trial.fit.model_costs: one more predict, timed
     assert set(result) == {"mse", "r2", "fit_time_s", *costs, "started_at", "ended_at", "pid", "model"}
     assert grower_log == [("fit", 5, None, 1), ("predict", 5, None), ("predict", 5, None)]
     assert run_trial({"n_estimators": 5}, split, spec)["mse"] == expected  # no report: the same

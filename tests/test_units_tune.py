@@ -20,10 +20,10 @@ import pytest
 
 from tests.units import GROWER, experiment, progress_of, tiny_split
 from tuning.runners import tune as runner
-from tuning.runners.common import RunnerResult, TrialResult
-from tuning.shared import FIT_FILE, INDEX_KEY, SHARED_KEY
 from tuning.stopping import StopRule
-from tuning.trial import TrialSpec
+from tuning.trial.fit import TrialSpec
+from tuning.trial.records import RunnerResult, TrialResult
+from tuning.trial.shared_fits import FIT_FILE, INDEX_KEY, SHARED_KEY
 
 
 @pytest.fixture
@@ -273,7 +273,7 @@ def test_run_tune_hands_tune_the_space_settings_and_run_config(tmp_path, fake_tu
 
 
 def test_run_tune_of_shared_groups_runs_one_trial_per_group(tmp_path, fake_tuner):
-    from tuning.shared import Group
+    from tuning.trial.shared_fits import Group
 
     exp = experiment(tmp_path, space={"n_estimators": [1, 2]})
     split, spec = tiny_split(), TrialSpec(GROWER, {})
@@ -469,8 +469,8 @@ CHOSEN = {
 
 
 def test_a_choices_tune_trial_runs_its_branch_from_tunes_nested_configuration(reported, tmp_path):
-    from tuning.models import CHOICE_KEY
-    from tuning.trial import run_trial
+    from tuning.estimators.models import CHOICE_KEY
+    from tuning.trial.fit import run_trial
 
     spec = TrialSpec.from_experiment(experiment(tmp_path, **CHOSEN))
     runner.trial({CHOICE_KEY: "grower", "grower": {"n_estimators": 2}}, tiny_split(), spec)
@@ -481,7 +481,7 @@ def test_a_choices_tune_trial_runs_its_branch_from_tunes_nested_configuration(re
 
 
 def test_a_shared_trial_of_a_branch_grows_its_size_by_the_branch_key(reported, tmp_path):
-    from tuning.models import CHOICE_KEY
+    from tuning.estimators.models import CHOICE_KEY
 
     spec = TrialSpec.from_experiment(experiment(tmp_path, **CHOSEN))
     configs = [{CHOICE_KEY: "forest", "forest/n_estimators": n} for n in (1, 3)]
@@ -491,7 +491,7 @@ def test_a_shared_trial_of_a_branch_grows_its_size_by_the_branch_key(reported, t
 
 
 def test_tune_gets_a_choices_trials_listed_and_nested_with_the_scheduler(tmp_path):
-    from tuning.models import CHOICE_KEY
+    from tuning.estimators.models import CHOICE_KEY
     from tuning.runners.listed import ListedSearcher
 
     exp = experiment(tmp_path, **CHOSEN)
@@ -512,7 +512,7 @@ def test_tune_gets_a_choices_trials_listed_and_nested_with_the_scheduler(tmp_pat
 
 
 def test_a_choices_tune_trial_is_read_back_flat(tmp_path, monkeypatch):
-    from tuning.models import CHOICE_KEY
+    from tuning.estimators.models import CHOICE_KEY
 
     nested = FakeTrial("t", {CHOICE_KEY: "forest", "forest": {"n_estimators": 2}}, {"mse": 1.0})
 

@@ -12,15 +12,15 @@ from sklearn.linear_model import LinearRegression, Ridge
 from sklearn.model_selection import RepeatedKFold, ShuffleSplit, cross_validate, train_test_split
 
 from tests.conftest import experiment_dict
-from tuning.cluster import local_cluster
 from tuning.config import validate
-from tuning.data import Split
-from tuning.plan import group_repeats, make_plan
-from tuning.report import render, trial_table
+from tuning.planning.cluster import local_cluster
+from tuning.planning.plan import group_repeats, make_plan
+from tuning.reports.text import render, trial_table
 from tuning.runners.chunks import merge_chunks
-from tuning.runners.common import RunnerResult, TrialResult
-from tuning.trial import TrialSpec, run_trial
-from tuning.validation import REPEAT_CHUNK, chunk_size, rows, splitter
+from tuning.trial.data import Split
+from tuning.trial.fit import TrialSpec, run_trial
+from tuning.trial.records import RunnerResult, TrialResult
+from tuning.trial.validation import REPEAT_CHUNK, chunk_size, rows, splitter
 
 SEED = 201
 
@@ -210,7 +210,7 @@ def test_the_html_report_shows_the_repeats_and_error_bars():
     import json
     import re
 
-    from tuning.html.page import render_html
+    from tuning.reports.html.page import render_html
 
     trials = [_record(a, [0.5 + a / 1000, 0.52, 0.55 + a / 1000]) for a in (1.0, 10.0, 100.0)]
     page = render_html(_summary_of(trials))

@@ -13,8 +13,8 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 
 from tests.conftest import experiment_dict
 from tuning.config import validate
-from tuning.data import Split
-from tuning.runners.common import RunnerResult, TrialResult
+from tuning.trial.data import Split
+from tuning.trial.records import RunnerResult, TrialResult
 
 GROWER = "tests.units.Grower"
 
@@ -82,21 +82,21 @@ def budgeted(n: int, reached: int | None, error: str | None = None, started: flo
 
 
 def cluster(cpus: tuple[float, ...] = (4.0,), gpus: tuple[float, ...] | None = None, here: bool = True):
-    from tuning.cluster import Cluster
+    from tuning.planning.cluster import Cluster
 
     gpus = gpus or tuple(0.0 for _ in cpus)
     return Cluster("local", len(cpus), sum(cpus), sum(gpus), cpus, gpus, started_here=here)
 
 
 def progress_of(total: int, lines: list[str] | None = None):
-    from tuning.progress import Progress
+    from tuning.runners.progress import Progress
 
     sink = lines if lines is not None else []
     return Progress("sequential", total, "mse", "min", sink.append, live=False)
 
 
 def grower_plan(tmp_path, runner: str, sizes=(1, 2), **changes):
-    from tuning.plan import make_plan
+    from tuning.planning.plan import make_plan
 
     raw = {"estimator": {"class": GROWER, "params": {}}, "space": {"n_estimators": list(sizes)}, **changes}
     return make_plan(experiment(tmp_path, **raw), runner, cluster((4.0,)))
@@ -110,7 +110,7 @@ def session_of(tmp_path, plan, lines=None, **kwargs):
 
 
 class FakeTrackers:
-    """What `Session` asks of `tuning.tracking.Trackers`, recorded."""
+    """What `Session` asks of `tuning.runners.tracking.Trackers`, recorded."""
 
     def __init__(self):
         self.logged: list[tuple[int, str]] = []

@@ -1,7 +1,7 @@
 """tuning: hyperparameter search for scikit-learn estimators on Ray Data + Ray Tune.
 
 Importing the package is cheap: it never imports Ray. Ray is imported by the modules
-that run things (``tuning.data``, ``tuning.runners``), only when they are used; the API's
+that run things (``tuning.trial.data``, ``tuning.runners``), only when they are used; the API's
 ``run_experiment``, ``load_result`` and ``Result`` are imported on first use (PEP 562), and
 so is ``SearchCV`` (`tuning.searchcv`: a scikit-learn-shaped search; Ray when it fits).
 """

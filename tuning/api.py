@@ -19,15 +19,15 @@ from typing import Any
 
 import yaml
 
+from tuning._experiment import run_experiment as execute
 from tuning.config import Experiment, apply_override, load_experiment, locate, validate
-from tuning.data import frame_of
+from tuning.console import say
 from tuning.errors import ExperimentError
-from tuning.estimator import estimator_section
-from tuning.execute import run_experiment as execute
-from tuning.progress import say
-from tuning.result import Result, result_of
+from tuning.estimators.classes import estimator_section
+from tuning.reports.result import Result, result_of
+from tuning.run_files import read_summary
 from tuning.storage import is_uri
-from tuning.summary import read_summary
+from tuning.trial.data import frame_of
 
 DICT_SOURCE = "<dict>"  # where errors of an experiment given as a mapping are located
 MEMORY_SOURCES = {"frame": "memory://DataFrame", "arrays": "memory://arrays"}  # data= in the saved file
@@ -54,7 +54,7 @@ def run_experiment(
     ``target`` column from the experiment's ``data.target`` or ``target=``) or ``(X, y)``
     arrays, and replaces the experiment's data source; ``estimator`` is an estimator object (or
     class, or `Pipeline`) that replaces the experiment's ``estimator`` section by its class and
-    the parameters it sets (`tuning.estimator.estimator_section`); ``tracking`` is the file's
+    the parameters it sets (`tuning.estimators.classes.estimator_section`); ``tracking`` is the file's
     ``tracking`` section. A running Ray (a second call in a notebook) is joined, not restarted.
     """
     changes = {**(overrides or {}), **({"tracking": tracking} if tracking is not None else {})}

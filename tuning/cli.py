@@ -1,9 +1,11 @@
 """tuning: run an experiment, inspect a run directory, write its HTML report.
 
-``tuning run FILE``, ``tuning inspect RUN_DIR``, ``tuning report RUN_DIR``.
+``tuning run FILE``, ``tuning inspect RUN_DIR``, ``tuning report RUN_DIR``, ``tuning schema``.
 
 Each subcommand is the module command of the same name (``python -m tuning.run`` ...) with
-the same options and exit codes; ``tuning --version`` prints the package's version.
+the same options and exit codes; ``tuning schema`` prints the experiment file's JSON Schema
+(``python -m tuning.config.reference --schema``); ``tuning --version`` prints the package's
+version.
 """
 
 from __future__ import annotations
@@ -17,11 +19,13 @@ from typing import NoReturn
 
 from tuning import __version__
 
-# Each command's own main, imported when it is run (the run imports more than the others).
+# Each command's own main (``module`` or ``module:function``), imported when it is run (the run
+# imports more than the others).
 COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("tuning.run", "run an experiment file (the options of python -m tuning.run)"),
     "inspect": ("tuning.inspect", "the report of a run directory, read from disk"),
-    "report": ("tuning.html", "write a run directory's HTML report (report.html)"),
+    "report": ("tuning.reports.html", "write a run directory's HTML report (report.html)"),
+    "schema": ("tuning.config.reference:schema_main", "print the experiment file's JSON Schema"),
 }
 
 
@@ -59,8 +63,9 @@ def exit_process(code: int) -> NoReturn:
 
 
 def command_main(name: str) -> Callable[..., int]:
-    """The ``main`` of a subcommand's module."""
-    return importlib.import_module(COMMANDS[name][0]).main
+    """The ``main`` of a subcommand's module (or the function its entry names)."""
+    module, _, function = COMMANDS[name][0].partition(":")
+    return getattr(importlib.import_module(module), function or "main")
 
 
 if __name__ == "__main__":

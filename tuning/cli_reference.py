@@ -27,8 +27,8 @@ COMMAND = "python -m tuning.cli_reference"
 COMMANDS: dict[str, tuple[str, str, list[str]]] = {
     "tuning.run": ("tuning.run", "parse_args", ["x.yaml"]),
     "tuning.inspect": ("tuning.inspect", "main", ["RUN_DIR"]),
-    "tuning.report": ("tuning.html.page", "main", ["RUN_DIR"]),
-    "tuning.reference": ("tuning.reference", "main", []),
+    "tuning.report": ("tuning.reports.html.page", "main", ["RUN_DIR"]),
+    "tuning.config.reference": ("tuning.config.reference", "main", []),
     "tuning.cli_reference": ("tuning.cli_reference", "main", []),
     "tuning": ("tuning.cli", "main", ["run"]),
 }

@@ -4,6 +4,7 @@ import re
 import sys
 from collections.abc import Callable
 
+EXIT_BAD_INPUT = 2  # every command's exit code for bad input (`ExperimentError`)
 # the userinfo of a URI (scheme://user:password@host): credentials, never repeated in a message
 USERINFO = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^@\s'\"]+@")
 
@@ -36,5 +37,5 @@ def run_command(action: Callable[[], object], debug: bool) -> int:
         if debug:
             raise
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_BAD_INPUT
     return 0

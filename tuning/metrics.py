@@ -126,6 +126,17 @@ def better(a: float, b: float, mode: str) -> bool:
     return a < b if mode == "min" else a > b
 
 
+def sort_sign(mode: str) -> int:
+    """1 where lower is better, -1 where higher is: sorting by ``sort_sign(mode) * score`` puts
+    the best first."""
+    return 1 if mode == "min" else -1
+
+
+def best_of(mode: str) -> Callable[..., Any]:
+    """`min` or `max`: the builtin that picks the best score in direction ``mode``."""
+    return min if mode == "min" else max
+
+
 @dataclass
 class BestScore:
     """The best ``metric`` of the results offered so far, in direction ``mode`` (the experiment's)."""

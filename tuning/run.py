@@ -1,7 +1,7 @@
 """``python -m tuning.run EXPERIMENT.yaml``: run an experiment with Tune, Ray Core tasks or the baseline.
 
 The command line: arguments, ``--resume`` checks and exit codes; the run itself is
-`tuning.execute.run_experiment`.
+`tuning._experiment.run_experiment`.
 
 Exit codes: 0 every trial finished; 1 the run is incomplete (a trial errored, or the
 runners disagree); 2 bad input, reported in one line (the traceback only with --debug),
@@ -18,17 +18,16 @@ import sys
 import traceback
 from pathlib import Path
 
+from tuning._experiment import run_experiment
 from tuning.config import RUNNERS, Experiment, apply_override, load_experiment, locate, validate
-from tuning.dry_run import dry_run
-from tuning.errors import ExperimentError
-from tuning.execute import run_experiment
+from tuning.errors import EXIT_BAD_INPUT, ExperimentError
 from tuning.phases import process_start
-from tuning.results import EXPERIMENT_FILE, check_started, read_experiment
+from tuning.planning.dry_run import dry_run
+from tuning.run_files import EXPERIMENT_FILE, check_started, read_experiment, read_summary
 from tuning.stopping import stopped_text
-from tuning.summary import read_summary
 
-EXIT_OK, EXIT_INCOMPLETE, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
-__all__ = ["main", "parse_args", "run_experiment"]
+EXIT_OK, EXIT_INCOMPLETE, EXIT_INTERRUPTED = 0, 1, 130
+__all__ = ["main", "parse_args"]
 
 
 def parse_args(argv: list[str] | None, prog: str = "python -m tuning.run") -> argparse.Namespace:

@@ -7,7 +7,7 @@
 The candidates are scikit-learn's own (`ParameterGrid` of ``param_grid``, or ``n_iter``
 draws of `ParameterSampler` from ``param_distributions``), the folds those of ``cv`` as
 ``check_cv`` makes them (a classifier's are stratified), the scores ``scoring``'s (None: the
-estimator's own ``score``). Each candidate is one trial of `tuning.trial.run_trial`, run by
+estimator's own ``score``). Each candidate is one trial of `tuning.trial.fit.run_trial`, run by
 Ray Tune (``runner="tune"``, the default) or one after another in this process
 (``runner="sequential"``, no Ray): the same fits and scores as ``GridSearchCV``'s, so
 ``cv_results_`` holds the same numbers under the same keys. The estimator is an object,
@@ -34,12 +34,13 @@ from sklearn.utils import get_tags, indexable
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
-from tuning.data import Split
-from tuning.models import CANDIDATE_KEY, Prototype
-from tuning.progress import Progress, say
-from tuning.runners.common import RunnerResult, TrialResult
+from tuning.console import say
+from tuning.estimators.models import CANDIDATE_KEY, Prototype
+from tuning.runners.progress import Progress
 from tuning.runners.sequential import run_sequential
-from tuning.trial import TrialSpec
+from tuning.trial.data import Split
+from tuning.trial.fit import TrialSpec
+from tuning.trial.records import RunnerResult, TrialResult
 
 RUNNERS = ("tune", "sequential")
 SCORE = "score"  # the one metric's name, as scikit-learn's searches name it (mean_test_score)
@@ -184,7 +185,7 @@ class SearchCV(MetaEstimatorMixin, BaseEstimator):
     def _run_tune(
         self, configs: list, rows: Split, spec: TrialSpec, run_dir: Path, metric: str, echo
     ) -> RunnerResult:
-        from tuning.cluster import connect  # imports Ray: only for the tune runner
+        from tuning.planning.cluster import connect  # imports Ray: only for the tune runner
         from tuning.runners.tune import run_listed
 
         cluster = connect()

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from time import monotonic
 from typing import Any
 
+from tuning.metrics import better
+
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 DURATION_HINT = "a duration like 90s, 20m, 1h, or seconds as a number"
@@ -78,7 +80,7 @@ class StopRule:
         return cls(experiment.metric, experiment.mode, stop.time, stop.trials, stop.plateau, stop.target)
 
     def better(self, score: float, than: float | None) -> bool:
-        return than is None or (score < than if self.mode == "min" else score > than)
+        return than is None or better(score, than, self.mode)
 
     def add(self, score: float | None) -> str | None:
         """Count one finished trial (``score`` None: it failed; NaN is no score either); the

@@ -21,18 +21,23 @@ def params_text(config: dict[str, Any]) -> str:
     return ", ".join(f"{k}={fmt(v)}" for k, v in config.items())
 
 
+def score_text(value: float) -> str:
+    """A score as every table and line shows it: ``0.5310`` (4 decimals)."""
+    return f"{value:.4f}"
+
+
 def mean_std(metrics: dict[str, Any], name: str) -> str:
     """``0.5310 ± 0.0412`` when the metric has a spread over splits, else ``0.5310``."""
     if f"{name}_std" in metrics:
-        return f"{metrics[name]:.4f} ± {metrics[f'{name}_std']:.4f}"
-    return f"{metrics[name]:.4f}"
+        return f"{score_text(metrics[name])} ± {score_text(metrics[f'{name}_std'])}"
+    return score_text(metrics[name])
 
 
 def evaluation_line(evaluation: dict[str, Any], metric: str) -> str:
     """``LinearRegression, Monte Carlo CV over 100 splits: r2 0.6012 ± 0.0123 (mse ..., ...)``."""
     means, stds = evaluation["metrics"], evaluation["std"]
-    others = ", ".join(f"{m} {means[m]:.4f} ± {stds[m]:.4f}" for m in means if m != metric)
+    others = ", ".join(f"{m} {score_text(means[m])} ± {score_text(stds[m])}" for m in means if m != metric)
     return (
-        f"{evaluation['estimator']}, {evaluation['strategy']}: {metric} {means[metric]:.4f} ± "
-        f"{stds[metric]:.4f}" + (f"  ({others})" if others else "")
+        f"{evaluation['estimator']}, {evaluation['strategy']}: {metric} {score_text(means[metric])} ± "
+        f"{score_text(stds[metric])}" + (f"  ({others})" if others else "")
     )

@@ -19,10 +19,19 @@ from sklearn.pipeline import Pipeline
 
 from tuning.config.schema import BUILTIN_DATASETS, Experiment, ModelConfig
 from tuning.errors import ExperimentError
-from tuning.estimator import ESTIMATOR, default_params, resolve_estimator, task_of
-from tuning.families import family_of
+from tuning.estimators.classes import ESTIMATOR, default_params, resolve_estimator, task_of
+from tuning.estimators.families import family_of
+from tuning.estimators.models import (
+    CHOICE_KEY,
+    PREPROCESS,
+    SEP,
+    TRANSFORMER,
+    choice_key,
+    default_step_name,
+    model_of,
+    short_name,
+)
 from tuning.metrics import EXAMPLES, KINDS, METRICS
-from tuning.models import CHOICE_KEY, PREPROCESS, SEP, TRANSFORMER, default_step_name, model_of, short_name
 from tuning.values import is_number
 
 Where = Callable[[str], str]
@@ -366,7 +375,7 @@ def why_not_share(experiment: Experiment) -> str | None:
     """Why the experiment's trials cannot share fits exactly (None: they can).
 
     Sharing needs a whole space known in advance, no budget, an estimator family whose
-    size parameter grows by exact prefixes (`tuning.families`), that parameter in the
+    size parameter grows by exact prefixes (`tuning.estimators.families`), that parameter in the
     space, and every other setting (fixed or searched) one that keeps the prefixes exact;
     for a choice, in every branch.
     """
@@ -424,7 +433,7 @@ def check_share_fits(experiment: Experiment, where: Where) -> None:
 
 
 def default_simplest(experiment: Experiment) -> dict[str, str]:
-    """The searched size parameters the project knows (`tuning.families`), smallest first:
+    """The searched size parameters the project knows (`tuning.estimators.families`), smallest first:
     ``n_estimators``, a pipeline's ``model__n_estimators``, a choice's ``forest/n_estimators``."""
     order = {}
     for site in sites(experiment):
@@ -433,7 +442,7 @@ def default_simplest(experiment: Experiment) -> dict[str, str]:
         size = family and model.key(family.size_param)
         if size and size in site.space:
             branch = site.key.removeprefix("estimator.choice.")
-            order[size if site.key == "estimator" else f"{branch}{SEP}{size}"] = "smallest"
+            order[size if site.key == "estimator" else choice_key(branch, size)] = "smallest"
     return order
 
 

@@ -24,10 +24,10 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from tuning.estimator import task_of_class
+from tuning.estimators.classes import task_of_class
+from tuning.estimators.models import choice_key
+from tuning.estimators.space import MAX_TRIALS, MAX_VALUES, distinct_count, grid_count, grid_sizes
 from tuning.metrics import DEFAULT_METRIC, Mode, bounds, mode_of, recorded, unknown
-from tuning.models import SEP
-from tuning.space import MAX_TRIALS, MAX_VALUES, distinct_count, grid_count, grid_sizes
 from tuning.stopping import parse_duration
 from tuning.values import is_number
 
@@ -242,7 +242,7 @@ class SplitConfig(_Strict):
     ``RepeatedKFold(k, N)``: one score per fold of each repeat). A configuration's score is
     the mean over the splits, with its std and every split's score kept; there is no fixed
     hold-out, so the saved model is the best configuration fitted on all the rows and its
-    stated score is that mean. See `tuning.validation`.
+    stated score is that mean. See `tuning.trial.validation`.
     ``stratify`` (classifiers only): the split and the folds keep each class's share of
     the rows (``train_test_split(stratify=y)``, ``StratifiedKFold``).
 
@@ -337,7 +337,7 @@ DEFAULT_ESTIMATOR = "sklearn.ensemble.RandomForestRegressor"
 class ResourcesConfig(_Strict):
     """What one trial reserves; ``num_gpus`` may be fractional (0.25: four per GPU).
 
-    ``num_cpus: auto`` sizes trials to fill the machine (see `tuning.plan.auto_cpus`),
+    ``num_cpus: auto`` sizes trials to fill the machine (see `tuning.planning.plan.auto_cpus`),
     resolved when the cluster is known. A Tune trial and a task of the tasks runner reserve
     the same.
     """
@@ -441,7 +441,7 @@ class SearchConfig(_Strict):
     running alone at the end); both runners follow it. ``share_fits`` fits once per
     combination of the other parameters at the largest size and scores every smaller size
     from that fit, where the estimator's size parameter grows by exact prefixes (forests,
-    boosting: `tuning.families`); ``auto`` shares where that is exact, ``true`` requires it.
+    boosting: `tuning.estimators.families`); ``auto`` shares where that is exact, ``true`` requires it.
     ``optuna`` and ``asha`` are Ray Tune's: the tasks runner (``runner: tasks`` or ``all``)
     refuses them.
     """
@@ -550,14 +550,14 @@ def _rule_shorthand(value: Any) -> Any:
 
 
 class SelectConfig(_Strict):
-    """Which configuration becomes the saved model (`tuning.selection`).
+    """Which configuration becomes the saved model (`tuning.reports.selection`).
 
     ``best``: the best score (default). ``one_se``: the simplest configuration whose mean is
     within one standard error of the best's (caret's ``oneSE``; needs ``split.cv`` or
     ``split.repeats``). ``tolerance``: the simplest within ``tolerance`` (a fraction of the
     best score, caret's ``tolerance``). ``simplest`` orders the configurations from the
     simplest: each parameter's ``smallest`` or ``largest`` value first, in the order listed;
-    default: the searched size parameters the project knows (`tuning.families`), smallest first.
+    default: the searched size parameters the project knows (`tuning.estimators.families`), smallest first.
     """
 
     rule: Literal["best", "one_se", "tolerance"] = "best"
@@ -682,7 +682,7 @@ class Experiment(_Strict):
         """The searched parameters as a trial's configuration names them (``branch/param`` in a choice)."""
         if self.estimator.choice is None:
             return set(self.space)
-        return {f"{name}{SEP}{param}" for name, space in self.spaces().items() for param in space}
+        return {choice_key(name, param) for name, space in self.spaces().items() for param in space}
 
     def _check_mode(self) -> None:
         """A given mode is the metric's own direction (`tuning.metrics.mode_of`): another would

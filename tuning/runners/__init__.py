@@ -1,5 +1,4 @@
-"""The two ways to run the same trials: Ray Tune in parallel, or one after another."""
-
-from tuning.runners.common import RunnerResult, TrialResult
-
-__all__ = ["RunnerResult", "TrialResult"]
+"""The runners: Ray Tune (`tune`), Ray Core tasks (`tasks`) and the one-at-a-time baseline
+(`sequential`), started by `dispatch`; the live progress line (`progress`), TensorBoard
+events (`events`) and MLflow / W&B tracking (`tracking`) they report to. What a runner hands
+back, `RunnerResult`, lives below them in `tuning.trial.records`."""

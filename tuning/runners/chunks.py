@@ -1,8 +1,8 @@
 """One result per configuration, whatever the chunking of its repeats into trials.
 
-`tuning.plan.group_repeats` may split a configuration's repeats over several trials; the
+`tuning.planning.plan.group_repeats` may split a configuration's repeats over several trials; the
 runners run and save those trials as they are, and `merge_chunks` joins them back: every
-split's score in split order, then the mean and std (`tuning.validation.combine`), so both
+split's score in split order, then the mean and std (`tuning.trial.validation.combine`), so both
 runners and every chunking give the same numbers.
 """
 
@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from tuning.runners.common import RunnerResult, TrialResult
-from tuning.space import config_key
-from tuning.validation import REPEAT_CHUNK, combine
+from tuning.estimators.space import config_key
+from tuning.trial.records import RunnerResult, TrialResult
+from tuning.trial.validation import REPEAT_CHUNK, combine
 
 
 def merge_chunks(result: RunnerResult, per_configuration: int) -> RunnerResult:

@@ -17,21 +17,21 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from tuning.data import Split
+from tuning.estimators.space import config_key
 from tuning.metrics import BestScore
-from tuning.plan import Plan
-from tuning.progress import Progress
+from tuning.planning.plan import Plan
+from tuning.planning.search import proposed
+from tuning.run_files import read_summary
 from tuning.runners.chunks import merge_chunks
-from tuning.runners.common import RunnerResult, TrialResult
+from tuning.runners.progress import Progress
 from tuning.runners.sequential import read_sequential, run_sequential, run_sequential_groups
 from tuning.runners.tasks import read_tasks, run_tasks, units_of
+from tuning.runners.tracking import Trackers
 from tuning.runners.tune import continue_tune, read_tune, run_tune, storage_watch
-from tuning.search import proposed
-from tuning.space import config_key
 from tuning.stopping import StopRule
-from tuning.summary import read_summary
-from tuning.tracking import Trackers
-from tuning.validation import chunks
+from tuning.trial.data import Split
+from tuning.trial.records import RunnerResult, TrialResult
+from tuning.trial.validation import chunks
 
 
 @dataclass(frozen=True)
@@ -180,7 +180,7 @@ def _tasks(session: Session) -> RunnerResult:
 
 def baseline_keep(plan: Plan) -> BestScore | None:
     """What the baseline keeps its best fit by, in memory: a run that refits the baseline's best
-    (not Tune's: `tuning.refit.refit_best`)."""
+    (not Tune's: `tuning.reports.best_model.refit_best`)."""
     experiment = plan.experiment
     if not experiment.refit or plan.runs_tune:
         return None

@@ -2,8 +2,8 @@
 
 A choice between estimators has a conditional space: a trial has only its own branch's
 parameters. Tune's variant generator fills every key of its space into each trial, so a
-grid or random search of a choice is expanded in the plan (`tuning.space.expand_choice`) and
-handed to Tune through this searcher, as nested configurations (`tuning.models.nested_choice`).
+grid or random search of a choice is expanded in the plan (`tuning.estimators.space.expand_choice`) and
+handed to Tune through this searcher, as nested configurations (`tuning.estimators.models.nested_choice`).
 """
 
 from __future__ import annotations

@@ -10,18 +10,19 @@ from typing import Any
 
 from tensorboardX import SummaryWriter
 
-from tuning.data import Split
-from tuning.events import write_trial_events
+from tuning.estimators.space import config_key
 from tuning.metrics import BestScore
-from tuning.progress import Progress
-from tuning.runners.common import RunnerResult, TrialResult
-from tuning.shared import Group, run_group
-from tuning.space import config_key
+from tuning.run_files import SEQUENTIAL_FILE
+from tuning.runners.events import write_trial_events
+from tuning.runners.progress import Progress
 from tuning.stopping import StopRule
 from tuning.storage import is_uri, join, read_text
-from tuning.trial import TrialSpec, run_trial
+from tuning.trial.data import Split
+from tuning.trial.fit import TrialSpec, run_trial
+from tuning.trial.records import RunnerResult, TrialResult
+from tuning.trial.shared_fits import Group, run_group
 
-RESULTS_FILE = "sequential/trials.jsonl"
+RESULTS_FILE = SEQUENTIAL_FILE
 
 
 def run_sequential(

@@ -1,10 +1,11 @@
 """The tutorial's parallel method as a runner: each trial a Ray Core task (imports Ray lazily).
 
-The same trial function as the other runners (`tuning.trial.run_trial`; `tuning.shared.run_group`
-for a shared fit), each call a ``@ray.remote`` task that reserves the trial's ``num_cpus`` and
-``num_gpus``. The split is put in the object store once and every task maps it. Tasks land on
-Ray's waiting worker processes, where Tune starts an actor for each trial it runs at once:
-on tiny trials that start is most of Tune's trial phase (BENCHMARKS.md).
+The same trial function as the other runners (`tuning.trial.fit.run_trial`;
+`tuning.trial.shared_fits.run_group` for a shared fit), each call a ``@ray.remote`` task that
+reserves the trial's ``num_cpus`` and ``num_gpus``. The split is put in the object store once
+and every task maps it. Tasks land on Ray's waiting worker processes, where Tune starts an
+actor for each trial it runs at once: on tiny trials that start is most of Tune's trial phase
+(BENCHMARKS.md).
 
 A worker lost mid-trial (a crashed process, a lost node) is retried up to ``max_failures``
 times (Ray's ``max_retries``); an exception in the trial is not retried: it fails its trial,
@@ -23,15 +24,15 @@ from pathlib import Path
 from typing import Any
 
 from tuning.config import Experiment
-from tuning.data import Split
-from tuning.events import write_trial_events
-from tuning.progress import Progress
-from tuning.runners.common import RunnerResult, TrialResult
+from tuning.estimators.space import config_key
+from tuning.runners.events import write_trial_events
+from tuning.runners.progress import Progress
 from tuning.runners.sequential import group_events, read_trials, trial_row
 from tuning.runners.tune import _where
-from tuning.shared import Group, run_group
-from tuning.space import config_key
-from tuning.trial import TrialSpec, run_trial
+from tuning.trial.data import Split
+from tuning.trial.fit import TrialSpec, run_trial
+from tuning.trial.records import RunnerResult, TrialResult
+from tuning.trial.shared_fits import Group, run_group
 
 FOLDER = "tasks"  # the runner's rows: tasks/trials.jsonl, and a folder per trial for TensorBoard
 Outcome = tuple[list[dict[str, Any]] | None, str | None]  # each configuration's metrics, or the error

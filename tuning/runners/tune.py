@@ -18,21 +18,22 @@ from typing import Any
 import joblib
 
 from tuning.config import Experiment
-from tuning.data import Split
 from tuning.errors import ExperimentError
-from tuning.events import write_trial_events
+from tuning.estimators.models import flat_choice, nested_choice
+from tuning.estimators.space import config_key, variant_generator
 from tuning.metrics import BestScore, Mode
-from tuning.models import flat_choice, nested_choice
-from tuning.progress import Progress, tune_callback
-from tuning.results import write_atomic
-from tuning.runners.common import RunnerResult, TrialResult
+from tuning.planning.search import param_space, scheduler, search_alg
+from tuning.run_files import write_atomic
+from tuning.runners.events import write_trial_events
+from tuning.runners.moved import old_paths
+from tuning.runners.progress import Progress, tune_callback
 from tuning.runners.sequential import config_events_path
-from tuning.search import param_space, scheduler, search_alg
-from tuning.shared import FIT_FILE, INDEX_KEY, SHARED_KEY, Group, run_group, size_key
-from tuning.space import config_key, variant_generator
 from tuning.stopping import StopRule
 from tuning.storage import is_uri, join, names, read_text, remote, storage_problem, tune_storage_path
-from tuning.trial import TrialSpec, run_trial
+from tuning.trial.data import Split
+from tuning.trial.fit import TrialSpec, run_trial
+from tuning.trial.records import RunnerResult, TrialResult
+from tuning.trial.shared_fits import FIT_FILE, INDEX_KEY, SHARED_KEY, Group, run_group, size_key
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ class KeepFit:
     checkpoints its model when its ``metric`` beats, in direction ``mode``, every earlier trial
     of this run (``run``: a token of its own) that its worker process ran. Tune reuses actors,
     so a process runs many trials: the run's best trial was its process's best so far, and is
-    always kept; the others mostly are not (`tuning.refit.kept_fit` loads the best one's)."""
+    always kept; the others mostly are not (`tuning.reports.best_model.kept_fit` loads the best one's)."""
 
     run: str
     metric: str
@@ -88,10 +89,10 @@ def trial(config: dict, split: Split, spec: TrialSpec, keep: KeepFit | None = No
 def shared_trial(config: dict, split: Split, spec: TrialSpec, keep_fit: bool = False) -> None:
     """Tune's trainable for a group of shared fits: one fit, one result per configuration.
 
-    ``config`` is ``{"shared": [configuration, ...]}`` (`tuning.shared.Group.tune_config`),
+    ``config`` is ``{"shared": [configuration, ...]}`` (`tuning.trial.shared_fits.Group.tune_config`),
     smallest size first; each result carries ``shared_index`` and its size as ``timesteps_total``.
     ``keep_fit``: the last result carries a checkpoint of the one fit (`FIT_FILE`), from
-    which the best model is cut instead of refitted (`tuning.refit.kept_fit`).
+    which the best model is cut instead of refitted (`tuning.reports.best_model.kept_fit`).
     """
     from ray import tune
 
@@ -215,7 +216,7 @@ def run_tune(
     (`stop_hooks`); the result says why in ``stopped``.
 
     ``configs``: run exactly these trials, in order, instead of searching the space (the
-    chunks of repeats of `tuning.plan.group_repeats`).
+    chunks of repeats of `tuning.planning.plan.group_repeats`).
 
     With ``resume`` and Tune's state in ``run_dir`` (an interrupted run), `Tuner.restore`
     continues it: finished and errored trials are kept, only unfinished ones run.
@@ -371,13 +372,14 @@ def _restore(
     restore_whole_state(run_dir)
     progress.done = sum(t.finished for t in read_tune(run_dir))
     try:
-        tuner = tune.Tuner.restore(
-            str(run_dir.resolve()),
-            trainable=trainable(experiment, split, spec, groups),
-            resume_unfinished=True,
-            resume_errored=False,  # a configuration that raised would raise again
-            restart_errored=False,
-        )
+        with old_paths():  # a run written before the packages names the flat modules
+            tuner = tune.Tuner.restore(
+                str(run_dir.resolve()),
+                trainable=trainable(experiment, split, spec, groups),
+                resume_unfinished=True,
+                resume_errored=False,  # a configuration that raised would raise again
+                restart_errored=False,
+            )
     except Exception as exc:  # unpickling a damaged tuner.pkl can raise anything
         raise damaged(
             f"--resume {run_dir}", "Tune's saved state (tuner.pkl, experiment_state-*.json)", exc
