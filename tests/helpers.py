@@ -124,3 +124,31 @@ class CountingTree(DecisionTreeClassifier):
     def predict_proba(self, X, check_input=True):
         CountingTree.calls["predict_proba"] += 1
         return super().predict_proba(X, check_input)
+
+
+class GreedyRegressor(MarkedRegressor):
+    """A `MarkedRegressor` whose configuration ``n_estimators == greedy`` allocates ``mb``
+    megabytes in `fit`, 100 MB at a time, before sleeping: a trial for the memory monitor to
+    kill (`tests.test_faults`). The others only leave their marks."""
+
+    def __init__(
+        self,
+        n_estimators: int = 1,
+        sleep: float = 0.0,
+        fail: bool = False,
+        marks: str = "",
+        greedy: int = 0,
+        mb: int = 0,
+    ):
+        super().__init__(n_estimators=n_estimators, sleep=sleep, fail=fail, marks=marks)
+        self.greedy, self.mb = greedy, mb
+
+    def fit(self, X, y):
+        held = []
+        if self.n_estimators == self.greedy:
+            for _ in range(self.mb // 100):
+                held.append(np.ones(100 * 2**20 // 8))  # written: resident, not only reserved
+                time.sleep(0.05)
+        super().fit(X, y)
+        del held
+        return self

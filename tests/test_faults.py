@@ -27,14 +27,23 @@ from tuning.results import write_atomic, write_json
 CONFIGS = [1, 2, 3, 4, 5, 6]
 
 
-def marked(tmp_path: Path, sleep: float, n: list[int], **changes) -> Path:
-    """An experiment of `MarkedRegressor` trials, one per n_estimators in ``n``."""
+def marked(
+    tmp_path: Path,
+    sleep: float,
+    n: list[int],
+    cls: str = "MarkedRegressor",
+    params: dict | None = None,
+    **changes,
+) -> Path:
+    """An experiment of `MarkedRegressor` trials (or of another ``cls`` of tests.helpers, with
+    more fixed ``params``), one per n_estimators in ``n``."""
     marks = tmp_path / "marks"
     marks.mkdir(exist_ok=True)
+    fixed = {"sleep": sleep, "marks": str(marks), **(params or {})}
     raw = experiment_dict(
         tmp_path,
         name="faulty",
-        estimator={"class": "tests.helpers.MarkedRegressor", "params": {"sleep": sleep, "marks": str(marks)}},
+        estimator={"class": f"tests.helpers.{cls}", "params": fixed},
         space={"n_estimators": n},
         refit=False,  # every fit counted here is a trial's
         **changes,
@@ -148,6 +157,61 @@ def test_a_killed_worker_is_retried_and_the_run_completes(tmp_path):
     (retry_pid,) = [pid for n, pid in ends if n == victim_n]
     assert retry_pid != victim_pid and trials[victim_n]["status"] == "ok"
     assert "4 ok, 0 errored, 1 retried" in (tmp_path / "out.txt").read_text()
+
+
+# ----------------------------------------------------------------- 2b. a trial killed for memory
+
+
+def scarce_memory(headroom_gb: float = 2.5) -> dict[str, str]:
+    """Ray's memory monitor settings for a run: kill a worker once the machine uses
+    ``headroom_gb`` more than it does now (checked every 100 ms); no real shortage needed."""
+    lines = Path("/proc/meminfo").read_text().splitlines()
+    info = {line.split(":")[0]: int(line.split()[1]) for line in lines}
+    total, used = info["MemTotal"], info["MemTotal"] - info["MemAvailable"]
+    threshold = (used + headroom_gb * 2**20) / total  # kB
+    return {"RAY_memory_usage_threshold": f"{threshold:.4f}", "RAY_memory_monitor_refresh_ms": "100"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("runner", ["tune", "tasks"])
+def test_a_trial_killed_for_memory_is_an_errored_trial_and_the_run_completes(tmp_path, runner):
+    """Configuration 2 allocates up to 4 GB, past a threshold 2.5 GB above the machine's use:
+    Ray's memory monitor kills its worker, once and again on its one retry. That trial errors
+    with one line saying so; the others finish; the summary and report are written; Tune's
+    state keeps it errored, so ``--resume`` has nothing left to run."""
+    greedy = {"greedy": 2, "mb": 4000}
+    path = marked(tmp_path, 1.0, [1, 2, 3], "GreedyRegressor", greedy, runner=runner, max_failures=1)
+    out = tmp_path / "out.txt"
+    proc = start("tuning.run", str(path), "--num-cpus", "2", out=out, env=scarce_memory())
+    try:
+        code = proc.wait(timeout=240)
+    finally:
+        proc.kill()
+    text = out.read_text()
+    assert code == 1, text[-3000:]
+    assert "Traceback" not in text and "Caught unexpected exception" not in text
+    run_dir = run_dir_of(tmp_path)
+    summary = summary_of(run_dir)
+    assert summary["status"] == "incomplete" and summary["unfinished"] == 0
+    assert summary["counts"]["ok"] == 2 and summary["counts"]["error"] == 1
+    trials = by_n(summary, runner)
+    assert trials[2]["status"] == "error" and trials[2]["metrics"] == {}
+    killed = "killed for memory: Ray's memory monitor killed its worker process (pid "
+    assert trials[2]["error"].startswith(killed)
+    assert "above its threshold of" in trials[2]["error"] and "\n" not in trials[2]["error"]
+    assert trials[1]["status"] == trials[3]["status"] == "ok"
+    assert "2 ok, 1 errored" in text and (run_dir / "report.html").is_file()
+    assert not [n for n, _ in fits(tmp_path, "end") if n == 2]  # never finished a fit
+    if runner == "tune":  # one line per kill (its try and its retry), naming the trial
+        kills = [line for line in text.splitlines() if f"{trials[2]['name']} failed: {killed}" in line]
+        assert len(kills) == 2
+        from tuning.runners.tune import read_tune
+
+        (errored,) = [t for t in read_tune(run_dir) if t.error]
+        assert errored.config["n_estimators"] == 2 and errored.error.startswith("killed for memory")
+    resumed = cli("tuning.run", "--resume", str(run_dir))
+    assert resumed.returncode == 2 and "Traceback" not in resumed.stderr
+    assert resumed.stderr.strip().endswith("has nothing to resume: the run ended with status 'incomplete'")
 
 
 # ----------------------------------------------------------------- 3. the driver is interrupted

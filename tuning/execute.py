@@ -14,7 +14,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from tuning.cluster import Cluster, RayRelease, cluster_wait_s, connect
+from tuning.cluster import Cluster, RayRelease, cluster_wait_s, connect, limit_oom_retries
 from tuning.config import Experiment
 from tuning.data import Split, load_split, split_frame
 from tuning.errors import ExperimentError
@@ -77,6 +77,7 @@ def run_experiment(
     """
     phases = Phases(process_started)
     trackers = check_before_start(experiment, runner, resume)
+    limit_oom_retries(experiment.max_failures)  # a task killed for memory: a lost worker, retried as one
     cluster = phases.run("ray start", join_cluster, experiment.address, num_cpus, num_gpus, wait_for_cluster)
     plan = make_plan(experiment, runner, cluster)
     for warning in plan.warnings:
