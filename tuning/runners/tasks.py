@@ -156,7 +156,7 @@ def _outcome(task: Any) -> Outcome:
     import ray  # heavy: see `_results`
     from ray.exceptions import OutOfMemoryError, RayError
 
-    from tuning.runners.memory import memory_line
+    from tuning.runners.lost import memory_line
 
     try:
         return ray.get(task)

@@ -1,11 +1,15 @@
-"""A trial's worker killed by Ray's memory monitor: its trial's error, in one line (imports Ray).
+"""Trials whose worker process is lost (killed, or killed for memory): what Ray Tune 2.60 gets
+wrong about them, mended in its controller (`handle_lost_workers`; imports Ray).
 
-Ray kills a worker when the node's memory passes ``RAY_memory_usage_threshold`` and hands the
-caller an `OutOfMemoryError` of some forty lines. Ray Tune 2.60's actor manager expects only a
-task's or an actor's error there, raises "Caught unexpected exception" instead, and the whole
-run ends (`fail_trials_killed_for_memory`). Here the kill is its trial's error, as a lost
-actor's, whose last line says what happened (`memory_line`); and the trial's error is saved in
-Tune's state, which Tune 2.60 forgets for a trial whose actor is already gone.
+- Ray kills a worker when the node's memory passes ``RAY_memory_usage_threshold`` and hands the
+  caller an `OutOfMemoryError` of some forty lines. Tune's actor manager expects only a task's
+  or an actor's error there, raises "Caught unexpected exception" instead, and the whole run
+  ends. Here the kill is its trial's error, as a lost actor's, whose last line says what
+  happened (`memory_line`).
+- A trial that errors once its actor is gone is saved RUNNING in Tune's state: every
+  ``--resume`` would run it again.
+- After a worker is lost, the rest of the run went one trial at a time: the actor started for
+  the lost one's place was dropped whenever a running trial's actor came free first.
 """
 
 from __future__ import annotations
@@ -49,6 +53,41 @@ def as_actor_death(exception: BaseException) -> BaseException:
     return KilledForMemory(str(exception)) if isinstance(exception, OutOfMemoryError) else exception
 
 
+def handle_lost_workers() -> None:
+    """Mend Tune's controller for lost workers (`fail_trials_killed_for_memory`,
+    `keep_starting_actors`); once per process."""
+    fail_trials_killed_for_memory()
+    keep_starting_actors()
+
+
+def keep_starting_actors() -> None:
+    """Do not drop an actor that is starting for a trial to give the trial a cached one.
+
+    Tune 2.60 requests an actor for each pending trial and, when a running trial ends, gives its
+    actor (``reuse_actors``) to the first pending trial, removing the actor requested for it
+    (``TuneController._maybe_reuse_cached_actor``). That request is only a wait for resources
+    while every slot is busy; but once a lost worker freed a slot, that trial's new actor holds
+    it and starts a worker process (seconds: Python, Ray, scikit-learn). Trials shorter than
+    that start ended it each time: the run went on one trial at a time. A pending trial whose
+    own actor has its resources keeps that actor; the cached one goes to the next trial.
+    """
+    from ray.tune.execution.tune_controller import TuneController
+
+    reuse = TuneController._maybe_reuse_cached_actor
+    if getattr(reuse, "mended", False):
+        return
+
+    def reuse_unless_starting(self, trial, _original=reuse):
+        own = self._trial_to_actor.get(trial)
+        starting = own is not None and self._actor_manager.is_actor_started(own)
+        if starting and trial not in self._resetting_trials:
+            return False  # it has its slot and a worker starting: the cached actor is for another
+        return _original(self, trial)
+
+    reuse_unless_starting.mended = True
+    TuneController._maybe_reuse_cached_actor = reuse_unless_starting
+
+
 def fail_trials_killed_for_memory() -> None:
     """Make Ray Tune treat a worker the memory monitor killed as its trial's lost actor.
 
@@ -67,18 +106,18 @@ def fail_trials_killed_for_memory() -> None:
     from ray.tune.execution.tune_controller import TuneController
 
     stop = TuneController._schedule_trial_stop
-    if not getattr(stop, "killed_for_memory", False):
+    if not getattr(stop, "mended", False):
 
         def stop_and_save(self, trial, exception=None, _original=stop):
             _original(self, trial, exception=exception)
             self._mark_trial_to_checkpoint(trial)  # its status, as it is now, in the next save
 
-        stop_and_save.killed_for_memory = True
+        stop_and_save.mended = True
         TuneController._schedule_trial_stop = stop_and_save
 
     for name in ("_actor_task_failed", "_actor_start_failed"):
         original = getattr(RayActorManager, name)
-        if getattr(original, "killed_for_memory", False):
+        if getattr(original, "mended", False):
             continue
 
         def failed(self, *args, _original=original, **kwargs):  # Ray passes both by keyword
@@ -88,5 +127,5 @@ def fail_trials_killed_for_memory() -> None:
                 args = (*args[:-1], as_actor_death(args[-1]))
             return _original(self, *args, **kwargs)
 
-        failed.killed_for_memory = True
+        failed.mended = True
         setattr(RayActorManager, name, failed)
