@@ -231,6 +231,24 @@ def test_a_trial_killed_for_memory_is_an_errored_trial_and_the_run_completes(tmp
     assert resumed.stderr.strip().endswith("has nothing to resume: the run ended with status 'incomplete'")
 
 
+@pytest.mark.slow
+def test_the_baseline_runs_outside_rays_memory_monitor(tmp_path):
+    """The sequential baseline fits in the `tuning` process, which Ray's monitor does not
+    kill: the configuration that allocates past the lowered threshold finishes like the others."""
+    greedy = {"greedy": 2, "mb": 4000}
+    path = marked(tmp_path, 0.0, [1, 2], "GreedyRegressor", greedy, runner="sequential")
+    out = tmp_path / "out.txt"
+    proc = start("tuning.run", str(path), out=out, env=scarce_memory())
+    try:
+        assert proc.wait(timeout=240) == 0, out.read_text()[-3000:]
+    finally:
+        proc.kill()
+    summary = summary_of(run_dir_of(tmp_path))
+    assert summary["counts"] == {"trials": 2, "ok": 2, "error": 0, "retries": 0}
+    assert Counter(n for n, _ in fits(tmp_path, "end")) == {1: 1, 2: 1}
+    assert "killed for memory" not in out.read_text()
+
+
 # ----------------------------------------------------------------- 3. the driver is interrupted
 
 
