@@ -134,12 +134,19 @@ def test_a_configuration_that_raises_fails_only_its_trial(tmp_path):
 # ----------------------------------------------------------------- 2. a worker is killed
 
 
+KILL_CONFIGS = list(range(1, 21))
+
+
 def kill_a_worker(tmp_path: Path, runner: str) -> tuple[dict, int, int]:
-    """Run six 3-second trials on 2 CPUs with ``runner``, SIGKILL the worker process of the first
-    fit, check that the run completes with every trial ok, the killed one's run again (no result
-    twice), and that two trials still ran at once after the kill; the summary, the killed
-    configuration and its process."""
-    path = marked(tmp_path, 3.0, CONFIGS, runner=runner)
+    """Run twenty trials on 2 CPUs with ``runner``, SIGKILL the worker process of the first fit,
+    and check that the run completes with every trial ok, the killed one's run again (no
+    result twice), and two trials at once after the kill; the summary, the killed
+    configuration and its process.
+
+    The trials are `tests.helpers.RelayRegressor`s: 2 s each, shorter than a worker's start on
+    a busy machine, until a second process runs trials after the kill; then two of them wait
+    for each other, so they overlap whenever a second worker serves trials at all."""
+    path = marked(tmp_path, 2.0, KILL_CONFIGS, "RelayRegressor", runner=runner)
     proc = start("tuning.run", str(path), "--num-cpus", "2", out=tmp_path / "out.txt")
     try:
         wait_for(lambda: fits(tmp_path), what="a first fit")
@@ -147,15 +154,18 @@ def kill_a_worker(tmp_path: Path, runner: str) -> tuple[dict, int, int]:
         assert victim_pid != proc.pid  # a Ray worker, not the driver
         os.kill(victim_pid, signal.SIGKILL)
         killed_at = time.time()
-        assert proc.wait(timeout=240) == 0, (tmp_path / "out.txt").read_text()[-3000:]
+        (tmp_path / "marks" / "killed").touch()
+        assert proc.wait(timeout=300) == 0, (tmp_path / "out.txt").read_text()[-3000:]
     finally:
         proc.kill()
     summary = summary_of(run_dir_of(tmp_path))
-    assert summary["status"] == "complete" and summary["counts"]["ok"] == len(CONFIGS)
+    assert summary["status"] == "complete" and summary["counts"]["ok"] == len(KILL_CONFIGS)
     trials = by_n(summary, runner)
     assert all(t["status"] == "ok" for t in trials.values())
-    assert Counter(n for n, _ in fits(tmp_path)) == {n: 1 + (n == victim_n) for n in CONFIGS}
-    assert Counter(n for n, _ in fits(tmp_path, "end")) == {n: 1 for n in CONFIGS}  # no result twice
+    assert Counter(n for n, _ in fits(tmp_path)) == {n: 1 + (n == victim_n) for n in KILL_CONFIGS}
+    assert Counter(n for n, _ in fits(tmp_path, "end")) == {n: 1 for n in KILL_CONFIGS}  # no result twice
+    workers = set((tmp_path / "marks" / "after.log").read_text().split())
+    assert len(workers) >= 2, "one worker process ran every trial after the kill"
     after = sorted((t["started_at"], t["ended_at"]) for t in trials.values() if t["started_at"] > killed_at)
     overlaps = [(a, b) for a, b in itertools.pairwise(after) if b[0] < a[1]]
     assert overlaps, f"one trial at a time after the kill: {after}"  # the concurrency is kept
@@ -168,12 +178,12 @@ def test_a_killed_worker_is_retried_and_the_run_completes(tmp_path):
     the trials after the kill still run two at a time (an actor starting in the lost one's
     place is kept: `tuning.runners.lost.keep_starting_actors`)."""
     summary, victim_n, victim_pid = kill_a_worker(tmp_path, "tune")
-    assert summary["counts"] == {"trials": 6, "ok": 6, "error": 0, "retries": 1}
+    assert summary["counts"] == {"trials": 20, "ok": 20, "error": 0, "retries": 1}
     trials = by_n(summary)
-    assert {n: t["retries"] for n, t in trials.items()} == {n: int(n == victim_n) for n in CONFIGS}
+    assert {n: t["retries"] for n, t in trials.items()} == {n: int(n == victim_n) for n in KILL_CONFIGS}
     (retry_pid,) = [pid for n, pid in fits(tmp_path, "end") if n == victim_n]
     assert retry_pid != victim_pid and trials[victim_n]["status"] == "ok"
-    assert "6 ok, 0 errored, 1 retried" in (tmp_path / "out.txt").read_text()
+    assert "20 ok, 0 errored, 1 retried" in (tmp_path / "out.txt").read_text()
 
 
 # ----------------------------------------------------------------- 2b. a trial killed for memory
