@@ -124,3 +124,74 @@ class CountingTree(DecisionTreeClassifier):
     def predict_proba(self, X, check_input=True):
         CountingTree.calls["predict_proba"] += 1
         return super().predict_proba(X, check_input)
+
+
+class GreedyRegressor(MarkedRegressor):
+    """A `MarkedRegressor` whose configuration ``n_estimators == greedy`` allocates ``mb``
+    megabytes in `fit`, 100 MB at a time, before sleeping: a trial for the memory monitor to
+    kill (`tests.test_faults`). The others only leave their marks."""
+
+    def __init__(
+        self,
+        n_estimators: int = 1,
+        sleep: float = 0.0,
+        fail: bool = False,
+        marks: str = "",
+        greedy: int = 0,
+        mb: int = 0,
+    ):
+        super().__init__(n_estimators=n_estimators, sleep=sleep, fail=fail, marks=marks)
+        self.greedy, self.mb = greedy, mb
+
+    def fit(self, X, y):
+        held = []
+        if self.n_estimators == self.greedy:
+            for _ in range(self.mb // 100):
+                held.append(np.ones(100 * 2**20 // 8))  # written: resident, not only reserved
+                time.sleep(0.05)
+        super().fit(X, y)
+        del held
+        return self
+
+
+class RelayRegressor(MarkedRegressor):
+    """A `MarkedRegressor` for the killed-worker tests (`tests.test_faults.kill_a_worker`).
+
+    Until the test writes ``marks/killed``, a fit is a `MarkedRegressor`'s. After it, each fit
+    appends its pid to ``marks/after.log`` and sleeps ``sleep`` while fewer than two processes
+    are named there: trials shorter than a worker's start, as a run's usually are. Once two are,
+    the first two fits to see it wait for each other (up to ``timeout`` seconds, then fail)
+    and every fit from then on is quick: two trials ran at once after the kill, whatever the
+    machine's load, or the run has an errored trial.
+    """
+
+    def __init__(
+        self,
+        n_estimators: int = 1,
+        sleep: float = 0.0,
+        fail: bool = False,
+        marks: str = "",
+        timeout: float = 120.0,
+    ):
+        super().__init__(n_estimators=n_estimators, sleep=sleep, fail=fail, marks=marks)
+        self.timeout = timeout
+
+    def fit(self, X, y):
+        import os
+        from pathlib import Path
+
+        marks = Path(self.marks)
+        if not (marks / "killed").exists():
+            return super().fit(X, y)
+        with open(marks / "after.log", "a") as log:
+            log.write(f"{os.getpid()}\n")
+        if len(set((marks / "after.log").read_text().split())) < 2:
+            return super().fit(X, y)
+        (marks / f"{self.n_estimators}.pair").touch()
+        deadline = time.monotonic() + self.timeout
+        while len(list(marks.glob("*.pair"))) < 2:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no second trial started in {self.timeout} s")
+            time.sleep(0.05)
+        self.sleep = 0.0  # the pair met: the rest of the run is quick
+        return super().fit(X, y)

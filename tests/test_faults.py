@@ -8,6 +8,7 @@ count exactly which configurations ran, where, and how often.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -27,14 +28,23 @@ from tuning.run_files import write_atomic, write_json
 CONFIGS = [1, 2, 3, 4, 5, 6]
 
 
-def marked(tmp_path: Path, sleep: float, n: list[int], **changes) -> Path:
-    """An experiment of `MarkedRegressor` trials, one per n_estimators in ``n``."""
+def marked(
+    tmp_path: Path,
+    sleep: float,
+    n: list[int],
+    cls: str = "MarkedRegressor",
+    params: dict | None = None,
+    **changes,
+) -> Path:
+    """An experiment of `MarkedRegressor` trials (or of another ``cls`` of tests.helpers, with
+    more fixed ``params``), one per n_estimators in ``n``."""
     marks = tmp_path / "marks"
     marks.mkdir(exist_ok=True)
+    fixed = {"sleep": sleep, "marks": str(marks), **(params or {})}
     raw = experiment_dict(
         tmp_path,
         name="faulty",
-        estimator={"class": "tests.helpers.MarkedRegressor", "params": {"sleep": sleep, "marks": str(marks)}},
+        estimator={"class": f"tests.helpers.{cls}", "params": fixed},
         space={"n_estimators": n},
         refit=False,  # every fit counted here is a trial's
         **changes,
@@ -124,30 +134,129 @@ def test_a_configuration_that_raises_fails_only_its_trial(tmp_path):
 # ----------------------------------------------------------------- 2. a worker is killed
 
 
-@pytest.mark.slow
-def test_a_killed_worker_is_retried_and_the_run_completes(tmp_path):
-    """SIGKILL the process fitting one configuration: Tune retries it; every trial ends ok."""
-    path = marked(tmp_path, 3.0, [1, 2, 3, 4])
+KILL_CONFIGS = list(range(1, 21))
+
+
+def kill_a_worker(tmp_path: Path, runner: str) -> tuple[dict, int, int]:
+    """Run twenty trials on 2 CPUs with ``runner``, SIGKILL the worker process of the first fit,
+    and check that the run completes with every trial ok, the killed one's run again (no
+    result twice), and two trials at once after the kill; the summary, the killed
+    configuration and its process.
+
+    The trials are `tests.helpers.RelayRegressor`s: 2 s each, shorter than a worker's start on
+    a busy machine, until a second process runs trials after the kill; then two of them wait
+    for each other, so they overlap whenever a second worker serves trials at all."""
+    path = marked(tmp_path, 2.0, KILL_CONFIGS, "RelayRegressor", runner=runner)
     proc = start("tuning.run", str(path), "--num-cpus", "2", out=tmp_path / "out.txt")
     try:
         wait_for(lambda: fits(tmp_path), what="a first fit")
         victim_n, victim_pid = fits(tmp_path)[0]
         assert victim_pid != proc.pid  # a Ray worker, not the driver
         os.kill(victim_pid, signal.SIGKILL)
-        assert proc.wait(timeout=240) == 0, (tmp_path / "out.txt").read_text()[-3000:]
+        killed_at = time.time()
+        (tmp_path / "marks" / "killed").touch()
+        assert proc.wait(timeout=300) == 0, (tmp_path / "out.txt").read_text()[-3000:]
     finally:
         proc.kill()
     summary = summary_of(run_dir_of(tmp_path))
-    assert summary["status"] == "complete"
-    assert summary["counts"] == {"trials": 4, "ok": 4, "error": 0, "retries": 1}
+    assert summary["status"] == "complete" and summary["counts"]["ok"] == len(KILL_CONFIGS)
+    trials = by_n(summary, runner)
+    assert all(t["status"] == "ok" for t in trials.values())
+    assert Counter(n for n, _ in fits(tmp_path)) == {n: 1 + (n == victim_n) for n in KILL_CONFIGS}
+    assert Counter(n for n, _ in fits(tmp_path, "end")) == {n: 1 for n in KILL_CONFIGS}  # no result twice
+    workers = set((tmp_path / "marks" / "after.log").read_text().split())
+    assert len(workers) >= 2, "one worker process ran every trial after the kill"
+    after = sorted((t["started_at"], t["ended_at"]) for t in trials.values() if t["started_at"] > killed_at)
+    overlaps = [(a, b) for a, b in itertools.pairwise(after) if b[0] < a[1]]
+    assert overlaps, f"one trial at a time after the kill: {after}"  # the concurrency is kept
+    return summary, victim_n, victim_pid
+
+
+@pytest.mark.slow
+def test_a_killed_worker_is_retried_and_the_run_completes(tmp_path):
+    """SIGKILL the process fitting one configuration: Tune retries it; every trial ends ok, and
+    the trials after the kill still run two at a time (an actor starting in the lost one's
+    place is kept: `tuning.runners.lost.keep_starting_actors`)."""
+    summary, victim_n, victim_pid = kill_a_worker(tmp_path, "tune")
+    assert summary["counts"] == {"trials": 20, "ok": 20, "error": 0, "retries": 1}
     trials = by_n(summary)
-    assert {n: t["retries"] for n, t in trials.items()} == {n: int(n == victim_n) for n in (1, 2, 3, 4)}
-    starts, ends = fits(tmp_path), fits(tmp_path, "end")
-    assert Counter(n for n, _ in starts) == {n: 1 + (n == victim_n) for n in (1, 2, 3, 4)}
-    assert Counter(n for n, _ in ends) == {1: 1, 2: 1, 3: 1, 4: 1}  # no result twice
-    (retry_pid,) = [pid for n, pid in ends if n == victim_n]
+    assert {n: t["retries"] for n, t in trials.items()} == {n: int(n == victim_n) for n in KILL_CONFIGS}
+    (retry_pid,) = [pid for n, pid in fits(tmp_path, "end") if n == victim_n]
     assert retry_pid != victim_pid and trials[victim_n]["status"] == "ok"
-    assert "4 ok, 0 errored, 1 retried" in (tmp_path / "out.txt").read_text()
+    assert "20 ok, 0 errored, 1 retried" in (tmp_path / "out.txt").read_text()
+
+
+# ----------------------------------------------------------------- 2b. a trial killed for memory
+
+
+def scarce_memory(headroom_gb: float = 2.5) -> dict[str, str]:
+    """Ray's memory monitor settings for a run: kill a worker once the machine uses
+    ``headroom_gb`` more than it does now (checked every 100 ms); no real shortage needed."""
+    lines = Path("/proc/meminfo").read_text().splitlines()
+    info = {line.split(":")[0]: int(line.split()[1]) for line in lines}
+    total, used = info["MemTotal"], info["MemTotal"] - info["MemAvailable"]
+    threshold = (used + headroom_gb * 2**20) / total  # kB
+    return {"RAY_memory_usage_threshold": f"{threshold:.4f}", "RAY_memory_monitor_refresh_ms": "100"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("runner", ["tune", "tasks"])
+def test_a_trial_killed_for_memory_is_an_errored_trial_and_the_run_completes(tmp_path, runner):
+    """Configuration 2 allocates up to 4 GB, past a threshold 2.5 GB above the machine's use:
+    Ray's memory monitor kills its worker, once and again on its one retry. That trial errors
+    with one line saying so; the others finish; the summary and report are written; Tune's
+    state keeps it errored, so ``--resume`` has nothing left to run."""
+    greedy = {"greedy": 2, "mb": 4000}
+    path = marked(tmp_path, 1.0, [1, 2, 3], "GreedyRegressor", greedy, runner=runner, max_failures=1)
+    out = tmp_path / "out.txt"
+    proc = start("tuning.run", str(path), "--num-cpus", "2", out=out, env=scarce_memory())
+    try:
+        code = proc.wait(timeout=240)
+    finally:
+        proc.kill()
+    text = out.read_text()
+    assert code == 1, text[-3000:]
+    assert "Traceback" not in text and "Caught unexpected exception" not in text
+    run_dir = run_dir_of(tmp_path)
+    summary = summary_of(run_dir)
+    assert summary["status"] == "incomplete" and summary["unfinished"] == 0
+    assert summary["counts"]["ok"] == 2 and summary["counts"]["error"] == 1
+    trials = by_n(summary, runner)
+    assert trials[2]["status"] == "error" and trials[2]["metrics"] == {}
+    killed = "killed for memory: Ray's memory monitor killed its worker process (pid "
+    assert trials[2]["error"].startswith(killed)
+    assert "above its threshold of" in trials[2]["error"] and "\n" not in trials[2]["error"]
+    assert trials[1]["status"] == trials[3]["status"] == "ok"
+    assert "2 ok, 1 errored" in text and (run_dir / "report.html").is_file()
+    assert not [n for n, _ in fits(tmp_path, "end") if n == 2]  # never finished a fit
+    if runner == "tune":  # one line per kill (its try and its retry), naming the trial
+        kills = [line for line in text.splitlines() if f"{trials[2]['name']} failed: {killed}" in line]
+        assert len(kills) == 2
+        from tuning.runners.tune import read_tune
+
+        (errored,) = [t for t in read_tune(run_dir) if t.error]
+        assert errored.config["n_estimators"] == 2 and errored.error.startswith("killed for memory")
+    resumed = cli("tuning.run", "--resume", str(run_dir))
+    assert resumed.returncode == 2 and "Traceback" not in resumed.stderr
+    assert resumed.stderr.strip().endswith("has nothing to resume: the run ended with status 'incomplete'")
+
+
+@pytest.mark.slow
+def test_the_baseline_runs_outside_rays_memory_monitor(tmp_path):
+    """The sequential baseline fits in the `tuning` process, which Ray's monitor does not
+    kill: the configuration that allocates past the lowered threshold finishes like the others."""
+    greedy = {"greedy": 2, "mb": 4000}
+    path = marked(tmp_path, 0.0, [1, 2], "GreedyRegressor", greedy, runner="sequential")
+    out = tmp_path / "out.txt"
+    proc = start("tuning.run", str(path), out=out, env=scarce_memory())
+    try:
+        assert proc.wait(timeout=240) == 0, out.read_text()[-3000:]
+    finally:
+        proc.kill()
+    summary = summary_of(run_dir_of(tmp_path))
+    assert summary["counts"] == {"trials": 2, "ok": 2, "error": 0, "retries": 0}
+    assert Counter(n for n, _ in fits(tmp_path, "end")) == {1: 1, 2: 1}
+    assert "killed for memory" not in out.read_text()
 
 
 # ----------------------------------------------------------------- 3. the driver is interrupted

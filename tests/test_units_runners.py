@@ -858,3 +858,95 @@ def test_tune_runs_a_choices_configurations_as_the_plan_lists_them(tmp_path, fak
     adaptive = make_plan(experiment(tmp_path / "o", **raw, search=optuna), "tune", local_cluster(num_cpus=2))
     run_runners(session_of(tmp_path / "o", adaptive))
     assert fake_tune[-1][2]["configs"] is None  # an adaptive search proposes them as it runs
+
+
+# ---- lost workers (`tuning.runners.lost`): Tune's controller mended, without a run -------------
+
+OOM_TEXT = "\n".join(  # Ray 2.60's, shortened
+    [
+        "1 worker(s) were killed due to the node running low on memory. Memory on the node "
+        "(IP: 10.0.0.1, ID: abc) was 4.04GB used / 23.54GB limit (0.171709)",
+        "OOM kill reason: Memory usage 4310319104B exceeded threshold of 4296932352B "
+        "(17.0% of 25276071936B limit)",
+        "Ray killed 1 worker(s) based on the killing policy",
+        "Considered workers: [",
+        "Selected to kill: (Actor(ec16): job ID=01000000, task name=ImplicitFunc.__init__, "
+        "required resources={CPU: 1}, pid=10100, actual memory used=1.69GB, worker ID=c719)",
+        "(Actor(1306): job ID=01000000, pid=10101, actual memory used=0.18GB, worker ID=2315)",
+        "]",
+        "Refer to the documentation on how to address the out of memory issue.",
+    ]
+)
+
+
+def test_a_memory_kill_is_one_line_naming_the_worker_the_node_and_the_threshold():
+    from tuning.runners.lost import memory_line
+
+    assert memory_line(OOM_TEXT) == (
+        "killed for memory: Ray's memory monitor killed its worker process (pid 10100, 1.69GB): "
+        "the node used 4.04GB of 23.54GB, above its threshold of 17.0% (RAY_memory_usage_threshold)"
+    )
+    assert memory_line("no numbers") == (
+        "killed for memory: Ray's memory monitor killed its worker process (RAY_memory_usage_threshold)"
+    )
+
+
+def test_a_memory_kill_reaches_tune_as_the_actors_death_with_its_line_last():
+    import pickle
+
+    from ray.exceptions import OutOfMemoryError, RayActorError, RayTaskError
+
+    from tuning.runners.lost import KilledForMemory, as_actor_death, memory_line
+
+    death = as_actor_death(OutOfMemoryError(OOM_TEXT))
+    assert isinstance(death, KilledForMemory) and isinstance(death, RayActorError)
+    assert str(death).splitlines()[-1] == memory_line(OOM_TEXT)  # what error.txt ends with
+    assert str(death).startswith("1 worker(s) were killed")  # Ray's whole message kept above it
+    assert str(pickle.loads(pickle.dumps(death))) == str(death)  # Tune pickles it to error.pkl
+    other = RayTaskError("f", "traceback", ValueError("x"))
+    assert as_actor_death(other) is other
+
+
+class _Actors:
+    def __init__(self, started):
+        self.started = started
+
+    def is_actor_started(self, actor):
+        return actor in self.started
+
+
+class _Cache:
+    def __init__(self):
+        self.asked = []
+
+    def has_cached_object(self, request):
+        self.asked.append(request)
+        return False
+
+
+class _Controller:
+    """What `TuneController._maybe_reuse_cached_actor` reads of its controller."""
+
+    def __init__(self, trial_to_actor, started):
+        self._trial_to_actor, self._resetting_trials = trial_to_actor, set()
+        self._actor_manager, self._actor_cache = _Actors(started), _Cache()
+
+
+class _Trial:
+    placement_group_factory = "1 CPU"
+
+
+def test_a_trial_whose_own_actor_is_starting_keeps_it_rather_than_a_cached_one():
+    from ray.tune.execution.tune_controller import TuneController
+
+    from tuning.runners.lost import handle_lost_workers
+
+    handle_lost_workers()
+    handle_lost_workers()  # once is enough; twice changes nothing
+    reuse = TuneController._maybe_reuse_cached_actor
+    assert reuse.mended and not getattr(reuse.__defaults__[0], "mended", False)  # wraps Tune's own
+    starting, waiting, fresh = _Trial(), _Trial(), _Trial()
+    controller = _Controller({starting: "actor A", waiting: "actor B"}, started={"actor A"})
+    assert reuse(controller, starting) is False and controller._actor_cache.asked == []  # kept
+    assert reuse(controller, waiting) is False and controller._actor_cache.asked == ["1 CPU"]  # Tune's
+    assert reuse(controller, fresh) is False and len(controller._actor_cache.asked) == 2  # Tune's

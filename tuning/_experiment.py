@@ -19,7 +19,7 @@ from tuning.console import say
 from tuning.errors import ExperimentError
 from tuning.metrics import unscorable
 from tuning.phases import Phases
-from tuning.planning.cluster import Cluster, RayRelease, cluster_wait_s, connect
+from tuning.planning.cluster import Cluster, RayRelease, cluster_wait_s, connect, limit_oom_retries
 from tuning.planning.plan import Plan, group_repeats, grouping_line, make_plan
 from tuning.planning.search import check_runner, comparable, search_record, stopping_line, study_storage
 from tuning.reports.best_model import refit_best
@@ -78,6 +78,7 @@ def run_experiment(
     """
     phases = Phases(process_started)
     trackers = check_before_start(experiment, runner, resume)
+    limit_oom_retries(experiment.max_failures)  # a task killed for memory: a lost worker, retried as one
     cluster = phases.run("ray start", join_cluster, experiment.address, num_cpus, num_gpus, wait_for_cluster)
     plan = make_plan(experiment, runner, cluster)
     for warning in plan.warnings:

@@ -81,6 +81,18 @@ def _use_token_if_available(address: str) -> None:
     maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
 
 
+OOM_RETRIES_ENV = "RAY_task_oom_retries"
+
+
+def limit_oom_retries(retries: int) -> None:
+    """Retry a Ray task its memory monitor killed ``retries`` times (``max_failures``), unless
+    ``RAY_task_oom_retries`` is set: Ray's default retries it without end, and a trial that always
+    needs more memory than the node has would hang the run. Ray reads it when it starts in this
+    process (the driver owns the tasks): a Ray already running here keeps its own.
+    """
+    os.environ.setdefault(OOM_RETRIES_ENV, str(retries))
+
+
 def connect(
     address: str | None = None,
     num_cpus: float | None = None,

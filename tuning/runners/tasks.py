@@ -7,11 +7,12 @@ and every task maps it. Tasks land on Ray's waiting worker processes, where Tune
 actor for each trial it runs at once: on tiny trials that start is most of Tune's trial phase
 (BENCHMARKS.md).
 
-A worker lost mid-trial (a crashed process, a lost node) is retried up to ``max_failures``
-times (Ray's ``max_retries``); an exception in the trial is not retried: it fails its trial,
-as in the other runners. The driver writes each trial's row to ``tasks/trials.jsonl`` (the
-format of ``sequential/trials.jsonl``) and its TensorBoard events as it arrives; a resumed
-run keeps the finished rows and runs the others. Nothing of Ray Tune is written.
+A worker lost mid-trial (a crashed process, a lost node, killed for memory) is retried up to
+``max_failures`` times (Ray's ``max_retries`` and ``task_oom_retries``); an exception in the
+trial is not retried: it fails its trial, as in the other runners. The driver writes each
+trial's row to ``tasks/trials.jsonl`` (the format of ``sequential/trials.jsonl``) and its
+TensorBoard events as it arrives; a resumed run keeps the finished rows and runs the others.
+Nothing of Ray Tune is written.
 """
 
 from __future__ import annotations
@@ -151,12 +152,17 @@ def _results(
 
 def _outcome(task: Any) -> Outcome:
     """A task's outcome (``task``: its ObjectRef); a task Ray could not finish (its worker lost
-    more than ``max_retries`` times) is its trial's error."""
+    more than ``max_retries`` times, or killed for memory more than ``max_failures`` times:
+    `tuning.cluster.limit_oom_retries`) is its trial's error."""
     import ray  # heavy: see `_results`
-    from ray.exceptions import RayError
+    from ray.exceptions import OutOfMemoryError, RayError
+
+    from tuning.runners.lost import memory_line
 
     try:
         return ray.get(task)
+    except OutOfMemoryError as exc:
+        return None, memory_line(str(exc))
     except RayError as exc:
         lines = str(exc).strip().splitlines() or [type(exc).__name__]
         return None, f"{type(exc).__name__}: {lines[0]}"

@@ -225,11 +225,14 @@ def run_tune(
     """
     from ray import tune
 
+    from tuning.runners.lost import handle_lost_workers  # imports Ray
+
     # Tune's legacy console output is silent at verbose=0, so `Progress` speaks alone. (The new
     # one prints banners even when silent, and a second reporter crashes on a trial's retry.)
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     _quiet_analysis()
     _one_line_failures()
+    handle_lost_workers()  # a trial, not the run; the concurrency kept
     if resume and tune.Tuner.can_restore(str(run_dir.resolve())):
         return _restore(experiment, split, spec, run_dir, cores, progress, groups, callbacks)
     space, settings = tune_config(experiment, groups, configs)
@@ -426,8 +429,11 @@ def run_listed(
     ``progress.metric`` in ``progress.mode``; ``resources`` per trial (``{"cpu": 1}``)."""
     from ray import tune
 
+    from tuning.runners.lost import handle_lost_workers  # imports Ray
+
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     _quiet_analysis()
+    handle_lost_workers()
     space, searcher, samples = listed_search(configs, seed=spec.seed)
     trainable_ = tune.with_resources(tune.with_parameters(trial, split=split, spec=spec), resources)
     tuner = tune.Tuner(
