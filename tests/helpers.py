@@ -61,6 +61,19 @@ class MarkedRegressor(SleepyRegressor):
         return self
 
 
+class RetimedRegressor(MarkedRegressor):
+    """A `MarkedRegressor` that sleeps the seconds written in ``<marks>/sleep`` when that file
+    exists: a test makes the machine slower between a run and its resume."""
+
+    def fit(self, X, y):
+        from pathlib import Path
+
+        override = Path(self.marks) / "sleep"
+        if override.exists():
+            self.sleep = float(override.read_text())
+        return super().fit(X, y)
+
+
 class RendezvousRegressor(SleepyRegressor):
     """A `SleepyRegressor` whose `fit` waits until ``parties`` fits have started.
 
