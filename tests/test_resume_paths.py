@@ -110,3 +110,59 @@ def test_a_chunked_run_killed_hard_resumes_with_its_chunk_size(tmp_path):
     # the two chunks that finished first are kept: 12 repeats in all, 8 of them in the resume
     ended = Counter(n for n, _ in fits(tmp_path, "end"))
     assert sum(ended.values()) - sum(ended_before.values()) == 12 - 4
+
+
+@pytest.mark.parametrize("shared", [False, True], ids=["trials", "shared-fits"])
+def test_a_both_run_interrupted_in_tune_resumes_only_tunes_unfinished_trials(tmp_path, shared):
+    """``--runner both`` with 8 forests (4 groups of 2 sizes when ``shared``), SIGINT once Tune has
+    finished 2: the baseline's 8 trials and Tune's finished ones are kept; the resume fits only
+    Tune's unfinished configurations (groups), and both runners then agree on every score."""
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    raw = experiment_dict(
+        tmp_path,
+        name="faulty",
+        data={"source": str(small_csv(tmp_path)), "target": "y"},
+        estimator={"class": "tests.helpers.MarkedForest", "params": {"sleep": 0.5, "marks": str(marks)}},
+        space={"n_estimators": [2, 4], "max_depth": [1, 2, 3, 4]},
+        search={"share_fits": shared},
+        runner="both",
+        refit=False,
+    )
+    path = write(tmp_path, raw)
+    out = tmp_path / "first.txt"
+    proc = start_group("tuning.run", str(path), "--num-cpus", "2", out=out)
+    try:
+        wait_for(lambda: "[tune] 2/8 done" in out.read_text(), what="two of Tune's trials")
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=120) == 130, out.read_text()[-3000:]
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    run_dir = run_dir_of(tmp_path)
+    first = summary_of(run_dir)
+    assert first["status"] == "interrupted"
+    key = lambda t: (t["config"]["max_depth"], t["config"]["n_estimators"])  # noqa: E731
+    assert sorted(key(t) for t in first["trials"]["sequential"] if t["status"] == "ok") == [
+        (d, n) for d in (1, 2, 3, 4) for n in (2, 4)
+    ]
+    kept = {key(t): t for t in first["trials"]["tune"] if t["status"] == "ok"}
+    assert 2 <= len(kept) < 8
+    if shared:  # a group's sizes finish together
+        assert all((d, 2) in kept and (d, 4) in kept for d, _ in kept)
+    fits_before = len(fits(tmp_path, "end"))
+
+    resumed = cli("tuning.run", "--resume", str(run_dir), "--num-cpus", "2")
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    summary = summary_of(run_dir)
+    assert summary["status"] == "complete" and summary["resumed"] is True
+    assert summary["counts"] == {"trials": 8, "ok": 8, "error": 0, "retries": 0}
+    assert summary["parity"] == {"identical": True, "differing": []}
+    agree = "Parity:        sequential and tune agree on every recorded score of 8 configurations"
+    assert agree in resumed.stdout
+    tune = {key(t): t for t in summary["trials"]["tune"]}
+    assert len(tune) == 8 and all(t["status"] == "ok" for t in tune.values())
+    for k, trial in kept.items():  # finished before the interrupt: kept, not run again
+        assert tune[k]["started_at"] == trial["started_at"] and tune[k]["metrics"] == trial["metrics"]
+    again = len(fits(tmp_path, "end")) - fits_before
+    assert again == ((8 - len(kept)) // 2 if shared else 8 - len(kept))  # Tune's unfinished fits only
