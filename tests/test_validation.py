@@ -10,7 +10,16 @@ import pandas as pd
 import pytest
 from sklearn.datasets import fetch_california_housing
 from sklearn.linear_model import LinearRegression, Ridge
-from sklearn.model_selection import KFold, RepeatedKFold, ShuffleSplit, cross_validate, train_test_split
+from sklearn.model_selection import (
+    KFold,
+    RepeatedKFold,
+    RepeatedStratifiedKFold,
+    ShuffleSplit,
+    StratifiedKFold,
+    StratifiedShuffleSplit,
+    cross_validate,
+    train_test_split,
+)
 
 from tests.conftest import experiment_dict
 from tests.units import GROWER
@@ -309,3 +318,34 @@ def test_chunks_combine_every_split_even_one_and_refuse_ragged_scores():
     assert combine([{"mse": 1.5, "mse_repeats": [1.5]}]) == {"mse": 1.5, "mse_std": 0.0, "mse_repeats": [1.5]}
     with pytest.raises(ValueError):  # a metric with fewer splits than another: never cut short
         combine([{"mse_repeats": [1.0, 2.0], "r2_repeats": [0.5]}])
+
+
+@pytest.mark.parametrize(
+    ("changes", "theirs"),
+    [
+        ({"cv": 3}, StratifiedKFold(3, shuffle=True, random_state=4)),
+        ({"repeats": 3}, StratifiedShuffleSplit(3, test_size=0.25, random_state=4)),
+        ({"repeats": 2, "cv": 3}, RepeatedStratifiedKFold(n_splits=3, n_repeats=2, random_state=4)),
+    ],
+    ids=["cv", "repeats", "repeated-cv"],
+)
+def test_a_classifiers_splits_are_scikit_learns_stratified_ones(changes, theirs):
+    split = frame_split(classifier=True)
+    spec = TrialSpec(GROWER, {}, seed=4, test_size=0.25, **changes)
+    X, y = rows(split, spec)
+    expected = [held for _, held in theirs.split(X, y)]
+    held_out = [X_held for _, _, X_held, _ in folds(split, spec)]
+    assert len(held_out) == len(expected) == theirs.get_n_splits()
+    for ours, index in zip(held_out, expected, strict=True):
+        assert ours.equals(X.iloc[index])
+
+
+def test_a_searchs_own_folds_are_taken_as_given():
+    split = frame_split()
+    given = ((np.arange(0, 20), np.arange(20, 30)), (np.arange(10, 30), np.arange(0, 10)))
+    spec = TrialSpec(GROWER, {}, splits=given)
+    taken = list(folds(split, spec))
+    assert len(taken) == 2
+    for (X_fit, y_fit, X_held, y_held), (fit, held) in zip(taken, given, strict=True):
+        assert X_fit.equals(split.X_train.iloc[fit]) and X_held.equals(split.X_train.iloc[held])
+        assert np.array_equal(y_fit, split.y_train[fit]) and np.array_equal(y_held, split.y_train[held])
