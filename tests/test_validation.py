@@ -33,6 +33,7 @@ from tuning.runners.common import RunnerResult, TrialResult
 from tuning.trial import TrialSpec, run_trial
 from tuning.validation import (
     REPEAT_CHUNK,
+    aggregate,
     chunk_size,
     chunk_splits,
     chunks,
@@ -312,6 +313,12 @@ def test_how_many_splits_each_kind_of_validation_runs():
     assert chunk_splits(TrialSpec(GROWER, {}, repeats=4), 1) == (0, 4)  # no chunking: every split
     assert chunk_splits(repeated, 1) == (2, 4)
     assert (chunks(plain), chunks(TrialSpec(GROWER, {}, chunk=2)), chunks(repeated)) == (1, 1, 2)
+
+
+def test_one_split_is_its_own_scores_unless_each_split_is_kept():
+    assert aggregate([{"mse": 1.5, "r2": 0.5}]) == {"mse": 1.5, "r2": 0.5}  # a hold-out split, a shared fit's
+    kept = aggregate([{"mse": 1.5}], keep=True)
+    assert kept == {"mse": 1.5, "mse_std": 0.0, "mse_repeats": [1.5]}
 
 
 def test_chunks_combine_every_split_even_one_and_refuse_ragged_scores():
