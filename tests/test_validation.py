@@ -293,10 +293,10 @@ def test_k_folds_of_a_frame_take_rows_by_position():
 @pytest.mark.parametrize("classifier", [False, True], ids=["regressor", "stratified"])
 def test_the_validation_rows_are_train_test_split_of_the_training_rows(classifier):
     split = frame_split(classifier=classifier)
-    spec = TrialSpec(GROWER, {}, validation_size=0.25, seed=4)
+    spec = TrialSpec(GROWER, {}, validation_size=0.3, seed=4)  # not 0.25: train_test_split's default
     stratify = split.y_train if classifier else None
     X_fit, X_val, y_fit, y_val = train_test_split(
-        split.X_train, split.y_train, test_size=0.25, random_state=4, stratify=stratify
+        split.X_train, split.y_train, test_size=0.3, random_state=4, stratify=stratify
     )
     ((ours_X_fit, ours_y_fit, ours_X_val, ours_y_val),) = folds(split, spec)
     assert ours_X_fit.equals(X_fit) and ours_X_val.equals(X_val)
