@@ -156,6 +156,9 @@ STARTUP = Measured(
     "2026-11-23",
 )
 MUTATION = Measured("mutmut run --max-children 2 (docs/testing.md)", "2026-11-30")
+MUTATION_27 = Measured(
+    "mutmut run --max-children 1, stopping.py, then validation.py (docs/testing.md)", "2026-12-03"
+)
 
 FIGURES: list[Figure] = [
     # README.md
@@ -283,5 +286,7 @@ FIGURES: list[Figure] = [
     Figure("docs/testing.md", "0.2 s", MUTATION),
     Figure("docs/testing.md", "7.4 min", MUTATION),
     Figure("docs/testing.md", "4 min", MUTATION),
+    Figure("docs/testing.md", "3.8 min", MUTATION_27),
+    Figure("docs/testing.md", "34 min", MUTATION_27),
     Figure("docs/testing.md", "100%", Example("kill rates: computed from the mutation table (checked)")),
 ]

@@ -8,6 +8,7 @@ from typing import ClassVar
 
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.ensemble import RandomForestRegressor
 from sklearn.tree import DecisionTreeClassifier
 
 
@@ -61,6 +62,19 @@ class MarkedRegressor(SleepyRegressor):
         return self
 
 
+class RetimedRegressor(MarkedRegressor):
+    """A `MarkedRegressor` that sleeps the seconds written in ``<marks>/sleep`` when that file
+    exists: a test makes the machine slower between a run and its resume."""
+
+    def fit(self, X, y):
+        from pathlib import Path
+
+        override = Path(self.marks) / "sleep"
+        if override.exists():
+            self.sleep = float(override.read_text())
+        return super().fit(X, y)
+
+
 class RendezvousRegressor(SleepyRegressor):
     """A `SleepyRegressor` whose `fit` waits until ``parties`` fits have started.
 
@@ -110,6 +124,39 @@ class WorkerShiftedRegressor(SleepyRegressor):
 
         in_worker = ray.is_initialized() and ray.get_runtime_context().worker.mode == ray.WORKER_MODE
         return super().predict(X) + (self.shift if in_worker else 0.0)
+
+
+class MarkedForest(RandomForestRegressor):
+    """A random forest (a family: its fits can be shared) whose `fit` sleeps ``sleep`` seconds and
+    appends ``start <n_estimators> <pid>`` and ``end <n_estimators> <pid>`` to ``<marks>/fits.log``
+    (as `MarkedRegressor`): a test counts the fits a resume runs again."""
+
+    def __init__(
+        self,
+        n_estimators: int = 100,
+        *,
+        max_depth: int | None = None,
+        random_state: int | None = None,
+        n_jobs: int | None = None,
+        sleep: float = 0.0,
+        marks: str = "",
+    ):
+        super().__init__(
+            n_estimators=n_estimators, max_depth=max_depth, random_state=random_state, n_jobs=n_jobs
+        )
+        self.sleep, self.marks = sleep, marks
+
+    def fit(self, X, y, sample_weight=None):
+        import os
+        from pathlib import Path
+
+        with open(Path(self.marks) / "fits.log", "a") as log:
+            log.write(f"start {self.n_estimators} {os.getpid()}\n")
+        time.sleep(self.sleep)
+        super().fit(X, y, sample_weight=sample_weight)
+        with open(Path(self.marks) / "fits.log", "a") as log:
+            log.write(f"end {self.n_estimators} {os.getpid()}\n")
+        return self
 
 
 class CountingTree(DecisionTreeClassifier):

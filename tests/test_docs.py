@@ -222,15 +222,33 @@ def test_page_command_names_a_real_module(command):
     assert found, f"{command.where}: no module or script {command.module}"
 
 
-@pytest.mark.parametrize(
-    "block",
-    [b for b in _blocks("yaml") if re.search(r"^name:", b[2], re.M) and re.search(r"^space:", b[2], re.M)],
-    ids=lambda b: f"{b[0].relative_to(ROOT)}:{b[1]}",
-)
+PAGE_EXPERIMENTS = [
+    b for b in _blocks("yaml") if re.search(r"^name:", b[2], re.M) and re.search(r"^space:", b[2], re.M)
+]
+
+
+def test_pages_show_whole_experiments():
+    """The pages' whole experiments are found (an empty list would pass the next test)."""
+    pages = {page.relative_to(ROOT).as_posix() for page, _, _ in PAGE_EXPERIMENTS}
+    assert len(PAGE_EXPERIMENTS) >= 5 and {"docs/tutorial.md", "README.md"} <= pages, pages
+
+
+@pytest.mark.parametrize("block", PAGE_EXPERIMENTS, ids=lambda b: f"{b[0].relative_to(ROOT)}:{b[1]}")
 def test_page_experiment_is_valid(block):
-    """A whole experiment shown on a page loads, with the estimator and data checks."""
+    """A whole experiment shown on a page loads, with the estimator and data checks, and means
+    what the page shows: every value it sets is the resolved experiment's."""
     page, line, text = block
-    validate(yaml.safe_load(text), source=f"{page.relative_to(ROOT)}:{line}")
+    shown = yaml.safe_load(text)
+    resolved = validate(shown, source=f"{page.relative_to(ROOT)}:{line}").resolved()
+    for key, value in shown.items():
+        if isinstance(value, dict):  # a section: each key it sets, the defaults filled beside them
+            assert set(value) <= set(resolved[key]), (key, set(value) - set(resolved[key]))
+        elif value is None:  # "the default", which the resolved experiment fills in
+            assert key in resolved, key
+        elif key == "metrics":  # the ranking metric is recorded first, beside them
+            assert resolved[key] == [resolved["metric"], *(m for m in value if m != resolved["metric"])], key
+        else:
+            assert resolved[key] == value, key
 
 
 # ---- markers, Python snippets, outputs ------------------------------------------------------

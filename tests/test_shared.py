@@ -12,6 +12,8 @@ import joblib
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.datasets import make_classification, make_regression
 from threadpoolctl import threadpool_limits
 
@@ -456,3 +458,36 @@ def test_a_kept_fit_is_cut_to_the_best_size_only_where_it_was_fitted_on_the_trai
     assert kept_fit(best, config, split, replace(spec, cv=2)) is None  # folds: not the training rows
     assert kept_fit(best, config, split, replace(spec, repeats=3)) is None
     assert kept_fit(replace(best, path="s3://bucket/run/t"), config, split, spec) is None
+
+
+# --------------------------------------------------------------------------- property
+
+
+@settings(max_examples=12)
+@given(
+    case=st.sampled_from(
+        [
+            ("RandomForestRegressor", {"max_depth": 3}, "n_estimators"),
+            ("ExtraTreesRegressor", {"max_depth": 3, "bootstrap": True}, "n_estimators"),
+            ("GradientBoostingRegressor", {"max_depth": 2, "subsample": 0.7}, "n_estimators"),
+            ("HistGradientBoostingRegressor", {"early_stopping": False, "max_leaf_nodes": 5}, "max_iter"),
+        ]
+    ),
+    sizes=st.sets(st.integers(1, 12), min_size=1, max_size=4),
+    cv=st.sampled_from([None, 2]),
+    seed=st.integers(0, 1000),
+)
+def test_a_group_equals_its_separate_trials_for_any_sizes(case, sizes, cv, seed):
+    """Any set of sizes, in any order, shared or not: every score of each configuration is its
+    separate trial's, to the last bit (tiny fits on 80 rows)."""
+    estimator, fixed, size = case
+    split = small_split(rows=80)
+    spec = TrialSpec(SKLEARN + estimator, {**fixed, "random_state": seed}, cv=cv, seed=seed)
+    configs = [{size: n} for n in sizes]  # a set's order: not sorted
+    with threadpool_limits(1):
+        (group,) = group_configs(configs, size)
+        assert group.sizes == tuple(sorted(sizes))
+        for config, result in zip(group.configs, run_group(group, split, spec), strict=True):
+            alone = run_trial(config, split, spec)
+            scores = {k: v for k, v in alone.items() if is_metric_key(k)}
+            assert scores and {k: result[k] for k in scores} == scores, config

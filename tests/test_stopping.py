@@ -7,6 +7,7 @@ import math
 import os
 import subprocess
 import sys
+from decimal import Decimal
 from time import monotonic
 
 import pytest
@@ -18,9 +19,10 @@ from tests.conftest import ROOT, experiment_dict
 from tests.test_cli import assert_rejected, cli, write
 from tests.test_dry_run import NO_RAY_INIT
 from tuning._experiment import run_experiment
+from tuning import stopping
 from tuning.config import validate
 from tuning.run import main
-from tuning.stopping import StopRule, duration_text, parse_duration
+from tuning.stopping import StopRule, duration_text, parse_duration, stopped_text
 
 
 @pytest.mark.parametrize(
@@ -79,6 +81,56 @@ def test_the_time_budget_and_the_first_reason_is_kept():
     assert rule.check() == "time budget 1m reached after 0 trials"
     rule.add(1.0)
     assert rule.check() == "time budget 1m reached after 0 trials"
+
+
+def test_only_strings_and_numbers_are_durations_and_any_positive_one_counts():
+    with pytest.raises(ValueError, match="must be a duration like"):
+        parse_duration(Decimal("5"))  # reads as "5", but is neither a string nor a number
+    assert (parse_duration(1), parse_duration("0.5s"), parse_duration(0.25)) == (1.0, 0.5, 0.25)
+    with pytest.raises(ValueError) as refused:
+        parse_duration("0m")
+    assert str(refused.value) == "must be greater than 0 (a duration like 90s, 20m, 1h)"
+
+
+def test_a_duration_under_one_unit_reads_in_the_next_smaller_one():
+    assert [duration_text(s) for s in (1800, 43200, 30, 0.5)] == ["30m", "12h", "30s", "0.5s"]
+
+
+def test_one_trial_is_one_trial_in_every_reason():
+    assert StopRule("m", "min", target=1.0).add(0.5) == "target 1 reached after 1 trial (best 0.5)"
+    rule = StopRule("m", "min", plateau=1)
+    assert rule.add(0.5) is None and rule.add(0.7) == "no improvement in 1 trial (plateau) after 2 trials"
+
+
+def test_the_rule_of_an_experiment_has_each_of_its_settings(tmp_path):
+    stop = {"time": "20m", "trials": 5, "plateau": 3, "target": 0.5}
+    raw = experiment_dict(
+        tmp_path, metric="r2", search={"stop": stop}, space={"n_estimators": list(range(1, 7))}
+    )
+    rule = StopRule.from_experiment(validate(raw))
+    assert (rule.metric, rule.mode, rule.time, rule.trials, rule.plateau, rule.target) == (
+        "r2",
+        "max",
+        1200.0,
+        5,
+        3,
+        0.5,
+    )
+    assert StopRule.from_experiment(validate(experiment_dict(tmp_path))) is None
+
+
+def test_the_time_budget_is_reached_at_its_exact_second(monkeypatch):
+    monkeypatch.setattr(stopping, "monotonic", lambda: 100.0)
+    assert StopRule("m", "min", time=10.0, started=90.0).check() == "time budget 10s reached after 0 trials"
+    assert StopRule("m", "min", time=10.5, started=90.0).check() is None
+
+
+def test_a_stopped_summary_reads_as_one_line():
+    assert stopped_text({"reason": "trial cap 3 reached", "unrun_count": 1, "unrun": [{}, {}]}) == (
+        "trial cap 3 reached; 1 configuration never ran"
+    )
+    assert stopped_text({"reason": "r", "unrun": [{"n": 1}, {"n": 2}]}) == "r; 2 configurations never ran"
+    assert stopped_text({"reason": "r", "unrun": None}) == "r; 0 configurations never ran"
 
 
 STOP_BAD = [

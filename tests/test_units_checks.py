@@ -10,8 +10,10 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import experiment_dict
+from tests.test_dry_run import cluster
 from tuning.config import validate
 from tuning.errors import ExperimentError
+from tuning.plan import Plan, make_plan
 
 LINES = {
     key: line
@@ -557,23 +559,29 @@ def test_each_check_of_a_pipeline_or_choice_names_its_key(tmp_path, changes, key
 
 
 def test_what_the_checks_let_through_in_pipelines_and_choices(tmp_path):
+    """Names with digits, '-' and '_', a step's n_jobs, largest_first over every branch's size,
+    a budget beside a branch that searches nothing: each is let through and planned as written."""
+
+    def planned(**changes) -> Plan:
+        return make_plan(validate(experiment_dict(tmp_path, **changes)), "sequential", cluster())
+
     bagging = {"class": "sklearn.ensemble.BaggingRegressor", "params": {"n_jobs": 1}}
-    validate(
-        experiment_dict(
-            tmp_path, **_piped({**SCALER, "name": "scale-1_x"}, bagging, baggingregressor__n_estimators=[1])
-        )
-    )
+    plan = planned(**_piped({**SCALER, "name": "scale-1_x"}, bagging, baggingregressor__n_estimators=[1]))
+    steps = plan.experiment.resolved()["estimator"]["steps"]
+    assert [(s["name"], s["params"]) for s in steps] == [("scale-1_x", {}), (None, {"n_jobs": 1})]
+    assert plan.configs == ({"baggingregressor__n_estimators": 1},)
     order = {"order": "largest_first"}
     trees = {"class": "sklearn.ensemble.ExtraTreesRegressor", "space": {"n_estimators": [2, 4]}}
-    validate(experiment_dict(tmp_path, **_choice(f=FOREST, t=trees, **{"A-1_b": trees}), search=order))
+    plan = planned(**_choice(f=FOREST, t=trees, **{"A-1_b": trees}), search=order)
+    assert [(c["estimator"], c[f"{c['estimator']}/n_estimators"]) for c in plan.configs] == [
+        (branch, n) for branch in ("f", "t", "A-1_b") for n in (4, 2)
+    ]
     grown = {"budget": {"max": 4, "step": 2}}
-    validate(
-        experiment_dict(
-            tmp_path,
-            **_choice(f={**FOREST, "space": {"max_depth": [2]}}, t={**trees, "space": {}}),
-            search=grown,
-        )
+    plan = planned(
+        **_choice(f={**FOREST, "space": {"max_depth": [2]}}, t={**trees, "space": {}}), search=grown
     )
+    assert plan.configs == ({"estimator": "f", "f/max_depth": 2}, {"estimator": "t"})
+    assert plan.spec.budget == ("n_estimators", (2, 4))
 
 
 SHARE_MODELS = [

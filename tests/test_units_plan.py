@@ -7,6 +7,7 @@ Unit tests of the modules that decide results, without Ray: each builds its `Tri
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -467,7 +468,15 @@ def test_the_summary_holds_the_run_and_reads_back(tmp_path):
     )
     assert summary["parity"] == {"identical": False, "differing": ['{"n": 2}']}
     assert summary["search"] == {"algorithm": "grid"} and summary["timings"]["speedup"] == 4.0
-    assert summary["split"] == split.fingerprint()
+    arrays = (split.X_train, split.y_train, split.X_test, split.y_test)  # numeric: their bytes, in order
+    assert summary["split"] == {
+        "train_rows": 150,
+        "test_rows": 50,
+        "features": ["a", "b", "c"],
+        "target": "y",
+        "categorical": [],
+        "sha256": hashlib.sha256(b"".join(a.tobytes() for a in arrays)).hexdigest(),
+    }
     assert summary["cluster"] == {"address": "local", "nodes": 1, "cpus": 4.0, "gpus": 0.0}
     assert summary["estimator"] == {"class": plan.spec.estimator, "fixed_params": plan.spec.params}
     assert [t["path"] for t in summary["trials"]["tune"]] == ["/r/t1", "/r/t2"]

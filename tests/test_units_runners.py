@@ -581,11 +581,12 @@ def test_a_stopped_run_resumed_continues_tune_with_a_new_budget(tmp_path, fake_t
 
     plan = grower_plan(tmp_path, "tune", search={"stop": {"trials": 1}})
     write_summary(tmp_path, {"stopped": {"reason": "trial cap 1 reached"}})
-    run_runners(session_of(tmp_path, plan, resume=True))
+    session = session_of(tmp_path, plan, resume=True)
+    run_runners(session)
     name, args, kwargs = fake_tune[-1]
     assert name == "continue_tune" and args[5] == list(plan.configs) and args[6].trials == 1
     assert args[:4] == (plan.experiment, plan.spec, tmp_path, plan.tune_cores) and args[4].runner == "tune"
-    assert kwargs["split"] is not None
+    assert kwargs["split"] is session.split  # the rows the kept trials saw, for the new ones
     write_summary(tmp_path, {"stopped": None})
     run_runners(session_of(tmp_path, plan, resume=True))
     assert fake_tune[-1][0] == "run_tune" and fake_tune[-1][2]["resume"] is True

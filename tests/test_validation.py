@@ -6,12 +6,23 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.datasets import fetch_california_housing
 from sklearn.linear_model import LinearRegression, Ridge
-from sklearn.model_selection import RepeatedKFold, ShuffleSplit, cross_validate, train_test_split
+from sklearn.model_selection import (
+    KFold,
+    RepeatedKFold,
+    RepeatedStratifiedKFold,
+    ShuffleSplit,
+    StratifiedKFold,
+    StratifiedShuffleSplit,
+    cross_validate,
+    train_test_split,
+)
 
 from tests.conftest import experiment_dict
+from tests.units import GROWER
 from tuning.config import validate
 from tuning.planning.cluster import local_cluster
 from tuning.planning.plan import group_repeats, make_plan
@@ -20,7 +31,18 @@ from tuning.runners.chunks import merge_chunks
 from tuning.trial.data import Split
 from tuning.trial.fit import TrialSpec, run_trial
 from tuning.trial.records import RunnerResult, TrialResult
-from tuning.trial.validation import REPEAT_CHUNK, chunk_size, rows, splitter
+from tuning.trial.validation import (
+    REPEAT_CHUNK,
+    aggregate,
+    chunk_size,
+    chunk_splits,
+    chunks,
+    combine,
+    folds,
+    rows,
+    splits_per_repeat,
+    splitter,
+)
 
 SEED = 201
 
@@ -34,6 +56,11 @@ def split() -> Split:
     return Split(X_train, X_test, y_train, y_test, features, "MedHouseVal")
 
 
+def all_rows(split: Split) -> tuple[np.ndarray, np.ndarray]:
+    """What repeats divide, by numpy alone: every row, the training rows first."""
+    return np.concatenate([split.X_train, split.X_test]), np.concatenate([split.y_train, split.y_test])
+
+
 def spec_of(tmp_path, **split) -> TrialSpec:
     raw = experiment_dict(
         tmp_path, estimator={"class": "sklearn.linear_model.LinearRegression"}, space={}, split=split
@@ -45,7 +72,7 @@ def test_the_mean_and_std_are_cross_validates_to_the_last_bit(split, tmp_path):
     spec = spec_of(tmp_path, repeats=20)
     assert isinstance(splitter(spec), ShuffleSplit)
     result = run_trial({}, split, spec)
-    X, y = rows(split, spec)
+    X, y = all_rows(split)
     assert len(y) == 20640  # the repeats split all the rows
     cv = ShuffleSplit(n_splits=20, test_size=0.2, random_state=SEED)
     theirs = cross_validate(LinearRegression(), X, y, cv=cv, scoring=("r2", "neg_mean_squared_error"))
@@ -59,7 +86,7 @@ def test_repeats_with_cv_are_repeated_k_fold(split, tmp_path):
     spec = spec_of(tmp_path, repeats=2, cv=3)
     assert isinstance(splitter(spec), RepeatedKFold)
     result = run_trial({}, split, spec)
-    X, y = rows(split, spec)
+    X, y = all_rows(split)
     cv = RepeatedKFold(n_splits=3, n_repeats=2, random_state=SEED)
     theirs = cross_validate(LinearRegression(), X, y, cv=cv, scoring="r2")["test_score"]
     assert len(result["r2_repeats"]) == 6 and result["r2"] == np.mean(theirs)
@@ -83,7 +110,7 @@ def test_chunks_merged_give_the_unchunked_result_exactly(split, tmp_path):
     for key in ("r2", "r2_std", "r2_repeats", "mse", "mse_std"):
         assert merged.metrics[key] == whole[key], key
     assert merged.duration_s == pytest.approx(sum(t.duration_s for t in trials))
-    X, y = rows(split, chunked)
+    X, y = all_rows(split)
     cv = ShuffleSplit(n_splits=7, test_size=0.2, random_state=SEED)
     assert merged.metrics["r2"] == np.mean(cross_validate(Ridge(alpha=2.0), X, y, cv=cv)["test_score"])
 
@@ -228,3 +255,104 @@ def test_the_html_report_shows_the_repeats_and_error_bars():
     single = render_html(_summary_of([_record(None, [0.5, 0.52, 0.54])], evaluation))
     assert "Ridge, Monte Carlo CV over 3 splits: r2 0.5200 ± 0.0200" in single
     assert "r2 of each split</h2>" in single and "Best" not in single
+
+
+# ------------------------------------------------------------- the splits, function by function
+
+
+def frame_split(rows: int = 40, classifier: bool = False) -> Split:
+    """A DataFrame split whose rows keep the file's index (as ``train_test_split`` leaves it)."""
+    rng = np.random.default_rng(5)
+    frame = pd.DataFrame(rng.normal(size=(rows, 2)), columns=["a", "b"], index=range(100, 100 + rows))
+    y = (frame["a"] > 0).astype(int).to_numpy() if classifier else frame["a"].to_numpy() * 2
+    cut = rows * 3 // 4
+    return Split(frame[:cut], frame[cut:], y[:cut], y[cut:], ("a", "b"), "y", raw=True, stratified=classifier)
+
+
+def test_the_rows_of_repeats_are_every_row_numbered_anew(tmp_path):
+    split = frame_split()
+    X, y = rows(split, TrialSpec(GROWER, {}, repeats=2))
+    assert X.index.tolist() == list(range(40))  # positions, not the file's index
+    assert np.array_equal(X.to_numpy(), np.concatenate([split.X_train.to_numpy(), split.X_test.to_numpy()]))
+    assert np.array_equal(y, np.concatenate([split.y_train, split.y_test]))
+    held_out, _ = rows(split, TrialSpec(GROWER, {}, cv=2))
+    assert held_out is split.X_train  # without repeats: the training rows
+
+
+def test_k_folds_of_a_frame_take_rows_by_position():
+    split = frame_split()
+    spec = TrialSpec(GROWER, {}, cv=2, seed=9)
+    ours = list(folds(split, spec))
+    theirs = list(KFold(2, shuffle=True, random_state=9).split(split.X_train))
+    assert len(ours) == 2
+    for (X_fit, y_fit, X_held, y_held), (fit, held) in zip(ours, theirs, strict=True):
+        assert X_fit.equals(split.X_train.iloc[fit]) and X_held.equals(split.X_train.iloc[held])
+        assert np.array_equal(y_fit, split.y_train[fit]) and np.array_equal(y_held, split.y_train[held])
+
+
+@pytest.mark.parametrize("classifier", [False, True], ids=["regressor", "stratified"])
+def test_the_validation_rows_are_train_test_split_of_the_training_rows(classifier):
+    split = frame_split(classifier=classifier)
+    spec = TrialSpec(GROWER, {}, validation_size=0.3, seed=4)  # not 0.25: train_test_split's default
+    stratify = split.y_train if classifier else None
+    X_fit, X_val, y_fit, y_val = train_test_split(
+        split.X_train, split.y_train, test_size=0.3, random_state=4, stratify=stratify
+    )
+    ((ours_X_fit, ours_y_fit, ours_X_val, ours_y_val),) = folds(split, spec)
+    assert ours_X_fit.equals(X_fit) and ours_X_val.equals(X_val)
+    assert np.array_equal(ours_y_fit, y_fit) and np.array_equal(ours_y_val, y_val)
+
+
+def test_how_many_splits_each_kind_of_validation_runs():
+    plain, cv = TrialSpec(GROWER, {}), TrialSpec(GROWER, {}, cv=3)
+    assert (splits_per_repeat(plain), splits_per_repeat(cv)) == (1, 1)  # no repeats: one "repeat"
+    assert splits_per_repeat(TrialSpec(GROWER, {}, repeats=2, cv=3)) == 3
+    assert (chunk_splits(plain, None), chunk_splits(cv, None)) == ((0, 1), (0, 3))
+    repeated = TrialSpec(GROWER, {}, repeats=4, chunk=2)
+    assert chunk_splits(repeated, None) == (0, 4)  # no chunk named: every split
+    assert chunk_splits(TrialSpec(GROWER, {}, repeats=4), 1) == (0, 4)  # no chunking: every split
+    assert chunk_splits(repeated, 1) == (2, 4)
+    assert (chunks(plain), chunks(TrialSpec(GROWER, {}, chunk=2)), chunks(repeated)) == (1, 1, 2)
+
+
+def test_one_split_is_its_own_scores_unless_each_split_is_kept():
+    assert aggregate([{"mse": 1.5, "r2": 0.5}]) == {"mse": 1.5, "r2": 0.5}  # a hold-out split, a shared fit's
+    kept = aggregate([{"mse": 1.5}], keep=True)
+    assert kept == {"mse": 1.5, "mse_std": 0.0, "mse_repeats": [1.5]}
+
+
+def test_chunks_combine_every_split_even_one_and_refuse_ragged_scores():
+    assert combine([{"mse": 1.5, "mse_repeats": [1.5]}]) == {"mse": 1.5, "mse_std": 0.0, "mse_repeats": [1.5]}
+    with pytest.raises(ValueError):  # a metric with fewer splits than another: never cut short
+        combine([{"mse_repeats": [1.0, 2.0], "r2_repeats": [0.5]}])
+
+
+@pytest.mark.parametrize(
+    ("changes", "theirs"),
+    [
+        ({"cv": 3}, StratifiedKFold(3, shuffle=True, random_state=4)),
+        ({"repeats": 3}, StratifiedShuffleSplit(3, test_size=0.25, random_state=4)),
+        ({"repeats": 2, "cv": 3}, RepeatedStratifiedKFold(n_splits=3, n_repeats=2, random_state=4)),
+    ],
+    ids=["cv", "repeats", "repeated-cv"],
+)
+def test_a_classifiers_splits_are_scikit_learns_stratified_ones(changes, theirs):
+    split = frame_split(classifier=True)
+    spec = TrialSpec(GROWER, {}, seed=4, test_size=0.25, **changes)
+    X, y = rows(split, spec)
+    expected = [held for _, held in theirs.split(X, y)]
+    held_out = [X_held for _, _, X_held, _ in folds(split, spec)]
+    assert len(held_out) == len(expected) == theirs.get_n_splits()
+    for ours, index in zip(held_out, expected, strict=True):
+        assert ours.equals(X.iloc[index])
+
+
+def test_a_searchs_own_folds_are_taken_as_given():
+    split = frame_split()
+    given = ((np.arange(0, 20), np.arange(20, 30)), (np.arange(10, 30), np.arange(0, 10)))
+    spec = TrialSpec(GROWER, {}, splits=given)
+    taken = list(folds(split, spec))
+    assert len(taken) == 2
+    for (X_fit, y_fit, X_held, y_held), (fit, held) in zip(taken, given, strict=True):
+        assert X_fit.equals(split.X_train.iloc[fit]) and X_held.equals(split.X_train.iloc[held])
+        assert np.array_equal(y_fit, split.y_train[fit]) and np.array_equal(y_held, split.y_train[held])

@@ -84,7 +84,7 @@ def run_experiment(
     for warning in plan.warnings:
         echo(warning)
     plan, split, validation = phases.run("data load", load_rows, plan, rows, resume)
-    run_dir, earlier = open_run_dir(plan, split, echo, resume)
+    run_dir, earlier = open_run_dir(plan, split, echo, resume, validation)
     if validation:
         echo(grouping_line(validation))
     trackers.start(run_dir)
@@ -179,9 +179,10 @@ def load_rows(plan: Plan, rows: Any, resume: Path | None) -> tuple[Plan, Split, 
     load = load_split if rows is None else partial(split_frame, rows)  # rows in memory: split alike
     split = load(settings.data, settings.split, settings.split.seed, classifier)
     check_scorable(settings, split, classifier)
-    if resume is not None:  # the same rows as the trials it keeps, or none
-        check_started(resume, split.fingerprint())
-    earlier = (read_summary(resume) or {}).get("validation") if resume else None
+    earlier = None
+    if resume is not None:  # the same rows as the trials it keeps, or none; its chunks, even killed
+        started = check_started(resume, split.fingerprint())
+        earlier = started.get("validation") or (read_summary(resume) or {}).get("validation")
     plan, validation = group_repeats(plan, split, (earlier or {}).get("chunk"))
     return plan, split, validation
 
@@ -211,9 +212,11 @@ def check_scorable(experiment: Experiment, split: Split, classifier: bool) -> No
         )
 
 
-def open_run_dir(plan: Plan, split: Split, echo: Echo, resume: Path | None) -> tuple[Path, dict[str, Any]]:
-    """A new run directory with the resolved experiment and what started it (`write_started`),
-    or the one being resumed.
+def open_run_dir(
+    plan: Plan, split: Split, echo: Echo, resume: Path | None, validation: dict[str, Any] | None = None
+) -> tuple[Path, dict[str, Any]]:
+    """A new run directory with the resolved experiment and what started it (`write_started`:
+    the split and ``validation``, how its repeats are grouped), or the one being resumed.
 
     Also returns the timings of the sessions before this one (empty for a new run).
     """
@@ -226,7 +229,7 @@ def open_run_dir(plan: Plan, split: Split, echo: Echo, resume: Path | None) -> t
     run_dir = new_run_dir(experiment.storage_path, experiment.name)
     try:  # the runner that ran, so that --resume runs the same ones
         write_experiment(run_dir, {**experiment.resolved(), "runner": plan.runner})
-        write_started(run_dir, split.fingerprint())
+        write_started(run_dir, split.fingerprint(), validation)
         write_json(run_dir / ENVIRONMENT_FILE, environment())  # at the start: an interrupted run has it
     except OSError as exc:  # a disk that filled since the check: no run directory left half made
         shutil.rmtree(run_dir, ignore_errors=True)

@@ -127,20 +127,26 @@ def write_experiment(run_dir: Path, resolved: dict[str, Any]) -> None:
     write_atomic(run_dir / EXPERIMENT_FILE, yaml.safe_dump(resolved, sort_keys=False))
 
 
-def write_started(run_dir: Path, split_fingerprint: dict[str, Any]) -> None:
+def write_started(
+    run_dir: Path, split_fingerprint: dict[str, Any], validation: dict[str, Any] | None = None
+) -> None:
     """Record what started the run (after `write_experiment`): the sha256 of the saved
-    experiment.yaml and the split's fingerprint, which `check_started` compares on resume."""
+    experiment.yaml and the split's fingerprint, which `check_started` compares on resume, and
+    how the repeats were grouped into trials (``validation``: a resume keeps the chunk size even
+    when the run was killed before it wrote its summary)."""
     text = (run_dir / EXPERIMENT_FILE).read_text()
-    write_json(run_dir / STARTED_FILE, {"experiment_sha256": _sha256(text), "split": split_fingerprint})
+    record = {"experiment_sha256": _sha256(text), "split": split_fingerprint, "validation": validation}
+    write_json(run_dir / STARTED_FILE, record)
 
 
-def check_started(run_dir: Path, split_fingerprint: dict[str, Any] | None = None) -> None:
+def check_started(run_dir: Path, split_fingerprint: dict[str, Any] | None = None) -> dict[str, Any]:
     """Refuse to resume a run whose saved experiment.yaml was edited since it started, or
     (``split_fingerprint`` given) whose data now splits into other rows: old and new trials
-    would be ranked together. A run directory from before `STARTED_FILE` is not checked."""
+    would be ranked together. A run directory from before `STARTED_FILE` is not checked.
+    Returns the record `write_started` wrote (empty without one)."""
     text = read_text(run_dir, STARTED_FILE)
     if text is None:
-        return
+        return {}
     try:
         started = json.loads(text)
     except json.JSONDecodeError:
@@ -164,6 +170,7 @@ def check_started(run_dir: Path, split_fingerprint: dict[str, Any] | None = None
             "start a new run instead",
             where=f"--resume {run_dir}",
         )
+    return started
 
 
 def _sha256(text: str) -> str:
