@@ -187,7 +187,7 @@ def test_params_figure_has_a_panel_per_parameter_with_both_runners(tmp_path):
     for ax in panels:
         counts = sorted(len(c.get_offsets()) for c in ax.collections)
         assert counts == [5, 6]  # Tune's five ok trials and the baseline's six
-    assert [t.get_text() for t in panels[1].get_xticklabels()] == ["1.0", "sqrt"]  # sorted
+    assert [t.get_text() for t in panels[1].get_xticklabels()] == ["1", "sqrt"]  # sorted, as in the table
 
 
 def test_timings_figure_shows_both_runners_and_the_ideal(tmp_path):
