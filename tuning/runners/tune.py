@@ -161,9 +161,15 @@ def trainable(experiment: Experiment, split: Split, spec: TrialSpec, groups: tup
     return tune.with_resources(tune.with_parameters(trial, split=split, spec=spec, keep=keep), resources)
 
 
-def tune_config(experiment: Experiment, groups: tuple[Group, ...], configs: list[dict] | None = None):
+def tune_config(
+    experiment: Experiment,
+    groups: tuple[Group, ...],
+    configs: list[dict] | None = None,
+    run_dir: Path | None = None,
+):
     """The ``param_space`` and `TuneConfig` of a run: one trial per configuration, per group,
-    or per listed trial (``configs``: a configuration's chunks of repeats)."""
+    or per listed trial (``configs``: a configuration's chunks of repeats); ``run_dir`` labels
+    an Optuna study."""
     from ray import tune
 
     settings = dict(
@@ -190,7 +196,7 @@ def tune_config(experiment: Experiment, groups: tuple[Group, ...], configs: list
         return space, tune.TuneConfig(num_samples=samples, search_alg=searcher, **settings)
     return param_space(experiment), tune.TuneConfig(
         num_samples=experiment.search.num_samples,
-        search_alg=search_alg(experiment),
+        search_alg=search_alg(experiment, run_dir),
         scheduler=scheduler(experiment),
         **settings,
     )
@@ -231,7 +237,7 @@ def run_tune(
     _one_line_failures()
     if resume and tune.Tuner.can_restore(str(run_dir.resolve())):
         return _restore(experiment, split, spec, run_dir, cores, progress, groups, callbacks)
-    space, settings = tune_config(experiment, groups, configs)
+    space, settings = tune_config(experiment, groups, configs, run_dir)
     stopper, feeder = stop_hooks(rule) if rule else (None, None)
     events = [shared_events()] if groups else []
     settings.time_budget_s = rule and rule.time
