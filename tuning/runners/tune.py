@@ -252,6 +252,7 @@ def run_tune(
             callbacks=[tune_callback(progress), *([feeder] if feeder else []), *events, *(callbacks or [])],
             stop=stopper,
             verbose=0,  # `Progress` prints one line per trial instead
+            progress_reporter=silent_reporter(),
         ),
     )
     start = time.perf_counter()
@@ -449,6 +450,7 @@ def run_listed(
             storage_path=tune_storage_path(run_dir),
             callbacks=[tune_callback(progress)],
             verbose=0,
+            progress_reporter=silent_reporter(),
         ),
     )
     start = time.perf_counter()
@@ -460,6 +462,21 @@ def damaged(where: str, what: str, exc: BaseException) -> ExperimentError:
     """The one-line error of a run directory file that cannot be read back (cut short, garbage)."""
     reason = (str(exc).strip().splitlines() or [""])[-1][:200]
     return ExperimentError(f"cannot be read: {what} is damaged ({type(exc).__name__}: {reason})", where=where)
+
+
+def silent_reporter():
+    """A Tune progress reporter that reports nothing: `Progress` speaks. (In a notebook Tune's
+    own displays an empty HTML output under the cell, even at verbose 0.)"""
+    from ray.tune import ProgressReporter
+
+    class Silent(ProgressReporter):
+        def should_report(self, trials, done=False) -> bool:
+            return False
+
+        def report(self, trials, done, *sys_info) -> None:
+            pass
+
+    return Silent()
 
 
 def _quiet_analysis() -> None:
