@@ -47,7 +47,8 @@ def assert_one_run_per_trial(uri: str, summary: dict, name: str = "small") -> No
     (parent,) = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
     assert parent.info.status == "FINISHED"
     best = str(summary["best"]["config"]["n_estimators"])
-    assert parent.data.params == {"n_estimators": best, "max_depth": "2"}  # the fixed one too
+    fixed = {key: str(value) for key, value in summary["estimator"]["fixed_params"].items()}
+    assert parent.data.params == {"n_estimators": best, **fixed} and fixed["max_depth"] == "2"
     assert parent.data.metrics["best_mse"] == summary["best"]["mse"]
     kept = {a.path: a.file_size for a in client.list_artifacts(parent.info.run_id)}
     run_dir = Path(summary["run_dir"])
