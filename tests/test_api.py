@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -179,6 +180,7 @@ NOTEBOOK = [
     "result = run_experiment(experiment, data=df, target='MedHouseVal', num_cpus=2)",
     "again = run_experiment(experiment, data=df, target='MedHouseVal')  # the same kernel: Ray is reused",
     "again",
+    "again.plot()",
 ]
 
 
@@ -196,13 +198,21 @@ def test_a_notebook_runs_top_to_bottom(tmp_path):
         "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
         for cell in notebook.cells
     ]
-    for text in printed[1:3]:
-        progress = [line for line in text.splitlines() if line.startswith("[tune] ")]
-        assert len(progress) == 3 and len(set(progress)) == 3, text  # each trial's line once
+    for cell, text in zip(notebook.cells[1:3], printed[1:3], strict=True):
+        assert "[tune] " not in text, text  # no printed line per trial: one output, updated in place
         assert "Trial status" not in text and "Tune" not in text.replace("Ray Tune: ", ""), text
+        shown = [o["data"] for o in cell.outputs if o.output_type == "display_data"]
+        (line,) = [d["text/plain"] for d in shown if d.get("text/plain", "").startswith("[tune] ")]
+        assert re.fullmatch(r"\[tune\] 3/3 done \| best mse \d\.\d{4} \(n_estimators=\d\) \| .+ in all", line)
+        assert all(d.get("text/html", "x").strip() for d in shown), shown  # no empty HTML output
     assert "error" not in "".join(o.output_type for c in notebook.cells for o in c.outputs)
-    (html,) = [o["data"]["text/html"] for o in notebook.cells[-1].outputs if "data" in o]
+    (html,) = [o["data"]["text/html"] for o in notebook.cells[3].outputs if "data" in o]
     assert "<b>nb</b>: complete" in html and "n_estimators" in html
+    (plots,) = [o["data"]["text/html"] for o in notebook.cells[4].outputs if "data" in o]
+    assert (
+        plots.count("<img ") == plots.count("<h4>") >= 3
+        and "<h4>mse against each searched parameter" in plots
+    )
     assert len(list((tmp_path / "nb").iterdir())) == 2
     assert os.environ.get("SCIKIT_LEARN_DATA")  # the kernel read the cached data set
 

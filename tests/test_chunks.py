@@ -14,10 +14,10 @@ from sklearn.model_selection import RepeatedKFold, ShuffleSplit, cross_validate
 
 from tests.units import GROWER, Grower, progress_of, result_of, tiny_split
 from tuning.runners.chunks import merge_chunks
-from tuning.runners.common import TrialResult
 from tuning.runners.sequential import run_sequential
-from tuning.trial import TrialSpec, run_trial
-from tuning.validation import REPEAT_CHUNK, chunks
+from tuning.trial.fit import TrialSpec, run_trial
+from tuning.trial.records import TrialResult
+from tuning.trial.validation import REPEAT_CHUNK, chunks
 
 SPLIT = tiny_split(rows=60)
 

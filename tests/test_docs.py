@@ -625,6 +625,41 @@ def test_ci_does_what_the_readme_says():
     assert "upgrades pip" in readme and "(not `experiments/rf.yaml`)" in readme
 
 
+def _pins(path: Path) -> dict[str, str]:
+    lines = [line.split("#")[0].strip() for line in path.read_text().splitlines()]
+    return {name.lower(): version for name, version in (line.split("==") for line in lines if line)}
+
+
+def test_lowest_constraints_are_the_lower_ends_of_setup_cfgs_ranges():
+    """constraints-lowest.txt pins each requirement of setup.cfg at the lower end of its range
+    and every other package as constraints.txt does; .ci/run runs the fast tests on it."""
+    import configparser
+
+    from packaging.version import Version  # Ray's dependency: "2.4" is "2.4.0"
+
+    config = configparser.ConfigParser()
+    config.read(ROOT / "setup.cfg")
+    required = [
+        line.strip()
+        for line in config["options"]["install_requires"].splitlines()
+        if line.strip()[:1].isalpha()
+    ]
+    lowest, lock = _pins(ROOT / "constraints-lowest.txt"), _pins(ROOT / "constraints.txt")
+    ends = {}
+    for requirement in required:
+        match = re.fullmatch(r"([\w-]+)(?:\[[\w,]+\])?>=([\w.]+),<[\w.]+", requirement)
+        assert match, requirement
+        ends[match.group(1).lower()] = match.group(2)
+    assert {name: Version(lowest.get(name, "0")) for name in ends} == {n: Version(v) for n, v in ends.items()}
+    assert {name: v for name, v in lowest.items() if name not in ends} == {
+        name: v for name, v in lock.items() if name not in ends
+    }
+    ci = (ROOT / ".ci" / "run").read_text()
+    main, lowest_job = ci.split("-c constraints-lowest.txt")
+    assert ".venv/bin/python -m pytest\n" in main  # the README's whole suite first
+    assert lowest_job.strip().endswith('.venv-lowest/bin/python -m pytest -m "not slow" -n 2')
+
+
 def test_benchmarks_count_their_approaches():
     from benchmarks.compare import APPROACHES
 

@@ -10,7 +10,7 @@ import json
 from tests.test_report_html import fake_summary, parse
 from tuning.reports.html import importance as importance_module
 from tuning.reports.html import report_data, write_report
-from tuning.reports.html.figures import heatmap_figure, parallel_figure
+from tuning.reports.html.figures import heatmap_figure, parallel_figure, params_figure
 from tuning.reports.html.importance import NO_OPTUNA, most_important_line, space_data
 
 
@@ -67,3 +67,35 @@ def test_one_searched_parameter_has_no_importances(tmp_path):
         for row in rows:
             row["config"] = {"n_estimators": row["config"]["n_estimators"]}
     assert space_data(summary) is None and most_important_line(summary) is None
+
+
+def with_four_categories(summary: dict) -> dict:
+    """max_features over four categories, None among them: sqrt, log2, None, 1.0 in turn."""
+    choices = ["sqrt", "log2", None, 1.0]
+    for rows in summary["trials"].values():
+        for i, row in enumerate(rows):
+            row["config"] = {**row["config"], "max_features": choices[i % 4]}
+    return summary
+
+
+def test_parallel_coordinates_label_every_category_of_an_axis(tmp_path):
+    space = space_data(with_four_categories(fake_summary(tmp_path)))
+    ax = parallel_figure(space, "mse", "min").axes[0]
+    texts = [(t.get_text(), t.xy) for t in ax.texts]
+    shown = sorted(text for text, (x, _) in texts if x == 1)  # max_features is the second axis
+    assert shown == ["1", "None", "log2", "sqrt"], texts  # every category, not only the two ends
+    heights = sorted(y for _, (x, y) in texts if x == 1)
+    assert heights == [0.0, 1 / 3, 2 / 3, 1.0]  # each at its line's height
+
+
+def test_none_reads_the_same_in_the_plots_and_the_table(tmp_path):
+    summary = with_four_categories(fake_summary(tmp_path))
+    data = report_data(summary)
+    features_ax = params_figure(data).axes[1]
+    ticks = [t.get_text() for t in features_ax.get_xticklabels()]
+    assert "None" in ticks and "null" not in ticks, ticks
+    heat = heatmap_figure(data["space"], "mse", "min").axes[0]
+    rows = [t.get_text() for t in heat.get_yticklabels()]
+    assert "None" in rows and "null" not in rows, rows
+    text = write_report(tmp_path, summary).read_text()
+    assert "<td>None</td>" in text and "<td>null</td>" not in text

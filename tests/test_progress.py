@@ -263,3 +263,49 @@ def test_time_left_with_no_overhead_still_follows_the_sizes():
         clock.now = t
         progress.finished(config, metrics(0.3, t - length, t))
     assert progress.time_left(clock.now, 0, progress.pending) == pytest.approx(sum(range(6, 21)) * 0.1)
+
+
+class FakeHandle:
+    """IPython's display handle: what the cell's one output shows, updated in place."""
+
+    def __init__(self, shown: list):
+        self.shown = shown
+
+    def update(self, bundle, raw=False):
+        assert raw
+        self.shown.append(bundle)
+
+
+def test_in_a_notebook_one_output_is_updated_in_place_and_nothing_printed(monkeypatch, capsys):
+    display_module = pytest.importorskip("IPython.display")  # a notebook's kernel has it
+    from tuning import progress as progress_module
+
+    assert not progress_module.in_notebook()  # pytest is no kernel
+    shown: list = []
+    outputs = []
+
+    def display(bundle, raw=False, display_id=False):
+        assert raw and display_id is True
+        outputs.append(bundle)
+        shown.append(bundle)
+        return FakeHandle(shown)
+
+    monkeypatch.setattr(display_module, "display", display)
+    monkeypatch.setattr(progress_module, "in_notebook", lambda: True)
+    configs = grid(10, 20, 30)
+    clock = FakeClock()
+    progress = Progress("tune", 3, "mse", "min", progress_module.say, 1, configs, clock)
+    for n, config in enumerate(configs):
+        progress.started(config)
+        clock.now += 1.0
+        progress.finished(config, metrics(0.5 - n / 10, clock.now - 1.0, clock.now))
+    progress.close()
+    assert capsys.readouterr().out == ""  # no printed line per trial
+    assert len(outputs) == 1  # one output, first showing the counts
+    assert shown[0]["text/plain"] == "[tune] 0/3 done, 3 pending"
+    last = shown[-1]
+    assert last["text/plain"] == "[tune] 3/3 done | best mse 0.3000 (n_estimators=30) | 3 s in all"
+    assert last["text/html"] == f"<pre>{last['text/plain']}</pre>"
+    assert [b["text/plain"].split(" |")[0] for b in shown[1:]] == [
+        f"[tune] {k}/3 done" + (", " + f"{3 - k} pending" if k < 3 else "") for k in (1, 2, 3)
+    ]

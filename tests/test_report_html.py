@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import html
 import io
 import json
 import re
@@ -187,7 +188,7 @@ def test_params_figure_has_a_panel_per_parameter_with_both_runners(tmp_path):
     for ax in panels:
         counts = sorted(len(c.get_offsets()) for c in ax.collections)
         assert counts == [5, 6]  # Tune's five ok trials and the baseline's six
-    assert [t.get_text() for t in panels[1].get_xticklabels()] == ["1.0", "sqrt"]  # sorted
+    assert [t.get_text() for t in panels[1].get_xticklabels()] == ["1", "sqrt"]  # sorted, as in the table
 
 
 def test_timings_figure_shows_both_runners_and_the_ideal(tmp_path):
@@ -415,3 +416,19 @@ def test_a_resumed_run_counts_from_its_first_sessions_first_trial(tmp_path):
     bars = [bar for chart in data["timeline"].values() for bar in chart["bars"]]
     assert min(bar["start_s"] for bar in bars) == 0
     assert min(p["start_s"] for p in data["phases"]["phases"]) > 0
+
+
+def test_result_plot_gives_the_reports_figures_shown_inline(tmp_path):
+    from matplotlib.figure import Figure
+
+    from tuning.reports.result import result_of
+
+    summary = with_phases(fake_summary(tmp_path))
+    figures = result_of(tmp_path, summary).plot()
+    page = write_report(tmp_path, summary).read_text()
+    headings = re.findall(r"<h2>([^<]*)</h2>\s*<img ", page)  # each figure's, in the page's order
+    assert figures.titles == [html.unescape(h) for h in headings]
+    assert len(figures) == len(parse(page).images) >= 5 and all(isinstance(f, Figure) for f in figures)
+    inline = figures._repr_html_()  # what a notebook shows for `result.plot()`
+    assert inline.count("<img ") == len(figures) and inline.count("<h4>") == len(figures)
+    assert inline.count("data:image/png;base64,") == len(figures)

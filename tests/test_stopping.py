@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 from tests.conftest import ROOT, experiment_dict
 from tests.test_cli import assert_rejected, cli, write
 from tests.test_dry_run import NO_RAY_INIT
-from tuning._experiment import run_experiment
 from tuning import stopping
+from tuning._experiment import run_experiment
 from tuning.config import validate
 from tuning.run import main
 from tuning.stopping import StopRule, duration_text, parse_duration, stopped_text

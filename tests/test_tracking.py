@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -45,8 +46,15 @@ def assert_one_run_per_trial(uri: str, summary: dict, name: str = "small") -> No
     runs = client.search_runs([experiment.experiment_id])
     (parent,) = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
     assert parent.info.status == "FINISHED"
-    assert parent.data.params == {"n_estimators": str(summary["best"]["config"]["n_estimators"])}
+    best = str(summary["best"]["config"]["n_estimators"])
+    fixed = {key: str(value) for key, value in summary["estimator"]["fixed_params"].items()}
+    assert parent.data.params == {"n_estimators": best, **fixed} and fixed["max_depth"] == "2"
     assert parent.data.metrics["best_mse"] == summary["best"]["mse"]
+    kept = {a.path: a.file_size for a in client.list_artifacts(parent.info.run_id)}
+    run_dir = Path(summary["run_dir"])
+    assert {name: kept.get(name) for name in ("summary.json", "report.html")} == {
+        name: (run_dir / name).stat().st_size for name in ("summary.json", "report.html")
+    }
     for runner, rows in summary["trials"].items():
         logged = [r for r in runs if r.data.tags.get("runner") == runner]
         assert len(logged) == len(rows) == 2
@@ -113,7 +121,7 @@ def test_a_file_store_without_the_flag_names_it_in_one_line(tmp_path, monkeypatc
 
 
 @pytest.mark.slow
-def test_mlflow_server_one_run_per_trial(tmp_path, ray_session):
+def test_mlflow_server_one_run_per_trial(tmp_path, ray_session, capsys):
     port = free_port()
     server = subprocess.Popen(
         [str(Path(sys.executable).parent / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
@@ -131,9 +139,16 @@ def test_mlflow_server_one_run_per_trial(tmp_path, ray_session):
             except OSError:
                 assert time.monotonic() < deadline and server.poll() is None, "mlflow server did not start"
                 time.sleep(1)
+        capsys.readouterr()
         result = run_experiment(tiny(tmp_path, runner="both"), tracking={"mlflow": {"tracking_uri": uri}})
+        printed = capsys.readouterr().out
         assert result.summary["tracking"]["failed"] == []
         assert_one_run_per_trial(uri, result.summary)
+        assert (
+            "View run" not in printed and "View experiment" not in printed
+        )  # MLflow's, between progress lines
+        (line,) = [line for line in printed.splitlines() if line.startswith("MLflow run:")]
+        assert re.fullmatch(rf"MLflow run:    {uri}/#/experiments/\d+/runs/[0-9a-f]{{32}}", line), line
     finally:  # the server's process group: mlflow, uvicorn and its worker
         os.killpg(server.pid, signal.SIGKILL)
         server.wait(timeout=30)
@@ -160,15 +175,18 @@ def test_optuna_study_is_kept_in_its_storage(tmp_path, ray_session):
     import optuna
 
     url = f"sqlite:///{tmp_path / 'study.db'}"
-    search = {"algorithm": "optuna", "num_samples": 3, "storage": url}
-    raw = tiny(tmp_path, space={"n_estimators": {"randint": [2, 6]}}, search=search)
+    search = {"algorithm": "optuna", "num_samples": 2, "storage": url}
+    raw = tiny(tmp_path, space={"n_estimators": [2, 3, 4, 5, 6, 7]}, search=search)
     result = run_experiment(raw)
     study = optuna.load_study(study_name="small", storage=url)
-    assert len(study.trials) == 3 and study.best_value == result.best_score
-    first = [t.params for t in study.trials]
-    run_experiment(raw)  # the same study continued: its sampler does not start over
-    again = [t.params for t in optuna.load_study(study_name="small", storage=url).trials[3:]]
-    assert len(again) == 3 and again != first
+    assert len(study.trials) == 2 and study.best_value == result.best_score
+    assert study.user_attrs["metric"] == "mse" and study.user_attrs["direction"] == "minimize"
+    assert study.user_attrs["run_dir"] == str(result.run_dir.resolve())
+    runs = [result.run_dir] + [run_experiment(raw).run_dir for _ in range(2)]  # the same study, twice more
+    study = optuna.load_study(study_name="small", storage=url)
+    done = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+    assert sorted(t.params["n_estimators"] for t in done) == [2, 3, 4, 5, 6, 7]  # no configuration twice
+    assert study.user_attrs["run_dirs"] == [str(r.resolve()) for r in runs]
 
 
 BAD_TRACKING = [

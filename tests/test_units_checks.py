@@ -13,7 +13,7 @@ from tests.conftest import experiment_dict
 from tests.test_dry_run import cluster
 from tuning.config import validate
 from tuning.errors import ExperimentError
-from tuning.plan import Plan, make_plan
+from tuning.planning.plan import Plan, make_plan
 
 LINES = {
     key: line

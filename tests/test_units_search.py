@@ -105,6 +105,43 @@ def test_optuna_is_seeded_and_keeps_its_study_where_asked(tmp_path):
     assert search.study_storage(optuna) is None
 
 
+def continued_run(exp, run_dir, runs: int) -> list:
+    """One run of Tune's searcher over the study: ``runs`` trials proposed and told (no Ray)."""
+    alg = search.search_alg(exp, run_dir)
+    alg.set_search_properties(exp.metric, exp.mode, search.param_space(exp))
+    proposed = []
+    for i in range(runs):
+        config = alg.suggest(f"t{i}")
+        if config == "FINISHED":
+            return [*proposed, config]
+        proposed.append(config["n_estimators"])
+        alg.on_trial_complete(f"t{i}", {exp.metric: 1.0 / config["n_estimators"]})
+    return proposed
+
+
+def test_a_continued_optuna_study_runs_no_configuration_twice(tmp_path):
+    pytest.importorskip("optuna")
+    import optuna
+
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    space = {"n_estimators": [2, 3, 4, 5, 6, 7]}
+    exp = experiment(tmp_path, space=space, search={"algorithm": "optuna", "num_samples": 2, "storage": url})
+    first, second, third = (continued_run(exp, tmp_path / f"run{k}", 2) for k in range(3))
+    assert sorted(first + second + third) == [2, 3, 4, 5, 6, 7], (first, second, third)
+    assert continued_run(exp, tmp_path / "run3", 1) == ["FINISHED"]  # nothing new is left
+    study = optuna.load_study(study_name="small", storage=url)
+    done = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+    assert len(done) == 6 and len({t.params["n_estimators"] for t in done}) == 6
+    skipped = study.get_trials(states=(optuna.trial.TrialState.PRUNED,))
+    assert all(t.user_attrs["duplicate_of"] in {d.number for d in done} for t in skipped)
+    assert study.user_attrs == {
+        "metric": "mse",
+        "direction": "minimize",
+        "run_dir": str((tmp_path / "run3").resolve()),
+        "run_dirs": [str((tmp_path / f"run{k}").resolve()) for k in range(4)],
+    }
+
+
 def test_a_storage_that_does_not_open_is_one_line_naming_the_key(tmp_path):
     url = f"sqlite:///{tmp_path / 'missing' / 'deeper' / 'study.db'}"
     bad = experiment(tmp_path, search={"algorithm": "optuna", "num_samples": 2, "storage": url})

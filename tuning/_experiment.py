@@ -103,6 +103,7 @@ def run_experiment(
         phases.begin("report")  # open: it ends after summary.json and report.html are written
         summary["timings"].update(phases.record())
         write_and_report(run_dir, summary, results, echo, show_all)
+        trackers.close(summary, echo)  # MLflow's experiment run keeps summary.json and report.html
         ray_release.join()
     return summary
 

@@ -23,6 +23,8 @@ from tuning.estimators.space import (
 )
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from tuning.config import Experiment
     from tuning.trial.records import RunnerResult, TrialResult
 
@@ -74,8 +76,9 @@ def param_space(experiment: Experiment) -> dict[str, Any]:
     return to_tune(for_algorithm(search_space(experiment), experiment.search.algorithm))
 
 
-def search_alg(experiment: Experiment):
-    """Tune's searcher: the seeded variant generator, or Optuna's seeded TPE."""
+def search_alg(experiment: Experiment, run_dir: Path | None = None):
+    """Tune's searcher: the seeded variant generator, or Optuna's seeded TPE (`UnrepeatedSearch`:
+    no configuration twice in a study; the study labelled with the metric and ``run_dir``)."""
     search = experiment.search
     cap = experiment.resources.max_concurrent_trials
     if search.algorithm == "random" and distinct_count(experiment.space) is not None:
@@ -86,7 +89,8 @@ def search_alg(experiment: Experiment):
     try:
         import optuna
         from optuna.samplers import TPESampler
-        from ray.tune.search.optuna import OptunaSearch
+
+        from tuning.planning.study import UnrepeatedSearch  # imports Ray Tune's OptunaSearch
     except ImportError:  # validated already; installed packages may still change under us
         raise ExperimentError(
             "needs Optuna for 'optuna', an optional extra: pip install 'tuning[optuna]'",
@@ -101,7 +105,8 @@ def search_alg(experiment: Experiment):
         study.update(space=space, metric=experiment.metric, mode=experiment.mode)
     # a continued study (its storage holds trials) seeds on from them: not the first run's proposals again
     seed = experiment.seed + (_trials_so_far(storage, study["study_name"]) if storage else 0)
-    return OptunaSearch(sampler=TPESampler(seed=seed), **study)
+    labels = {"metric": experiment.metric, "run_dir": str(run_dir.resolve()) if run_dir else ""}
+    return UnrepeatedSearch(sampler=TPESampler(seed=seed), labels=labels, **study)
 
 
 def _trials_so_far(storage, name: str) -> int:

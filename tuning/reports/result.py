@@ -22,6 +22,21 @@ from tuning.values import params_text, score_text
 TRIAL_COLUMNS = ("duration_s", "status", "error", "retries", "name")
 
 
+class Figures(list):
+    """The report's figures (matplotlib ``Figure``s, report.html's order): a notebook shows
+    them inline, each under its title (``titles``)."""
+
+    def __init__(self, drawn: list[tuple[str, Any, str]]):
+        super().__init__(figure for _, figure, _ in drawn)
+        self.drawn = drawn
+        self.titles = [title for title, _, _ in drawn]
+
+    def _repr_html_(self) -> str:
+        from tuning.reports.html.page import figure_html  # matplotlib: only when shown
+
+        return "".join(figure_html(*drawn, heading="h4") for drawn in self.drawn)
+
+
 @dataclass(eq=False)
 class Result:
     """A finished run: the best configuration and model, every trial, and the summary.
@@ -83,6 +98,15 @@ class Result:
             f"best validation {self.metric}={self.best_score}, best_params={self.best_params}, "
             f"run_dir='{self.run_dir}')"
         )
+
+    def plot(self) -> Figures:
+        """The figures of report.html (`tuning.reports.html.page.report_figures`), drawn from the summary:
+        the last line of a notebook cell shows them inline; each is a matplotlib ``Figure``."""
+        from tuning.reports.html.data import report_data  # the report's modules: matplotlib, only when asked
+        from tuning.reports.html.page import report_figures
+
+        data = report_data(self.summary)
+        return Figures(report_figures(data, self.metric, self.summary["mode"]))
 
     def _repr_html_(self) -> str:
         """A short summary for a notebook: status, best score and parameters, the top trials."""

@@ -11,13 +11,16 @@ is measured from how often trials finish once the first wave is done, and added 
 
 On a terminal there is ONE status line, redrawn in place as trials finish and about once a
 second while Tune runs (`Progress.tick`), so the time left counts down; it stays on screen
-when the last trial ends. In a log file (or with ``--verbose``) there is one line per
-finished trial instead. Tune's own console output is replaced.
+when the last trial ends. In a Jupyter notebook the same line is one output of the cell,
+updated in place (`NotebookLine`: IPython's display handle). In a log file (or with
+``--verbose``) there is one line per finished trial instead. Tune's own console output (and
+its notebook table) is replaced.
 """
 
 from __future__ import annotations
 
 import heapq
+import html
 import shutil
 import sys
 import time
@@ -85,6 +88,29 @@ def schedule_time(running_left: list[float], pending: list[float], parallelism: 
     return max(ends)
 
 
+class NotebookLine:
+    """The status line as one output of a notebook cell, updated in place (text and HTML)."""
+
+    def __init__(self, line: str) -> None:
+        from IPython.display import display  # in a kernel: IPython is there, and imported
+
+        self.handle = display(self._bundle(line), raw=True, display_id=True)
+
+    def show(self, line: str) -> None:
+        self.handle.update(self._bundle(line), raw=True)
+
+    @staticmethod
+    def _bundle(line: str) -> dict[str, str]:
+        return {"text/plain": line, "text/html": f"<pre>{html.escape(line)}</pre>"}
+
+
+def in_notebook() -> bool:
+    """Whether this process is a Jupyter kernel (IPython's shell with a kernel attached)."""
+    ipython = sys.modules.get("IPython")  # never imported here: a kernel has imported it already
+    shell = ipython.get_ipython() if ipython is not None else None
+    return getattr(shell, "kernel", None) is not None
+
+
 class Progress:
     """Counts trials as they start and finish, and prints one line per finished trial."""
 
@@ -115,12 +141,15 @@ class Progress:
         self._first_finish: float | None = None  # this session's, for `overhead`
         self._last_finish = 0.0
         self._since_first: list[float] = []  # own durations of the trials finished after it
+        notebook = live is None and echo is say and not verbose and in_notebook()
         self.live = (echo is say and sys.stdout.isatty()) if live is None else live
+        self.live = self.live or notebook
         self.write = write or _write
         self.per_trial = verbose or not self.live  # a line per finished trial, else the live line only
         self.show_best = show_best
         self._last_tick = float("-inf")
         self._shown = False  # a live line is on screen
+        self.notebook = NotebookLine(self.line()) if notebook else None
 
     @property
     def pending(self) -> int:
@@ -165,7 +194,9 @@ class Progress:
         elif duration is not None:
             self._since_first.append(duration)
             self._last_finish = now
-        if self.per_trial or self.done >= self.total:
+        if self.notebook is not None:
+            self._draw(now, running)  # the last line stays in its output
+        elif self.per_trial or self.done >= self.total:
             self.close()
             self.echo(self.line(running, now))
         else:
@@ -181,6 +212,9 @@ class Progress:
     def _draw(self, now: float, running: int | None = None) -> None:
         self._last_tick = now
         line = self.line(running, now=now)
+        if self.notebook is not None:
+            self.notebook.show(line)
+            return
         if self.write is _write:
             line = line[: shutil.get_terminal_size().columns - 1]  # a wrapped line cannot be redrawn
         self.write("\r" + line + "\x1b[K")

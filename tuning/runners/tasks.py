@@ -153,7 +153,7 @@ def _results(
 def _outcome(task: Any) -> Outcome:
     """A task's outcome (``task``: its ObjectRef); a task Ray could not finish (its worker lost
     more than ``max_retries`` times, or killed for memory more than ``max_failures`` times:
-    `tuning.cluster.limit_oom_retries`) is its trial's error."""
+    `tuning.planning.cluster.limit_oom_retries`) is its trial's error."""
     import ray  # heavy: see `_results`
     from ray.exceptions import OutOfMemoryError, RayError
 

@@ -162,9 +162,15 @@ def trainable(experiment: Experiment, split: Split, spec: TrialSpec, groups: tup
     return tune.with_resources(tune.with_parameters(trial, split=split, spec=spec, keep=keep), resources)
 
 
-def tune_config(experiment: Experiment, groups: tuple[Group, ...], configs: list[dict] | None = None):
+def tune_config(
+    experiment: Experiment,
+    groups: tuple[Group, ...],
+    configs: list[dict] | None = None,
+    run_dir: Path | None = None,
+):
     """The ``param_space`` and `TuneConfig` of a run: one trial per configuration, per group,
-    or per listed trial (``configs``: a configuration's chunks of repeats)."""
+    or per listed trial (``configs``: a configuration's chunks of repeats); ``run_dir`` labels
+    an Optuna study."""
     from ray import tune
 
     settings = dict(
@@ -191,7 +197,7 @@ def tune_config(experiment: Experiment, groups: tuple[Group, ...], configs: list
         return space, tune.TuneConfig(num_samples=samples, search_alg=searcher, **settings)
     return param_space(experiment), tune.TuneConfig(
         num_samples=experiment.search.num_samples,
-        search_alg=search_alg(experiment),
+        search_alg=search_alg(experiment, run_dir),
         scheduler=scheduler(experiment),
         **settings,
     )
@@ -235,7 +241,7 @@ def run_tune(
     handle_lost_workers()  # a trial, not the run; the concurrency kept
     if resume and tune.Tuner.can_restore(str(run_dir.resolve())):
         return _restore(experiment, split, spec, run_dir, cores, progress, groups, callbacks)
-    space, settings = tune_config(experiment, groups, configs)
+    space, settings = tune_config(experiment, groups, configs, run_dir)
     stopper, feeder = stop_hooks(rule) if rule else (None, None)
     events = [shared_events()] if groups else []
     settings.time_budget_s = rule and rule.time
@@ -250,6 +256,7 @@ def run_tune(
             callbacks=[tune_callback(progress), *([feeder] if feeder else []), *events, *(callbacks or [])],
             stop=stopper,
             verbose=0,  # `Progress` prints one line per trial instead
+            progress_reporter=silent_reporter(),
         ),
     )
     start = time.perf_counter()
@@ -451,6 +458,7 @@ def run_listed(
             storage_path=tune_storage_path(run_dir),
             callbacks=[tune_callback(progress)],
             verbose=0,
+            progress_reporter=silent_reporter(),
         ),
     )
     start = time.perf_counter()
@@ -462,6 +470,21 @@ def damaged(where: str, what: str, exc: BaseException) -> ExperimentError:
     """The one-line error of a run directory file that cannot be read back (cut short, garbage)."""
     reason = (str(exc).strip().splitlines() or [""])[-1][:200]
     return ExperimentError(f"cannot be read: {what} is damaged ({type(exc).__name__}: {reason})", where=where)
+
+
+def silent_reporter():
+    """A Tune progress reporter that reports nothing: `Progress` speaks. (In a notebook Tune's
+    own displays an empty HTML output under the cell, even at verbose 0.)"""
+    from ray.tune import ProgressReporter
+
+    class Silent(ProgressReporter):
+        def should_report(self, trials, done=False) -> bool:
+            return False
+
+        def report(self, trials, done, *sys_info) -> None:
+            pass
+
+    return Silent()
 
 
 def _quiet_analysis() -> None:

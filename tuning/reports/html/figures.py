@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from tuning.metrics import best_of
 from tuning.reports.html.data import RUNNER_LABELS
-from tuning.values import is_number, score_text
+from tuning.values import fmt, is_number, score_text
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -49,11 +49,11 @@ def params_figure(data: dict[str, Any]) -> Figure | None:
         values = [x for points in series.values() for x, _ in points]
         numeric = all(is_number(x) for x in values)
         line = data.get("lines", {}).get(param, {})
-        ticks = [json.dumps(x, default=str) for x in line.get("categories", [])] if not numeric else []
+        keys = [_key(x) for x in line.get("categories", [])] if not numeric else []
         for name, points in series.items():
             if not points:
                 continue
-            xs = [x if numeric else ticks.index(json.dumps(x, default=str)) for x, _ in points]
+            xs = [x if numeric else keys.index(_key(x)) for x, _ in points]
             ys = [y for _, y in points]
             _error_bars(ax, xs, ys, data.get("spread", {}).get(name), RUNNER_STYLE.get(name, {"color": "C2"}))
             style = RUNNER_STYLE.get(name, {"color": "C2", "marker": "s"})
@@ -71,8 +71,8 @@ def params_figure(data: dict[str, Any]) -> Figure | None:
         if numeric and len(line.get("mean", {}).get("x", [])) > 1:  # the mean per value (or bin), joined
             ax.plot(line["mean"]["x"], line["mean"]["y"], color="0.55", linewidth=1, zorder=2)
         if not numeric:
-            ax.set_xticks(range(len(ticks)), [t.strip('"') for t in ticks])
-            ax.set_xlim(-0.5, len(ticks) - 0.5)
+            ax.set_xticks(range(len(keys)), [fmt(x) for x in line["categories"]])
+            ax.set_xlim(-0.5, len(keys) - 0.5)
         ax.set_xlabel(param)
         ax.set_ylabel(data["metric"])
         ax.grid(alpha=0.3)
@@ -82,6 +82,11 @@ def params_figure(data: dict[str, Any]) -> Figure | None:
     for ax in axes[len(params) :]:
         ax.set_visible(False)
     return figure
+
+
+def _key(value: Any) -> str:
+    """A category's identity (exact, unlike its shown text)."""
+    return json.dumps(value, default=str)
 
 
 def _error_bars(ax, xs: list, ys: list[float], stds: list | None, style: dict[str, Any]) -> None:
@@ -253,16 +258,24 @@ def parallel_figure(space: dict[str, Any] | None, metric: str, mode: str) -> Fig
         ax.plot(range(len(params)), [c[i] for c in columns], color=cmap(norm(scores[i])), alpha=0.8, lw=1.2)
     ax.set_xticks(range(len(params)), params)
     for x, p in enumerate(params):
-        values = space["axes"][p]
-        low = space["labels"][p][0] if p in space["labels"] else f"{min(values):g}"
-        high = space["labels"][p][-1] if p in space["labels"] else f"{max(values):g}"
-        ax.annotate(low, (x, 0), xytext=(3, -12), textcoords="offset points", fontsize=8)
-        ax.annotate(high, (x, 1), xytext=(3, 4), textcoords="offset points", fontsize=8)
+        for text, height in _axis_labels(space, p):
+            below = height == 0  # the lowest label under its axis' end, the others beside their line
+            offset = (3, -12) if below else (3, 4) if height == 1 else (3, -3)
+            ax.annotate(text, (x, height), xytext=offset, textcoords="offset points", fontsize=8)
     ax.vlines(range(len(params)), 0, 1, color="0.7", lw=0.8)  # the axes (a collection, not trial lines)
     ax.set_ylim(-0.08, 1.08)
     ax.set_yticks([])
     figure.colorbar(_mappable(cmap, norm), ax=ax, label=metric)
     return figure
+
+
+def _axis_labels(space: dict[str, Any], param: str) -> list[tuple[str, float]]:
+    """Every category of a categorical axis at its height, or a numeric axis' two ends."""
+    labels = space["labels"].get(param)
+    if labels:
+        return list(zip(labels, _normalised(list(range(len(labels)))), strict=True))
+    values = space["axes"][param]
+    return [(f"{min(values):g}", 0.0), (f"{max(values):g}", 1.0)]
 
 
 def _mappable(cmap, norm):

@@ -13,7 +13,7 @@ import json
 import logging
 from typing import Any
 
-from tuning.values import is_number
+from tuning.values import fmt, is_number
 
 NO_OPTUNA = "Parameter importances need Optuna, an optional extra: pip install 'tuning[optuna]'"
 
@@ -22,7 +22,8 @@ def space_data(summary: dict[str, Any]) -> dict[str, Any] | None:
     """The finished trials of the shown runner (Tune's if it ran) over the parameters that vary.
 
     ``{params, axes, scores, importances, note}``: ``axes[p]`` is each trial's value as a
-    number (a category's index in ``labels[p]``); None for fewer than two varying parameters.
+    number (a category's index in ``labels[p]``, its values as
+    ``tuning.values.fmt`` shows them); None for fewer than two varying parameters.
     """
     trials = summary.get("trials") or {}
     shown = trials.get("tune") or trials.get("tasks") or trials.get("sequential") or []
@@ -39,8 +40,9 @@ def space_data(summary: dict[str, Any]) -> dict[str, Any] | None:
         if all(is_number(v) for v in values):
             axes[param] = [float(v) for v in values]
         else:
-            labels[param] = _categories(values)
-            axes[param] = [float(labels[param].index(_key(v))) for v in values]
+            keys = _categories(values)
+            labels[param] = [fmt(_value(values, k)) for k in keys]  # as the tables show them
+            axes[param] = [float(keys.index(_key(v))) for v in values]
     scores = [t["metrics"][metric] for t in done]
     importances, note = param_importances(done, params, summary)
     return {
@@ -59,6 +61,10 @@ def _categories(values: list[Any]) -> list[str]:
     return sorted(
         distinct, key=lambda k: (not is_number(distinct[k]), distinct[k] if is_number(distinct[k]) else 0, k)
     )
+
+
+def _value(values: list[Any], key: str) -> Any:
+    return next(v for v in values if _key(v) == key)
 
 
 def _key(value: Any) -> str:

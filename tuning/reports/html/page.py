@@ -11,7 +11,7 @@ import argparse
 import html
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tuning.errors import ExperimentError, run_command
 from tuning.estimators.space import config_key
@@ -33,6 +33,9 @@ from tuning.reports.summary import recorded_metrics
 from tuning.run_files import REPORT_FILE, read_summary, write_atomic
 from tuning.stopping import stopped_text
 from tuning.values import evaluation_line, fmt, mean_std, params_text, score_text
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 _CSS = (
     "body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1300px;padding:0 1em;color:#222}"
@@ -102,11 +105,9 @@ def _small_trials_note(t: dict[str, Any]) -> list[str]:
     return ['<p class="note">The trials are too small for Ray: the sequential baseline wins.</p>']
 
 
-def _figures_html(data: dict[str, Any], metric: str, mode: str) -> list[str]:
-    """Each figure the run has data for: a heading and its PNG, shown at 1x (drawn at 2x)."""
-    e = html.escape
-    parts = []
-    for title, figure, alt in (
+def report_figures(data: dict[str, Any], metric: str, mode: str) -> list[tuple[str, Figure, str]]:
+    """The figures the run has data for, in the page's order: ``(title, figure, alt text)``."""
+    drawn = (
         (f"{metric} of each split", repeats_figure(data), "the scores of the repeats per configuration"),
         (
             f"{metric} against what each model costs",
@@ -123,15 +124,24 @@ def _figures_html(data: dict[str, Any], metric: str, mode: str) -> list[str]:
             heatmap_figure(data["space"], metric, mode),
             f"best {metric} per pair of values",
         ),
-    ):
-        if figure is not None:
-            width, height = (round(inches * 100) for inches in figure.get_size_inches())
-            parts.append(f"<h2>{e(title)}</h2>")
-            parts.append(
-                f'<img alt="{e(alt)}" width="{width}" height="{height}" '
-                f'src="data:image/png;base64,{png_base64(figure)}">'
-            )
-    return parts
+    )
+    return [(title, figure, alt) for title, figure, alt in drawn if figure is not None]
+
+
+def figure_html(title: str, figure: Figure, alt: str, heading: str = "h2") -> str:
+    """A heading and the figure's PNG, shown at 1x (drawn at 2x)."""
+    e = html.escape
+    width, height = (round(inches * 100) for inches in figure.get_size_inches())
+    return (
+        f"<{heading}>{e(title)}</{heading}>"
+        f'<img alt="{e(alt)}" width="{width}" height="{height}" '
+        f'src="data:image/png;base64,{png_base64(figure)}">'
+    )
+
+
+def _figures_html(data: dict[str, Any], metric: str, mode: str) -> list[str]:
+    """Each figure the run has data for: a heading and its PNG."""
+    return [figure_html(*drawn) for drawn in report_figures(data, metric, mode)]
 
 
 def _speed_rows(t: dict[str, Any]) -> list[tuple[str, Any, str]]:

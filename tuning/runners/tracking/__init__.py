@@ -83,6 +83,18 @@ class Trackers:
             echo(f"WARNING: {line}")
         return {"trackers": [t.name for t in self.trackers], "failed": failed, "logged": logged}
 
+    def close(self, summary: dict[str, Any], echo: Callable[[str], None]) -> None:
+        """After summary.json and report.html are written: each tracker keeps them and ends its
+        run (MLflow's experiment run); the line naming the run, or what failed."""
+        for tracker in self.trackers:
+            try:
+                line = tracker.close(summary, self.run_dir)
+            except Exception as exc:  # the run's results stand whatever a tracker says
+                reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+                line = f"WARNING: {tracker.name} did not keep summary.json and report.html ({reason})"
+            if line:
+                echo(line)
+
 
 def unlogged(callbacks: list[Any], summary: dict[str, Any]) -> list[str]:
     """A line for each callback that logged fewer trials than its runner has rows, and no failure

@@ -2,8 +2,13 @@
 
 The trials go through Ray Tune's own `MLflowLoggerCallback` (both runners: see
 `tuning.runners.tracking.base`); the tag ``mlflow.parentRunId`` nests them under the experiment's
-run, which gets the best configuration, its scores and the refitted model (an MLflow
-sklearn model, ``mlflow.sklearn.load_model("runs:/<id>/best_model")``).
+run, which gets the estimator's fixed parameters, the best configuration, its scores, the
+refitted model (an MLflow sklearn model, ``mlflow.sklearn.load_model("runs:/<id>/best_model")``)
+and, once written, summary.json and report.html as artifacts.
+
+MLflow's own "View run ... at" lines (one per run ended) are silenced
+(``MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT`` around each call): they would interleave with the
+progress lines. The experiment's run is named once, at the end, by `MlflowTracker.close`.
 """
 
 from __future__ import annotations
@@ -22,10 +27,17 @@ from tuning.runners.tracking.base import Guarded, environment
 KEY = "tracking.mlflow"
 CHECK_TIMEOUT_S = 5  # how long the tracking server may take to answer before the run stops
 FILE_STORE_FLAG = "MLFLOW_ALLOW_FILE_STORE"  # MLflow 3 opens a file: store only with it set to true
+QUIET = {"MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true"}  # no "View run ... at" line per run ended
+ARTIFACTS = ("summary.json", "report.html")  # the run's files the experiment's run keeps
+STATUS = {"complete": "FINISHED", "interrupted": "KILLED"}  # the run's status as MLflow's (else FAILED)
 
 
 class GuardedMLflowCallback(Guarded, MLflowLoggerCallback):
     tracker = "MLflow"
+
+    def _guard(self, what: str, call, *args: Any, **kwargs: Any) -> None:
+        with environment(**QUIET):
+            super()._guard(what, call, *args, **kwargs)
 
 
 class MlflowTracker:
@@ -84,22 +96,47 @@ class MlflowTracker:
         return callback
 
     def finish(self, summary: dict[str, Any], run_dir: Path, example: Any) -> None:
-        """Log the best configuration, its scores and model in the experiment's run, and end it."""
+        """Log the fixed parameters, the best configuration, its scores and model in the
+        experiment's run (`close` ends it, once summary.json is written)."""
         import mlflow  # optional: tuning[mlflow]
 
         if self.parent is None:
             return
         try:
-            self._finish(summary, example)
+            with environment(**QUIET):
+                self._finish(summary, example)
         finally:
             mlflow.set_tracking_uri(self.callers_uri)
+
+    def close(self, summary: dict[str, Any], run_dir: Path) -> str | None:
+        """Keep summary.json and report.html in the experiment's run and end it; the line that
+        names the run (a tracking server's page of it, else its id)."""
+        from mlflow import MlflowClient
+
+        if self.parent is None:
+            return None
+        client = MlflowClient(tracking_uri=self.uri)
+        with environment(**QUIET):
+            try:
+                for name in ARTIFACTS:
+                    if (run_dir / name).is_file():
+                        client.log_artifact(self.parent, str(run_dir / name))
+            finally:
+                status = {"complete": "FINISHED", "interrupted": "KILLED"}.get(
+                    summary.get("status"), "FAILED"
+                )
+                client.set_terminated(self.parent, status)
+        where = f"{self.uri.rstrip('/')}/#/experiments/{self.experiment_id}/runs/{self.parent}"
+        return f"MLflow run:    {where if self.uri.startswith(('http://', 'https://')) else self.parent}"
 
     def _finish(self, summary: dict[str, Any], example: Any) -> None:
         import mlflow  # optional: tuning[mlflow]
 
         client = mlflow.MlflowClient(tracking_uri=self.uri)
         best, model = summary.get("best") or {}, summary.get("best_model") or {}
-        for key, value in (best.get("config") or {}).items():
+        config = best.get("config") or {}
+        fixed = (summary.get("estimator") or {}).get("fixed_params") or {}
+        for key, value in {**fixed, **config}.items():  # a searched value over a fixed one
             client.log_param(self.parent, key, value)
         if self.metric in best:
             client.log_metric(self.parent, f"best_{self.metric}", best[self.metric])
@@ -107,8 +144,6 @@ class MlflowTracker:
             client.log_metric(self.parent, f"test_{key}", value)
         if model.get("path"):
             self._log_model(model["path"], example)
-        status = {"complete": "FINISHED", "interrupted": "KILLED"}.get(summary.get("status"), "FAILED")
-        client.set_terminated(self.parent, status)
 
     def _log_model(self, path: str, example: Any) -> None:
         """Log the refitted model in the experiment's run (`finish` restores the caller's tracking URI)."""

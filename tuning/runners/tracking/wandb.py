@@ -75,6 +75,10 @@ class WandbTracker:
     def finish(self, summary: dict[str, Any], run_dir: Path, example: Any) -> None:
         """Nothing more: each trial's run ends with its trial."""
 
+    def close(self, summary: dict[str, Any], run_dir: Path) -> str | None:
+        """Nothing: W&B has no run of the experiment's own."""
+        return None
+
 
 def _api_key() -> str | None:
     """The W&B API key W&B itself would use: ``WANDB_API_KEY``, or ``wandb login``'s netrc entry."""
