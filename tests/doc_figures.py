@@ -150,7 +150,7 @@ def _behind(table: str, row: str, than: str) -> str:
 
 
 ASHA = Measured("PYTHONPATH=$PWD python benchmarks/asha_vs_grid.py --repeats 3", "2026-11-23")
-SUITE = Measured("python -m pytest (the whole suite, 2 cores, CI)", "2026-12-01")
+SUITE = Measured("python -m pytest (the whole suite, 2 cores, CI: `issues ci`)", "2026-12-03")
 STARTUP = Measured(
     "python -m benchmarks.startup --rounds 3 (BENCHMARKS.md, where a Tune run's trial phase goes)",
     "2026-11-23",
@@ -278,8 +278,8 @@ FIGURES: list[Figure] = [
     Figure("docs/concepts.md", "0.5 s", Code(_trial_seconds, "chunk rule")),
     # docs/testing.md (contributing): the suite's own figures
     Figure("docs/testing.md", "1.5%", Code(_tutorial_tolerance, "tests/test_trial.py's tolerance")),
-    Figure("docs/testing.md", "15 min", SUITE),
-    Figure("docs/testing.md", "18 s", SUITE),
+    Figure("docs/testing.md", "35 min", SUITE),
+    Figure("docs/testing.md", "3 s", SUITE),
     Figure(
         "docs/testing.md", "6 s", Measured("python -m pytest -p no:xdist tests/test_units_*.py", "2026-11-30")
     ),
