@@ -203,6 +203,18 @@ def tune_config(
     )
 
 
+def _prepare_the_process() -> None:
+    """Tune's output and failure handling in this process, before a `Tuner` runs."""
+    from tuning.runners.lost import handle_lost_workers  # imports Ray
+
+    # Tune's legacy console output is silent at verbose=0, so `Progress` speaks alone. (The new
+    # one prints banners even when silent, and a second reporter crashes on a trial's retry.)
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    _quiet_analysis()
+    _one_line_failures()
+    handle_lost_workers()  # a worker killed for memory loses a trial, not the run; concurrency kept
+
+
 def run_tune(
     experiment: Experiment,
     split: Split,
@@ -231,14 +243,7 @@ def run_tune(
     """
     from ray import tune
 
-    from tuning.runners.lost import handle_lost_workers  # imports Ray
-
-    # Tune's legacy console output is silent at verbose=0, so `Progress` speaks alone. (The new
-    # one prints banners even when silent, and a second reporter crashes on a trial's retry.)
-    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-    _quiet_analysis()
-    _one_line_failures()
-    handle_lost_workers()  # a trial, not the run; the concurrency kept
+    _prepare_the_process()
     if resume and tune.Tuner.can_restore(str(run_dir.resolve())):
         return _restore(experiment, split, spec, run_dir, cores, progress, groups, callbacks)
     space, settings = tune_config(experiment, groups, configs, run_dir)
