@@ -278,7 +278,7 @@ class FakeHandle:
 
 def test_in_a_notebook_one_output_is_updated_in_place_and_nothing_printed(monkeypatch, capsys):
     display_module = pytest.importorskip("IPython.display")  # a notebook's kernel has it
-    from tuning import progress as progress_module
+    from tuning.runners import progress as progress_module
 
     assert not progress_module.in_notebook()  # pytest is no kernel
     shown: list = []

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from sklearn.datasets import fetch_california_housing
-from sklearn.ensemble import RandomForestRegressor
+from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestRegressor
 
 from tests.conftest import experiment_dict
 from tuning.config import validate
@@ -162,6 +162,10 @@ def test_a_models_cost_is_its_pickled_size_and_a_predict_per_1000_rows():
     assert model_costs(copy, X)["model_bytes"] == small_cost["model_bytes"] <= min(plain)
     assert small_cost["model_bytes"] > 0.99 * max(plain)  # the pickled size, each string once
     assert small_cost["model_bytes"] < large_cost["model_bytes"]
+    # a model holding empty arrays (their bytes are Python's one ``b""``, pickled more than once)
+    boosted = HistGradientBoostingRegressor(max_iter=2, early_stopping=False).fit(X, y)
+    plain = len(pickle.dumps(boosted))
+    assert 0.99 * plain < model_costs(boosted, X)["model_bytes"] <= plain
     assert small_cost["predict_s_per_1k"] > 0
 
 

@@ -234,6 +234,11 @@ class _SizePickler(pickle._Pickler):
             obj = self._strings.setdefault(obj, obj)
         super().save(obj, save_persistent_id)
 
+    def memoize(self, obj) -> None:
+        # an empty buffer's bytes are Python's one ``b""``, which this pickler would memoize twice
+        if id(obj) not in self.memo:
+            super().memoize(obj)
+
 
 PREDICT_ROWS = 1000  # prediction time is that of one predict on this many of the scored rows
 
