@@ -393,8 +393,10 @@ def test_phases_record_each_step_in_order_from_the_process_start():
 
     started = process_start()
     phases = Phases(started)
-    assert phases.run("ray start", lambda x: x + 1, 1) == 2
-    phases.run("data load", sorted, [2, 1])
+    with phases.timed("ray start"):
+        pass
+    with phases.timed("data load"):
+        sorted([2, 1])
     phases.begin("report")
     record = phases.record()
     assert record["process_start"] == started < record["run_start"]
@@ -405,6 +407,22 @@ def test_phases_record_each_step_in_order_from_the_process_start():
     assert phases.fixed_costs(False)["ray_start_s"] is None and phases.fixed_costs(True)["ray_start_s"] >= 0
     api = Phases().record()  # a run from Python: no start-up phase, no process start
     assert "process_start" not in api and api["phases"] == []
+
+
+def test_a_timed_phase_ends_with_its_block_even_when_the_block_raises(monkeypatch):
+    from tuning import phases as module
+    from tuning.phases import Phases
+
+    clock = iter([10.0, 11.0, 12.5, 20.0, 21.5])
+    monkeypatch.setattr(module.time, "time", lambda: next(clock))
+    phases = Phases()  # the run starts at 10.0
+    with phases.timed("data load"):
+        assert phases.phases == [{"name": "data load", "start": 11.0, "end": None}]  # open inside
+    assert phases.seconds("data load") == 1.5
+    with pytest.raises(ValueError, match="bad rows"), phases.timed("refit"):
+        raise ValueError("bad rows")
+    assert phases.phases[-1] == {"name": "refit", "start": 20.0, "end": 21.5}
+    assert phases.seconds("refit") == 1.5
 
 
 def test_a_resumed_run_counts_from_its_first_sessions_first_trial(tmp_path):

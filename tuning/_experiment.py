@@ -79,20 +79,20 @@ def run_experiment(
     phases = Phases(process_started)
     trackers = check_before_start(experiment, runner, resume)
     limit_oom_retries(experiment.max_failures)  # a task killed for memory: a lost worker, retried as one
-    cluster = phases.run("ray start", join_cluster, experiment.address, num_cpus, num_gpus, wait_for_cluster)
+    with phases.timed("ray start"):
+        cluster = join_cluster(experiment.address, num_cpus, num_gpus, wait_for_cluster)
     plan = make_plan(experiment, runner, cluster)
     for warning in plan.warnings:
         echo(warning)
-    plan, split, validation = phases.run("data load", load_rows, plan, rows, resume)
+    with phases.timed("data load"):
+        plan, split, validation = load_rows(plan, rows, resume)
     run_dir, earlier = open_run_dir(plan, split, echo, resume, validation)
     if validation:
         echo(grouping_line(validation))
     trackers.start(run_dir)
     session = Session(plan, split, run_dir, echo, resume is not None, verbose, trackers)
     with storage_errors(run_dir, session.storage):
-        results, stopped = settle_stopped(plan, phases.run("trials", run_runners, session))
-        for name, result in results.items():  # the trial phase: every session's wall time
-            result.wall_s += earlier.get(f"{name}_s") or 0.0
+        results, stopped = run_trials(session, phases, earlier)
         fixed_costs = phases.fixed_costs(cluster.started_here)
         summary = summarise(plan, results, split, run_dir, fixed_costs, resumed=resume is not None, echo=echo)
         if stopped:  # a search.stop rule ended it: complete, with the reason and what never ran
@@ -131,6 +131,19 @@ def storage_errors(run_dir: Path, problems: list[str]) -> Iterator[None]:
         )
 
 
+def run_trials(
+    session: Session, phases: Phases, earlier: dict[str, Any]
+) -> tuple[dict[str, RunnerResult], dict[str, Any] | None]:
+    """The trial phase: the plan's runners, a stopped search settled (`settle_stopped`), and each
+    runner's wall time with that of the earlier sessions of a resumed run (``earlier``)."""
+    with phases.timed("trials"):
+        ran = run_runners(session)
+    results, stopped = settle_stopped(session.plan, ran)
+    for name, result in results.items():  # the trial phase: every session's wall time
+        result.wall_s += earlier.get(f"{name}_s") or 0.0
+    return results, stopped
+
+
 def check_before_start(experiment: Experiment, runner: str | None, resume: Path | None) -> Trackers:
     """What can be refused before Ray starts: the runner, the results folder, the trackers
     (reached now: a bad URI stops the run at once) and Optuna's storage."""
@@ -157,17 +170,10 @@ def keep_best(
         ray_not_needed()
     if plan.experiment.refit and summary["status"] != "interrupted":
         selected = ((summary.get("selection") or {}).get("selected") or {}).get("trial")
-        summary["best_model"] = phases.run(
-            "refit",
-            refit_best,
-            plan.experiment,
-            results,
-            split,
-            plan.spec,
-            session.run_dir,
-            session.echo,
-            selected,
-        )
+        with phases.timed("refit"):
+            summary["best_model"] = refit_best(
+                plan.experiment, results, split, plan.spec, session.run_dir, session.echo, selected
+            )
     if session.trackers:
         summary["tracking"] = session.trackers.finish(summary, split.frame(split.X_test[:5]), session.echo)
         ray_not_needed()

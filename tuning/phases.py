@@ -1,20 +1,19 @@
 """The run's phases on the wall clock (Ray start, data load, trials, refit, report) for the timeline.
 
-`Phases` records each named step's ``time.time()`` start and end; ``record()`` is what
-summary.json keeps under ``timings``. The origin is the process's start for the CLI (start-up
-and imports are a phase of their own), else the moment the run began (a notebook's kernel
-may have started hours before).
+`Phases` records each named step's ``time.time()`` start and end (``with phases.timed(name):``);
+``record()`` is what summary.json keeps under ``timings``. The origin is the process's start
+for the CLI (start-up and imports are a phase of their own), else the moment the run began (a
+notebook's kernel may have started hours before).
 """
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
-
-T = TypeVar("T")
+from typing import Any
 
 
 def process_start() -> float | None:
@@ -43,13 +42,15 @@ class Phases:
         if process_started is not None and process_started < now:
             self.phases.append({"name": "start-up", "start": process_started, "end": now})
 
-    def run(self, name: str, step: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run ``step(*args, **kwargs)`` as the phase ``name`` and return its value."""
+    @contextmanager
+    def timed(self, name: str) -> Iterator[None]:
+        """The ``with`` block as the phase ``name``: it ends when the block does, even by an exception."""
         self.begin(name)
+        phase = self.phases[-1]
         try:
-            return step(*args, **kwargs)
+            yield
         finally:
-            self.phases[-1]["end"] = time.time()
+            phase["end"] = time.time()
 
     def begin(self, name: str) -> None:
         """Start the phase ``name``, left open (the report's end comes after summary.json is written)."""
