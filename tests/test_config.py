@@ -205,6 +205,22 @@ def test_config_and_package_never_import_ray():
     assert out.stdout.strip() == "False"
 
 
+def test_the_runner_settings_are_the_runner_names_settings():
+    """The schema's ``runner`` literal (kept literal for the JSON Schema) is `tuning.runner_names.RUNNERS`'
+    settings, each runs the baseline first, and the named orders hold each runner once."""
+    from typing import get_args
+
+    from tuning.config.schema import Experiment
+    from tuning.runner_names import ALL, IN_ORDER, PARALLEL, RUNNERS, SEQUENTIAL, SHOWN_FIRST, TUNE
+
+    assert set(get_args(Experiment.model_fields["runner"].annotation)) == set(RUNNERS)
+    assert Experiment.model_fields["runner"].default == TUNE
+    assert RUNNERS[ALL] == IN_ORDER == tuple(reversed(SHOWN_FIRST))
+    assert {name for ran in RUNNERS.values() for name in ran} == set(IN_ORDER)
+    assert all(ran[0] == SEQUENTIAL for ran in RUNNERS.values() if len(ran) > 1)
+    assert SEQUENTIAL not in PARALLEL and set(PARALLEL) | {SEQUENTIAL} == set(IN_ORDER)
+
+
 def tuning_modules() -> dict[str, Path]:
     """Every module of the package, by dotted name (a package by its ``__init__.py``)."""
     modules = {}

@@ -37,6 +37,7 @@ from tuning.run_files import (
     write_json,
     write_started,
 )
+from tuning.runner_names import SEQUENTIAL
 from tuning.runners.dispatch import Session, run_runners, settle_stopped, unfinished
 from tuning.runners.tracking import Trackers, open_trackers
 from tuning.storage import STORAGE_ERRNOS, location, publish
@@ -289,9 +290,9 @@ def summarise(
 def parity(results: dict[str, RunnerResult], experiment: Experiment) -> list[str]:
     """What differs between the baseline and each other runner (`tuning.reports.text.check_parity`,
     pairwise); with more than one other runner each entry names its runner (``tasks: ...``)."""
-    if "sequential" not in results or len(results) < 2:
+    if SEQUENTIAL not in results or len(results) < 2:
         return []
-    others = [name for name in results if name != "sequential"]
+    others = [name for name in results if name != SEQUENTIAL]
     mismatched = []
     for name in others:
         differ = check_parity(*comparable(results, experiment, name))

@@ -36,13 +36,14 @@ from sklearn.utils.validation import check_is_fitted
 
 from tuning.console import say
 from tuning.estimators.models import CANDIDATE_KEY, Prototype
+from tuning.runner_names import SEQUENTIAL, TUNE
 from tuning.runners.progress import Progress
 from tuning.runners.sequential import run_sequential
 from tuning.trial.data import Split
 from tuning.trial.fit import TrialSpec
 from tuning.trial.records import RunnerResult, TrialResult
 
-RUNNERS = ("tune", "sequential")
+RUNNERS = (TUNE, SEQUENTIAL)  # the runners SearchCV offers
 SCORE = "score"  # the one metric's name, as scikit-learn's searches name it (mean_test_score)
 
 
@@ -75,7 +76,7 @@ class SearchCV(MetaEstimatorMixin, BaseEstimator):
         scoring=None,
         cv=5,
         refit=True,
-        runner: str = "tune",
+        runner: str = TUNE,
         random_state=None,
         num_cpus: float = 1,
         error_score=np.nan,
@@ -169,8 +170,8 @@ class SearchCV(MetaEstimatorMixin, BaseEstimator):
         echo = say if self.verbose else _silent
         with tempfile.TemporaryDirectory(prefix="searchcv-") as folder:
             run_dir = Path(folder) / "search"
-            if self.runner == "sequential":
-                progress = Progress("sequential", len(configs), metric, "max", echo, 1, configs, live=False)
+            if self.runner == SEQUENTIAL:
+                progress = Progress(SEQUENTIAL, len(configs), metric, "max", echo, 1, configs, live=False)
                 result = run_sequential(configs, rows, spec, run_dir, 1, progress)
             else:
                 result = self._run_tune(configs, rows, spec, run_dir, metric, echo)
@@ -190,7 +191,7 @@ class SearchCV(MetaEstimatorMixin, BaseEstimator):
 
         cluster = connect()
         slots = max(1, math.floor(cluster.cpus / self.num_cpus))
-        progress = Progress("tune", len(configs), metric, "max", echo, slots, configs, live=False)
+        progress = Progress(TUNE, len(configs), metric, "max", echo, slots, configs, live=False)
         return run_listed(configs, rows, spec, run_dir, progress, {"cpu": self.num_cpus})
 
     def _keep_best(self, X, y, refit_metric: str) -> None:

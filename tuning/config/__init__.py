@@ -14,7 +14,6 @@ from tuning.config.schema import (
     ADAPTIVE_RUNNER,
     BUILTIN_DATASETS,
     DOMAINS,
-    RUNNERS,
     SPLIT_SEED,
     BudgetConfig,
     DataConfig,
@@ -24,6 +23,7 @@ from tuning.config.schema import (
     SearchConfig,
     SplitConfig,
 )
+from tuning.runner_names import RUNNERS
 
 __all__ = [
     "ADAPTIVE_RUNNER",

@@ -28,6 +28,7 @@ from tuning.estimators.classes import task_of_class
 from tuning.estimators.models import choice_key
 from tuning.estimators.space import MAX_TRIALS, MAX_VALUES, distinct_count, grid_count, grid_sizes
 from tuning.metrics import DEFAULT_METRIC, Mode, bounds, mode_of, recorded, unknown
+from tuning.runner_names import SEQUENTIAL, TUNE
 from tuning.stopping import parse_duration
 from tuning.values import is_number
 
@@ -47,13 +48,6 @@ BUILTIN_DATASETS = {
     "digits": Builtin("load_digits", "target"),
 }
 DOMAINS = ("grid", "choice", "uniform", "loguniform", "randint")
-RUNNERS = {  # each runner setting and the runners it runs, in order: the baseline first (the reference)
-    "tune": ("tune",),
-    "sequential": ("sequential",),
-    "tasks": ("tasks",),
-    "both": ("sequential", "tune"),
-    "all": ("sequential", "tasks", "tune"),
-}
 ADAPTIVE_RUNNER = (
     "runner must be tune or both when search.algorithm is optuna (an adaptive search needs "
     "Tune; both replays Tune's configurations one after another); got 'sequential'"
@@ -609,7 +603,7 @@ class Experiment(_Strict):
     """The metric's direction: `min` for mse, rmse, mae; `max` for r2 and every scikit-learn scorer."""
     resources: ResourcesConfig = Field(default_factory=ResourcesConfig)
     """What one trial reserves."""
-    runner: Literal["tune", "sequential", "tasks", "both", "all"] = "tune"
+    runner: Literal["tune", "sequential", "tasks", "both", "all"] = TUNE  # tuning.runner_names.RUNNERS' keys
     """`tune`: Ray Tune; `tasks`: Ray Core tasks; `sequential`: one by one; `both`: it, tune; `all`: the 3."""
     storage_path: str = "results"
     """Where runs go: a local folder (created if missing), a shared mount, or `s3://bucket/prefix`."""
@@ -644,7 +638,7 @@ class Experiment(_Strict):
                     f"of the space (random search draws without replacement; algorithm grid runs them "
                     f"all); got {self.search.num_samples}",
                 )
-        if self.search.algorithm == "optuna" and self.runner == "sequential":
+        if self.search.algorithm == "optuna" and self.runner == SEQUENTIAL:
             raise keyed("runner", ADAPTIVE_RUNNER.removeprefix("runner "))
         task = task_of_class(self.final_class(next(iter(self.models().values()))))
         self.metric = self.metric or DEFAULT_METRIC[task]

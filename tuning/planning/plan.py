@@ -14,12 +14,13 @@ from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
 
-from tuning.config import RUNNERS, Experiment, ResourcesConfig, why_not_share
+from tuning.config import Experiment, ResourcesConfig, why_not_share
 from tuning.errors import ExperimentError
 from tuning.estimators.gpu import gpu_warnings
 from tuning.estimators.space import expand, expand_choice
 from tuning.planning.cluster import THIS_MACHINE, Cluster, check_fits, local_cluster
 from tuning.planning.search import adaptive, check_runner, for_choice, search_space
+from tuning.runner_names import RUNNERS, SEQUENTIAL, TASKS, TUNE
 from tuning.trial.data import Split
 from tuning.trial.fit import TrialSpec, run_trial
 from tuning.trial.shared_fits import Group, fitted_sizes, group_configs, size_key
@@ -62,20 +63,20 @@ class Plan:
 
     @property
     def runners(self) -> tuple[str, ...]:
-        """The runners that run, in order: the baseline first (`tuning.config.RUNNERS`)."""
+        """The runners that run, in order: the baseline first (`tuning.runner_names.RUNNERS`)."""
         return RUNNERS[self.runner]
 
     @property
     def runs_tune(self) -> bool:
-        return "tune" in self.runners
+        return TUNE in self.runners
 
     @property
     def runs_sequential(self) -> bool:
-        return "sequential" in self.runners
+        return SEQUENTIAL in self.runners
 
     @property
     def runs_tasks(self) -> bool:
-        return "tasks" in self.runners
+        return TASKS in self.runners
 
     @property
     def slots(self) -> int:
@@ -126,14 +127,14 @@ def make_plan(experiment: Experiment, runner: str | None, cluster: Cluster) -> P
             sized = sized * experiment.split.repeats
         node_cpus = max(cluster.node_cpus, default=1)
         experiment = with_cpus(experiment, auto_cpus(sized, cluster.cpus, search.size_param, node_cpus))
-    if runner != "sequential":
+    if runner != SEQUENTIAL:
         cluster = check_fits(cluster, experiment.resources)  # a joined cluster may be waited for
     else:
         check_sequential(experiment.resources, cluster)
     spec = TrialSpec.from_experiment(experiment)
     warnings = (  # only Ray reserves GPUs: the baseline runs one trial at a time, in this process
         gpu_warnings(spec.estimator, spec.params, configs, experiment.resources.num_gpus)
-        if runner != "sequential" and spec.choice is None
+        if runner != SEQUENTIAL and spec.choice is None
         else []
     )
     return Plan(

@@ -8,7 +8,7 @@ from dataclasses import replace
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from tuning.config import ADAPTIVE_RUNNER, RUNNERS
+from tuning.config import ADAPTIVE_RUNNER
 from tuning.errors import ExperimentError
 from tuning.estimators.models import CHOICE_KEY, choice_key, model_of
 from tuning.estimators.space import (
@@ -21,6 +21,7 @@ from tuning.estimators.space import (
     to_tune,
     variant_generator,
 )
+from tuning.runner_names import RUNNERS, SEQUENTIAL, TASKS, TUNE
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -39,9 +40,9 @@ def check_runner(experiment: Experiment, runner: str) -> None:
     and the task runner with what only Ray Tune does (`needs_tune`)."""
     if runner not in RUNNERS:  # the file's is validated; a caller's (the Python API) may not be
         raise ExperimentError(f"must be one of {', '.join(RUNNERS)}; got {runner!r}", key="runner")
-    if adaptive(experiment) and runner == "sequential":
+    if adaptive(experiment) and runner == SEQUENTIAL:
         raise ExperimentError(ADAPTIVE_RUNNER.removeprefix("runner "), key="runner")
-    if "tasks" in RUNNERS[runner] and (needs := needs_tune(experiment)):
+    if TASKS in RUNNERS[runner] and (needs := needs_tune(experiment)):
         what, supported = needs
         raise ExperimentError(
             f"must be {supported} when {what}; the tasks runner has none; got {runner!r}", key="runner"
@@ -193,7 +194,7 @@ def proposed(result: RunnerResult) -> list[dict[str, Any]]:
 
 
 def comparable(
-    results: dict[str, RunnerResult], experiment: Experiment, other: str = "tune"
+    results: dict[str, RunnerResult], experiment: Experiment, other: str = TUNE
 ) -> tuple[RunnerResult, RunnerResult]:
     """``(sequential, tune)`` (or the ``other`` runner) restricted to what both ran in full, for
     the parity check.
@@ -202,7 +203,7 @@ def comparable(
     the Tune trials that were not stopped early can match it; under a ``search.stop`` rule,
     only the configurations both finished.
     """
-    seq, tune = results["sequential"], results[other]
+    seq, tune = results[SEQUENTIAL], results[other]
     if seq.stopped or tune.stopped:  # a stop rule may end them at different points
         both = {config_key(t.config) for t in seq.trials} & {config_key(t.config) for t in tune.trials}
         seq = replace(seq, trials=[t for t in seq.trials if config_key(t.config) in both])

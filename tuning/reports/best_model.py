@@ -24,6 +24,7 @@ from tuning.metrics import class_report, is_metric_key, scorer
 from tuning.planning.search import best_config
 from tuning.reports.summary import main_result
 from tuning.run_files import MODEL_FILE, create_new, write_json
+from tuning.runner_names import TUNE
 from tuning.storage import is_uri
 from tuning.trial.data import Split
 from tuning.trial.fit import TrialSpec, build_estimator, final_estimator, trial_threads
@@ -183,7 +184,7 @@ def refit_best(
     config = best_config(best, experiment)
     search_metrics = {k: v for k, v in best.metrics.items() if is_metric_key(k)}
     try:
-        if runner == "tune":
+        if runner == TUNE:
             kept = kept_fit(best, config, split, spec)
         else:
             kept = baseline_fit(results[runner], best, split)

@@ -22,6 +22,7 @@ from tuning.reports.result import trials_frame
 from tuning.reports.summary import best_record, counts
 from tuning.reports.text import render
 from tuning.run_files import read_experiment, read_summary
+from tuning.runner_names import SEQUENTIAL, TASKS, TUNE
 from tuning.runners.chunks import merge_chunks
 from tuning.runners.sequential import read_sequential
 from tuning.runners.tasks import read_tasks
@@ -79,13 +80,13 @@ def read_results(
     one per configuration (chunks of repeats merged, as ``validation`` of summary.json says)."""
     results = {}
     if seq := read_sequential(run_dir):
-        results["sequential"] = RunnerResult("sequential", seq, timings.get("sequential_s") or 0.0, 1)
+        results[SEQUENTIAL] = RunnerResult(SEQUENTIAL, seq, timings.get("sequential_s") or 0.0, 1)
     if tasks := read_tasks(run_dir):
         cores = timings.get("tasks_cores") or timings.get("cores", 1)
-        results["tasks"] = RunnerResult("tasks", tasks, timings.get("tasks_s") or 0.0, cores)
+        results[TASKS] = RunnerResult(TASKS, tasks, timings.get("tasks_s") or 0.0, cores)
     if any(name.startswith("experiment_state-") for name in names(run_dir)):
-        results["tune"] = RunnerResult(
-            "tune", read_tune(run_dir), timings.get("tune_s") or 0.0, timings.get("cores", 1)
+        results[TUNE] = RunnerResult(
+            TUNE, read_tune(run_dir), timings.get("tune_s") or 0.0, timings.get("cores", 1)
         )
     per_configuration = (validation or {}).get("trials_per_configuration") or 1
     return {name: merge_chunks(result, per_configuration) for name, result in results.items()}

@@ -17,6 +17,7 @@ import pandas as pd
 
 from tuning.estimators.space import config_key
 from tuning.reports.best_model import MODEL_FILE
+from tuning.runner_names import SEQUENTIAL, SHOWN_FIRST, TASKS, TUNE
 from tuning.values import params_text, score_text
 
 TRIAL_COLUMNS = ("duration_s", "status", "error", "retries", "name")
@@ -139,11 +140,11 @@ def trials_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
 def compare_frame(summary: dict[str, Any]) -> pd.DataFrame | None:
     """The runners side by side, one row per configuration (None unless both ran)."""
     runs = summary.get("trials") or {}
-    other = "tune" if "tune" in runs else "tasks"  # beside the baseline: Tune, else the tasks runner
-    if "sequential" not in runs or other not in runs:
+    other = TUNE if TUNE in runs else TASKS  # beside the baseline: Tune, else the tasks runner
+    if SEQUENTIAL not in runs or other not in runs:
         return None
     metric = summary["metric"]
-    sequential = {config_key(r["config"]): r for r in runs["sequential"]}
+    sequential = {config_key(r["config"]): r for r in runs[SEQUENTIAL]}
     rows = []
     for tune in runs[other]:
         seq = sequential.get(config_key(tune["config"]), {})
@@ -166,5 +167,5 @@ def result_of(run_dir: Path, summary: dict[str, Any], model: Any = None) -> Resu
     if model is None and (Path(run_dir) / MODEL_FILE).is_file():
         model = joblib.load(Path(run_dir) / MODEL_FILE)
     runs = summary.get("trials") or {}
-    shown = runs.get("tune") or runs.get("tasks") or runs.get("sequential") or []
+    shown = next((runs[name] for name in SHOWN_FIRST if runs.get(name)), [])
     return Result(Path(run_dir), summary, model, trials_frame(shown), compare_frame(summary))

@@ -26,6 +26,7 @@ import numpy as np
 from scipy import stats
 
 from tuning.metrics import sort_sign
+from tuning.runner_names import SEQUENTIAL, TUNE
 from tuning.trial.records import RunnerResult, TrialResult
 from tuning.values import is_number, params_text, score_text
 
@@ -193,7 +194,7 @@ def selection_record(
         name: choose(result.trials, rule, experiment.metric, experiment.mode, ratio)
         for name, result in results.items()
     }
-    record = chosen.get("tune") or chosen.get("sequential")
+    record = chosen.get(TUNE) or chosen.get(SEQUENTIAL)
     if record is not None:
         record["rows"] = selection_rows(spec)
         record["test_rows_seen"] = spec.selects_on_test

@@ -16,6 +16,7 @@ from tuning.metrics import SHORT_NAMES
 from tuning.planning.plan import Plan
 from tuning.reports.selection import selection_record
 from tuning.run_files import SUMMARY_FILE, environment, write_json
+from tuning.runner_names import PARALLEL, SEQUENTIAL, SHOWN_FIRST
 from tuning.storage import location
 from tuning.trial.data import Split
 from tuning.trial.fit import MODEL_KEY, TrialSpec
@@ -105,12 +106,9 @@ def counts(trials: list[TrialResult], total: int | None = None) -> dict[str, int
     }
 
 
-PARALLEL = ("tasks", "tune")  # the runners that run trials at once, on Ray
-
-
 def main_result(results: dict[str, RunnerResult]) -> RunnerResult:
     """The runner whose trials a run shows: Tune's if it ran, else the tasks runner's, else the baseline's."""
-    return next(results[name] for name in ("tune", "tasks", "sequential") if name in results)
+    return next(results[name] for name in SHOWN_FIRST if name in results)
 
 
 def timings(
@@ -129,7 +127,7 @@ def timings(
         out[f"{name}_s"] = result.wall_s
         if result.tracking_s:
             out[f"{name}_tracking_s"] = result.tracking_s  # taken out of {name}_s
-    seq, ran = results.get("sequential"), [n for n in PARALLEL if n in results]
+    seq, ran = results.get(SEQUENTIAL), [n for n in PARALLEL if n in results]
     if len(ran) > 1:
         for name in ran:
             out.update({f"{name}_{key}": value for key, value in _parallel(results[name], seq).items()})
@@ -184,7 +182,7 @@ def trial_record(trial: TrialResult, metrics: Sequence[str] = SHORT_NAMES) -> di
 
 def best_record(results: dict[str, RunnerResult], metric: str, mode: str) -> dict[str, Any] | None:
     """The best trial (Tune's if it ran, else the tasks runner's): its runner, name, configuration, score."""
-    for name in ("tune", "tasks", "sequential"):
+    for name in SHOWN_FIRST:
         if name in results and (best := results[name].best(metric, mode)):
             return {"runner": name, "trial": best.name, "config": best.config, metric: best.metrics[metric]}
     return None

@@ -14,7 +14,8 @@ from tuning.metrics import METRICS, SHORT_NAMES, sort_sign
 from tuning.reports.html.data import models_shown
 from tuning.reports.html.importance import most_important_line
 from tuning.reports.selection import selection_lines
-from tuning.reports.summary import PARALLEL, main_result, recorded_metrics
+from tuning.reports.summary import main_result, recorded_metrics
+from tuning.runner_names import IN_ORDER, PARALLEL, SEQUENTIAL, TASKS, TUNE
 from tuning.stopping import stopped_text
 from tuning.trial.fit import MODEL_KEY
 from tuning.trial.records import RunnerResult, TrialResult
@@ -54,7 +55,7 @@ def check_parity(first: RunnerResult, second: RunnerResult) -> list[str]:
     return differ
 
 
-def compare_runners(results: dict[str, RunnerResult], baseline: str = "sequential") -> dict[str, list[str]]:
+def compare_runners(results: dict[str, RunnerResult], baseline: str = SEQUENTIAL) -> dict[str, list[str]]:
     """Each other runner's `check_parity` against ``baseline``, by name (any number of runners)."""
     base = results[baseline]
     return {name: check_parity(base, result) for name, result in results.items() if name != baseline}
@@ -161,11 +162,11 @@ def _aligned(rows: list[list[str]]) -> list[str]:
     ]
 
 
-def sequential_wins(results: dict[str, RunnerResult], runner: str = "tune") -> str:
+def sequential_wins(results: dict[str, RunnerResult], runner: str = TUNE) -> str:
     """Why the baseline beat ``runner`` (Tune, or the tasks runner): per-trial overhead on tiny
     trials, or fixed costs on few. Where another parallel runner ran too and beat the baseline,
     it is named, with its measured per-trial overhead."""
-    seq = results["sequential"]
+    seq = results[SEQUENTIAL]
     # a configuration whose repeats ran in chunks was that many trials
     times = [t.duration_s / t.metrics.get("chunks", 1) for t in seq.trials if t.ok]
     typical = statistics.median(times) if times else 0.0
@@ -179,7 +180,7 @@ def sequential_wins(results: dict[str, RunnerResult], runner: str = "tune") -> s
         else ""
     )
     if typical < overhead[runner]:
-        if not winner and "tasks" not in results:
+        if not winner and TASKS not in results:
             instead = "; runner: all measures the tasks runner too"
         return (
             f"The trials are too small for {label}: the sequential runner wins (a trial takes "
@@ -191,7 +192,7 @@ def sequential_wins(results: dict[str, RunnerResult], runner: str = "tune") -> s
     )
 
 
-RUNNER_NAMES = {"tune": "Tune", "tasks": "tasks"}  # as the advice names them
+RUNNER_NAMES = {TUNE: "Tune", TASKS: "tasks"}  # as the advice names them
 
 
 def _units(result: RunnerResult) -> int:
@@ -214,7 +215,7 @@ def _speed_lines(t: dict[str, Any], results: dict[str, RunnerResult]) -> list[st
     ran = [name for name in PARALLEL if t.get(f"{name}_efficiency") is not None]
     keys = {name: f"{name}_" for name in ran}
     if not ran and t.get("efficiency") is not None:  # one parallel runner: the unprefixed keys
-        ran = [next((n for n in reversed(PARALLEL) if t.get(f"{n}_s") is not None), "tune")]
+        ran = [next((n for n in reversed(PARALLEL) if t.get(f"{n}_s") is not None), TUNE)]
         keys = {ran[0]: ""}
     side = len(ran) > 1  # each named
     speedups = [(n, t[f"{keys[n]}speedup"]) for n in ran if t.get(f"{keys[n]}speedup") is not None]
@@ -229,7 +230,7 @@ def _speed_lines(t: dict[str, Any], results: dict[str, RunnerResult]) -> list[st
             f"({t[f'{k}ideal_s']:.1f} s)"
         )
     slow = [n for n, x in speedups if x < 1 and n in results]
-    if slow and "sequential" in results:
+    if slow and SEQUENTIAL in results:
         lines.append(f"               {sequential_wins(results, slow[-1])}")
     return lines
 
@@ -277,11 +278,7 @@ def render(summary: dict[str, Any], results: dict[str, RunnerResult], show_all: 
     ]
     if fixed:
         lines.append(f"Fixed costs:   {', '.join(fixed)}")
-    phases = [
-        f"{name} {t[f'{name}_s']:.1f} s"
-        for name in ("sequential", "tasks", "tune")
-        if t.get(f"{name}_s") is not None
-    ]
+    phases = [f"{name} {t[f'{name}_s']:.1f} s" for name in IN_ORDER if t.get(f"{name}_s") is not None]
     lines.append(f"Trial phase:   {' | '.join(phases)}")
     lines += _speed_lines(t, results)
     run_dir = str(summary["run_dir"])  # a path or a URI (s3://...): never through Path

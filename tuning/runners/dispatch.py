@@ -22,6 +22,7 @@ from tuning.metrics import BestScore
 from tuning.planning.plan import Plan
 from tuning.planning.search import proposed
 from tuning.run_files import read_summary
+from tuning.runner_names import BOTH, SEQUENTIAL, TASKS, TUNE
 from tuning.runners.chunks import merge_chunks
 from tuning.runners.progress import Progress
 from tuning.runners.sequential import read_sequential, run_sequential, run_sequential_groups
@@ -74,13 +75,13 @@ def run_runners(session: Session) -> dict[str, RunnerResult]:
     results: dict[str, RunnerResult] = {}
     with _sigterm_as_sigint():
         if plan.runs_sequential and not plan.adaptive:
-            results["sequential"] = _sequential(session)
+            results[SEQUENTIAL] = _sequential(session)
         if plan.runs_tasks and not unfinished(results, plan.total):
-            results["tasks"] = _tasks(session)
+            results[TASKS] = _tasks(session)
         if plan.runs_tune and not unfinished(results, plan.total):
-            results["tune"] = _tune(session)
-    if plan.runner == "both" and plan.adaptive and "tune" in results:
-        results["sequential"] = _replay(session, results["tune"])
+            results[TUNE] = _tune(session)
+    if plan.runner == BOTH and plan.adaptive and TUNE in results:
+        results[SEQUENTIAL] = _replay(session, results[TUNE])
     if session.trackers:  # logging is not the trials' work: off the trial phase, reported apart
         results = {name: r.without_tracking(session.trackers.spent_s(name)) for name, r in results.items()}
     return {name: merge_chunks(result, chunks(plan.spec)) for name, result in results.items()}
@@ -110,7 +111,7 @@ def settle_stopped(
     left = {name: unrun for name, unrun in left.items() if unrun[1]}
     if not left:
         return kept, None  # no rule stopped a runner before its last trial
-    name = "tune" if "tune" in left else next(iter(left))
+    name = TUNE if TUNE in left else next(iter(left))
     unrun, count = left[name]
     record = {
         "reason": kept[name].stopped,
@@ -131,7 +132,7 @@ def _unrun(plan: Plan, result: RunnerResult) -> tuple[list[dict[str, Any]], int]
 def _sequential(session: Session) -> RunnerResult:
     plan, run_dir, split = session.plan, session.run_dir, session.split
     done = read_sequential(run_dir) if session.resume else None
-    progress = session.progress("sequential")
+    progress = session.progress(SEQUENTIAL)
     progress.done = sum(t.finished for t in done or [])
     start = time.perf_counter()
     cores, rule = plan.sequential_cores, StopRule.from_experiment(plan.experiment)
@@ -147,7 +148,7 @@ def _sequential(session: Session) -> RunnerResult:
     except KeyboardInterrupt:  # finished trials are in trials.jsonl already
         progress.close()
         trials = read_sequential(run_dir)
-        return RunnerResult("sequential", trials, time.perf_counter() - start, cores)
+        return RunnerResult(SEQUENTIAL, trials, time.perf_counter() - start, cores)
 
 
 def _tasks(session: Session) -> RunnerResult:
@@ -156,10 +157,10 @@ def _tasks(session: Session) -> RunnerResult:
     cluster = plan.cluster
     session.echo(f"Ray Core tasks: {plan.slots} at a time on {cluster.cpus:g} CPUs, {cluster.gpus:g} GPUs")
     done = read_tasks(run_dir) if session.resume else None
-    progress = session.progress("tasks", plan.slots)
+    progress = session.progress(TASKS, plan.slots)
     progress.done = sum(t.finished for t in done or [])
     start = time.perf_counter()
-    on_trial = partial(session.trackers.log_sequential, runner="tasks") if session.trackers else None
+    on_trial = partial(session.trackers.log_sequential, runner=TASKS) if session.trackers else None
     units = units_of(list(plan.configs), plan.groups)
     try:
         return run_tasks(
@@ -175,7 +176,7 @@ def _tasks(session: Session) -> RunnerResult:
         )
     except KeyboardInterrupt:  # finished trials are in tasks/trials.jsonl already; the rest cancelled
         progress.close()
-        return RunnerResult("tasks", read_tasks(run_dir), time.perf_counter() - start, plan.tune_cores)
+        return RunnerResult(TASKS, read_tasks(run_dir), time.perf_counter() - start, plan.tune_cores)
 
 
 def baseline_keep(plan: Plan) -> BestScore | None:
@@ -191,7 +192,7 @@ def _tune(session: Session) -> RunnerResult:
     plan, run_dir, split = session.plan, session.run_dir, session.split
     cluster = plan.cluster
     session.echo(f"Ray Tune: {plan.slots} trials at a time on {cluster.cpus:g} CPUs, {cluster.gpus:g} GPUs")
-    progress = session.progress("tune", plan.slots)
+    progress = session.progress(TUNE, plan.slots)
     # chunks of repeats, a choice's trials (`tuning.runners.listed`): exactly the plan's configurations
     chosen = plan.spec.chunk is not None or plan.spec.choice is not None
     listed = list(plan.configs) if chosen and plan.configs else None
@@ -221,13 +222,13 @@ def _tune(session: Session) -> RunnerResult:
         )
     except KeyboardInterrupt:  # before Tune's handler, or a second Ctrl-C: its last save
         saved = read_tune(run_dir) if any(run_dir.glob("experiment_state-*.json")) else []
-        return RunnerResult("tune", saved, time.perf_counter() - start, cores)
+        return RunnerResult(TUNE, saved, time.perf_counter() - start, cores)
 
 
 def _replay(session: Session, tune: RunnerResult) -> RunnerResult:
     """The baseline of an adaptive search: Tune's configurations again, one after another."""
     plan = session.plan
-    progress = session.progress("sequential")
+    progress = session.progress(SEQUENTIAL)
     return run_sequential(
         proposed(replace(tune, trials=[t for t in tune.trials if t.finished])),
         session.split,

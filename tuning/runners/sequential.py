@@ -13,6 +13,7 @@ from tensorboardX import SummaryWriter
 from tuning.estimators.space import config_key
 from tuning.metrics import BestScore
 from tuning.run_files import SEQUENTIAL_FILE
+from tuning.runner_names import SEQUENTIAL
 from tuning.runners.events import write_trial_events
 from tuning.runners.progress import Progress
 from tuning.stopping import StopRule
@@ -46,7 +47,7 @@ def run_sequential(
     ``keep`` (a run that refits): the result's ``kept`` holds the fitted model of the trial that
     improved on it last, the best that ran (`TrialSpec.one_fit` trials only), so it is not refitted.
     """
-    out = run_dir / "sequential"
+    out = run_dir / SEQUENTIAL
     out.mkdir(parents=True, exist_ok=True)
     trials: list[TrialResult] = []
     kept: tuple[str, Any] | None = None
@@ -81,7 +82,7 @@ def run_sequential(
             if rule:
                 rule.add(trial.metrics.get(rule.metric) if trial.ok else None)
     wall = time.perf_counter() - start
-    return RunnerResult("sequential", trials, wall, cores, stopped=rule and rule.reason, kept=kept)
+    return RunnerResult(SEQUENTIAL, trials, wall, cores, stopped=rule and rule.reason, kept=kept)
 
 
 def run_sequential_groups(
@@ -104,7 +105,7 @@ def run_sequential_groups(
     groups (each configuration of a group counts as a finished trial); ``on_trial(index,
     trial)`` is called for each configuration of a group that ran (the trackers log it).
     """
-    out = run_dir / "sequential"
+    out = run_dir / SEQUENTIAL
     out.mkdir(parents=True, exist_ok=True)
     finished = {config_key(t.config): t for t in done or [] if t.finished}
     rows: dict[int, TrialResult] = {}
@@ -141,7 +142,7 @@ def run_sequential_groups(
             log.flush()
     ordered = [rows[i] for i in sorted(rows)]
     wall = time.perf_counter() - start
-    return RunnerResult("sequential", ordered, wall, cores, stopped=rule and rule.reason)
+    return RunnerResult(SEQUENTIAL, ordered, wall, cores, stopped=rule and rule.reason)
 
 
 def group_events(
@@ -173,7 +174,7 @@ def read_sequential(run_dir: Path | str) -> list[TrialResult]:
     A line cut short by a crash is the trial that was being written: it is left out, so a
     resumed run runs that trial again.
     """
-    return read_trials(run_dir, "sequential")
+    return read_trials(run_dir, SEQUENTIAL)
 
 
 def read_trials(run_dir: Path | str, folder: str) -> list[TrialResult]:

@@ -26,6 +26,7 @@ from typing import Any
 
 from tuning.config import Experiment
 from tuning.estimators.space import config_key
+from tuning.runner_names import TASKS
 from tuning.runners.events import write_trial_events
 from tuning.runners.progress import Progress
 from tuning.runners.sequential import group_events, read_trials, trial_row
@@ -35,7 +36,7 @@ from tuning.trial.fit import TrialSpec, run_trial
 from tuning.trial.records import RunnerResult, TrialResult
 from tuning.trial.shared_fits import Group, run_group
 
-FOLDER = "tasks"  # the runner's rows: tasks/trials.jsonl, and a folder per trial for TensorBoard
+FOLDER = TASKS  # the runner's rows: tasks/trials.jsonl, and a folder per trial for TensorBoard
 Outcome = tuple[list[dict[str, Any]] | None, str | None]  # each configuration's metrics, or the error
 
 

@@ -24,6 +24,7 @@ from tuning.estimators.space import config_key, variant_generator
 from tuning.metrics import BestScore, Mode
 from tuning.planning.search import param_space, scheduler, search_alg
 from tuning.run_files import write_atomic
+from tuning.runner_names import TUNE
 from tuning.runners.events import write_trial_events
 from tuning.runners.moved import old_paths
 from tuning.runners.progress import Progress, tune_callback
@@ -270,7 +271,7 @@ def run_tune(
     if rule and rule.time and rule.reason is None and wall >= rule.time:
         rule.timed_out()  # Tune's own time_budget_s ended it
     trials = read_tune(remote(run_dir) or run_dir)
-    return RunnerResult("tune", trials, wall, cores, stopped=rule and rule.reason)
+    return RunnerResult(TUNE, trials, wall, cores, stopped=rule and rule.reason)
 
 
 def shared_events():
@@ -404,7 +405,7 @@ def _restore(
         run_config().callbacks = [tune_callback(progress), *(callbacks or [])]
     start = time.perf_counter()
     tuner.fit()
-    return RunnerResult("tune", read_tune(run_dir), time.perf_counter() - start, cores)
+    return RunnerResult(TUNE, read_tune(run_dir), time.perf_counter() - start, cores)
 
 
 def listed(configs: list[dict], experiment: Experiment):
@@ -468,7 +469,7 @@ def run_listed(
     )
     start = time.perf_counter()
     tuner.fit()
-    return RunnerResult("tune", read_tune(run_dir), time.perf_counter() - start, progress.parallelism)
+    return RunnerResult(TUNE, read_tune(run_dir), time.perf_counter() - start, progress.parallelism)
 
 
 def damaged(where: str, what: str, exc: BaseException) -> ExperimentError:

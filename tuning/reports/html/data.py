@@ -10,15 +10,16 @@ from tuning.metrics import sort_sign
 from tuning.reports.html.bins import param_lines
 from tuning.reports.html.importance import space_data
 from tuning.reports.html.timeline import timeline_data
+from tuning.runner_names import IN_ORDER, LABELS, TUNE
 from tuning.values import is_number, params_text
 
-RUNNER_LABELS = {"tune": "Ray Tune", "tasks": "Ray Core tasks", "sequential": "Sequential baseline"}
+RUNNER_LABELS = LABELS  # the report's words for each runner (`tuning.runner_names`)
 
 
 def runners(summary: dict[str, Any]) -> list[str]:
     """Runners present in the summary, the baseline first (it is the reference)."""
     trials = summary.get("trials") or {}
-    known = ("sequential", "tasks", "tune")
+    known = IN_ORDER
     return [name for name in known if trials.get(name)] + [
         name for name in trials if name not in known and trials[name]
     ]
@@ -75,7 +76,7 @@ def costs(summary: dict[str, Any]) -> list[dict[str, Any]]:
     names = runners(summary)
     if not names:
         return []
-    shown = "tune" if "tune" in names else names[0]
+    shown = TUNE if TUNE in names else names[0]
     record = summary.get("selection") or {}
     tied, selected = set(record.get("tied") or ()), (record.get("selected") or {}).get("trial")
     metric, sign = summary["metric"], sort_sign(summary["mode"])
@@ -135,7 +136,7 @@ def repeats(summary: dict[str, Any], most: int = 20) -> list[dict[str, Any]]:
     names = runners(summary)
     if not names:
         return []
-    shown = "tune" if "tune" in names else names[0]
+    shown = TUNE if TUNE in names else names[0]
     trials = [t for t in _scored(summary, shown) if t["metrics"].get(f"{metric}_repeats")]
     trials.sort(key=lambda t: sign * t["metrics"][metric])
     estimator = ((summary.get("estimator") or {}).get("class") or "").rsplit(".", 1)[-1]

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from tuning.metrics import best_of
 from tuning.reports.html.data import RUNNER_LABELS
+from tuning.runner_names import IN_ORDER, PARALLEL, SEQUENTIAL, TASKS, TUNE
 from tuning.values import fmt, is_number, score_text
 
 if TYPE_CHECKING:
@@ -20,9 +21,9 @@ if TYPE_CHECKING:
 
 PNG_DPI = 200  # twice the figures' 100 dpi: sharp on a laptop's screen
 RUNNER_STYLE = {
-    "tune": {"color": "C0", "marker": "o"},
-    "sequential": {"color": "C1", "marker": "x"},
-    "tasks": {"color": "C2", "marker": "^"},
+    TUNE: {"color": "C0", "marker": "o"},
+    SEQUENTIAL: {"color": "C1", "marker": "x"},
+    TASKS: {"color": "C2", "marker": "^"},
 }
 
 
@@ -66,7 +67,7 @@ def params_figure(data: dict[str, Any]) -> Figure | None:
                 linewidths=1.3,
                 **({"facecolors": "none", "edgecolors": style["color"]} if hollow else {"c": style["color"]}),
                 label=RUNNER_LABELS.get(name, name),
-                zorder=4 if name == "sequential" else 3,
+                zorder=4 if name == SEQUENTIAL else 3,
             )
         if numeric and len(line.get("mean", {}).get("x", [])) > 1:  # the mean per value (or bin), joined
             ax.plot(line["mean"]["x"], line["mean"]["y"], color="0.55", linewidth=1, zorder=2)
@@ -134,9 +135,7 @@ def repeats_figure(data: dict[str, Any]) -> Figure | None:
 def timings_figure(data: dict[str, Any]) -> Figure | None:
     """Each runner's trial-phase wall time beside the ideal (every core busy)."""
     t = data["timings"]
-    rows = [
-        (RUNNER_LABELS[n], t.get(f"{n}_s"), RUNNER_STYLE[n]["color"]) for n in ("sequential", "tasks", "tune")
-    ]
+    rows = [(RUNNER_LABELS[n], t.get(f"{n}_s"), RUNNER_STYLE[n]["color"]) for n in IN_ORDER]
     rows = [row for row in rows if row[1]]
     if t.get("ideal_s"):
         rows.append((f"ideal: {t['cores']:g} cores busy", t["ideal_s"], "0.6"))
@@ -157,9 +156,9 @@ def timings_figure(data: dict[str, Any]) -> Figure | None:
 
 def _speed_title(t: dict[str, Any]) -> str:
     """``speedup 1.71x, efficiency 85%``: Tune's (or the tasks runner's), or each one's when both ran."""
-    both = all(t.get(f"{name}_efficiency") is not None for name in ("tasks", "tune"))
+    both = all(t.get(f"{name}_efficiency") is not None for name in PARALLEL)
     parts = []
-    for label, key in [(f"{n}: ", f"{n}_") for n in ("tasks", "tune")] if both else [("", "")]:
+    for label, key in [(f"{n}: ", f"{n}_") for n in PARALLEL] if both else [("", "")]:
         title = []
         if t.get(f"{key}speedup") is not None:
             title.append(f"speedup {t[f'{key}speedup']:.2f}x")

@@ -13,6 +13,7 @@ import json
 import logging
 from typing import Any
 
+from tuning.runner_names import SHOWN_FIRST
 from tuning.values import fmt, is_number
 
 NO_OPTUNA = "Parameter importances need Optuna, an optional extra: pip install 'tuning[optuna]'"
@@ -26,7 +27,7 @@ def space_data(summary: dict[str, Any]) -> dict[str, Any] | None:
     ``tuning.values.fmt`` shows them); None for fewer than two varying parameters.
     """
     trials = summary.get("trials") or {}
-    shown = trials.get("tune") or trials.get("tasks") or trials.get("sequential") or []
+    shown = next((trials[name] for name in SHOWN_FIRST if trials.get(name)), [])
     metric = summary["metric"]
     done = [t for t in shown if t.get("status") == "ok" and metric in (t.get("metrics") or {})]
     named = dict.fromkeys(k for t in done for k in t["config"])

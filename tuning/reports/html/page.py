@@ -31,6 +31,7 @@ from tuning.reports.html.gantt import timeline_figure
 from tuning.reports.selection import selection_lines
 from tuning.reports.summary import recorded_metrics
 from tuning.run_files import REPORT_FILE, read_summary, write_atomic
+from tuning.runner_names import PARALLEL, TUNE
 from tuning.stopping import stopped_text
 from tuning.values import evaluation_line, fmt, mean_std, params_text, score_text
 
@@ -146,8 +147,8 @@ def _figures_html(data: dict[str, Any], metric: str, mode: str) -> list[str]:
 
 def _speed_rows(t: dict[str, Any]) -> list[tuple[str, Any, str]]:
     """Speedup, efficiency and cores: Tune's (or the tasks runner's), or each one's when both ran."""
-    both = all(t.get(f"{name}_efficiency") is not None for name in ("tasks", "tune"))
-    named = [(f"{RUNNER_LABELS[n]}: ", f"{n}_") for n in ("tasks", "tune")] if both else [("", "")]
+    both = all(t.get(f"{name}_efficiency") is not None for name in PARALLEL)
+    named = [(f"{RUNNER_LABELS[n]}: ", f"{n}_") for n in PARALLEL] if both else [("", "")]
     rows = []
     for label, key in named:
         rows += [
@@ -224,7 +225,7 @@ def _table_html(summary: dict[str, Any]) -> str:
     last, with each runner's time for it."""
     metric, sign = summary["metric"], sort_sign(summary["mode"])
     names = runners(summary)
-    listed = summary["trials"]["tune"] if "tune" in names else summary["trials"][names[0]]
+    listed = summary["trials"][TUNE] if TUNE in names else summary["trials"][names[0]]
     times = {
         name: {config_key(t["config"]): t.get("duration_s") for t in summary["trials"][name]}
         for name in names

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from tuning.config import Experiment
+from tuning.runner_names import SEQUENTIAL, TASKS, TUNE
 from tuning.runners.tracking.base import SequentialLog, shared_callback
 from tuning.trial.records import TrialResult
 
@@ -41,11 +42,11 @@ class Trackers:
     def tune_callbacks(self, shared: bool = False) -> list[Any]:
         """Ray Tune's logger callbacks for the Tune runner; ``shared`` (a trial per group of shared
         fits): one callback that logs each configuration of a group as its own trial."""
-        made = [tracker.callback("tune") for tracker in self.trackers]
+        made = [tracker.callback(TUNE) for tracker in self.trackers]
         self.callbacks += made
         if not shared:
             return made
-        logs = [SequentialLog(callback, self.run_dir, prefix="tune") for callback in made]
+        logs = [SequentialLog(callback, self.run_dir, prefix=TUNE) for callback in made]
         self.shared += logs
         return [shared_callback(logs)]
 
@@ -53,9 +54,9 @@ class Trackers:
         """The time the trackers' calls for ``runner``'s trials took, in this process."""
         return sum(getattr(c, "spent_s", 0.0) for c in self.callbacks if getattr(c, "runner", None) == runner)
 
-    def log_sequential(self, index: int, trial: TrialResult, runner: str = "sequential") -> None:
+    def log_sequential(self, index: int, trial: TrialResult, runner: str = SEQUENTIAL) -> None:
         """Log one finished trial of the sequential (or tasks) runner through each tracker's callback."""
-        logs = self.tasks if runner == "tasks" else self.sequential
+        logs = self.tasks if runner == TASKS else self.sequential
         if not logs:
             for tracker in self.trackers:
                 callback = tracker.callback(runner)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tuning.runner_names import TUNE
 from tuning.trial.records import TrialResult
 from tuning.trial.shared_fits import INDEX_KEY, SHARED_KEY
 
@@ -57,7 +58,7 @@ class Guarded:
     """Mix in before a Ray logger callback: a failing call is recorded, not raised."""
 
     tracker = "tracker"
-    runner = "tune"
+    runner = TUNE
     failure: str | None = None
     spent_s: float = 0.0  # the time its calls took: kept off the runner's trial phase
     trials_logged = 0  # the trials it logged to their end
