@@ -174,9 +174,11 @@ class Bench:
     def sequential(self) -> Outcome:
         from tuning.runners.progress import Progress
         from tuning.runners.sequential import run_sequential
+        from tuning.runners.session import RunnerSession
 
         progress = Progress("sequential", len(self.configs), "mse", "min", _quiet)
-        result = run_sequential(self.configs, self.split, self.spec(1), self.run_dir("seq"), 1, progress)
+        session = RunnerSession(self.split, self.spec(1), self.run_dir("seq"), 1, progress)
+        result = run_sequential(session, self.configs)
         return self.from_trials(result.wall_s, result.trials)
 
     def loop_all_cores(self) -> Outcome:
@@ -266,21 +268,14 @@ class Bench:
 
     def project_tune(self, shared: tuple[str, ...] = ("search.share_fits=false",)) -> Outcome:
         from tuning.runners.progress import Progress
+        from tuning.runners.session import RunnerSession
         from tuning.runners.tune import run_tune
 
         plan = self.project_plan("tune", shared)
         listed = list(plan.configs) if plan.spec.chunk is not None else None
         progress = Progress("tune", plan.total, "mse", "min", _quiet, plan.slots, list(plan.configs))
-        result = run_tune(
-            plan.experiment,
-            self.split,
-            plan.spec,
-            self.run_dir("project"),
-            self.cores,
-            progress,
-            groups=plan.groups,
-            configs=listed,
-        )
+        session = RunnerSession(self.split, plan.spec, self.run_dir("project"), self.cores, progress)
+        result = run_tune(session, experiment=plan.experiment, groups=plan.groups, configs=listed)
         if not plan.groups:
             self.project_cpus = plan.experiment.resources.num_cpus
         return self.from_trials(result.wall_s, result.trials)
@@ -288,14 +283,14 @@ class Bench:
     def project_tasks(self) -> Outcome:
         """The project's tasks runner on the same plan as ``project_tune`` (each trial a Ray Core task)."""
         from tuning.runners.progress import Progress
+        from tuning.runners.session import RunnerSession
         from tuning.runners.tasks import run_tasks, units_of
 
         plan = self.project_plan("tasks")
         progress = Progress("tasks", plan.total, "mse", "min", _quiet, plan.slots, list(plan.configs))
         units = units_of(list(plan.configs), plan.groups)
-        result = run_tasks(
-            units, self.split, plan.spec, self.run_dir("tasks"), plan.experiment, self.cores, progress
-        )
+        session = RunnerSession(self.split, plan.spec, self.run_dir("tasks"), self.cores, progress)
+        result = run_tasks(session, units, experiment=plan.experiment)
         return self.from_trials(result.wall_s, result.trials)
 
     def project_shared(self) -> Outcome:

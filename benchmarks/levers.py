@@ -79,6 +79,7 @@ def main(argv: list[str] | None = None) -> None:
     from tuning.planning.cluster import connect
     from tuning.planning.plan import make_plan
     from tuning.runners.progress import Progress
+    from tuning.runners.session import RunnerSession
     from tuning.runners.tune import run_tune
     from tuning.trial.data import load_split
 
@@ -103,7 +104,8 @@ def main(argv: list[str] | None = None) -> None:
                         "tune", plan.total, experiment.metric, experiment.mode, lambda _: None
                     )
                     cpu = time.process_time()
-                    result = run_tune(experiment, split, spec, run_dir, cluster.cpus, progress)
+                    session = RunnerSession(split, spec, run_dir, cluster.cpus, progress)
+                    result = run_tune(session, experiment=experiment)
                     driver_cpu[name].append(time.process_time() - cpu)
                 finally:
                     for k, v in saved.items():

@@ -15,6 +15,7 @@ from sklearn.model_selection import RepeatedKFold, ShuffleSplit, cross_validate
 from tests.units import GROWER, Grower, progress_of, result_of, tiny_split
 from tuning.runners.chunks import merge_chunks
 from tuning.runners.sequential import run_sequential
+from tuning.runners.session import RunnerSession
 from tuning.trial.fit import TrialSpec, run_trial
 from tuning.trial.records import TrialResult
 from tuning.trial.validation import REPEAT_CHUNK, chunks
@@ -52,7 +53,7 @@ def test_repeats_in_chunks_score_as_scikit_learn_and_as_one_unchunked_trial(tmp_
     chunked = replace(spec, chunk=2)
     configs = [{"n_estimators": 2, REPEAT_CHUNK: i} for i in range(chunks(chunked))]
     assert len(configs) == 3
-    result = run_sequential(configs, SPLIT, chunked, tmp_path, 1, progress_of(3))
+    result = run_sequential(RunnerSession(SPLIT, chunked, tmp_path, 1, progress_of(3)), configs)
     (merged,) = merge_chunks(result, chunks(chunked)).trials
     expected = sklearn_scores(5, cv, 7)
     assert len(expected) == 5 * (cv or 1)

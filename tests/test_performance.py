@@ -343,7 +343,8 @@ def test_actor_start_probe_shows_tune_actors_never_get_waiting_workers(tmp_path)
 def test_both_runners_give_identical_means_from_chunks_of_repeats(ray_session, housing_split, tmp_path):
     from tuning.planning.cluster import connect
     from tuning.planning.plan import group_repeats, make_plan
-    from tuning.runners.dispatch import Session, run_runners
+    from tuning.runners.dispatch import run_runners
+    from tuning.runners.session import Session
 
     raw = experiment_dict(
         tmp_path,

@@ -24,6 +24,7 @@ from tuning.reports.text import _speed_lines, sequential_wins
 from tuning.run import main, run_experiment
 from tuning.runners.chunks import merge_chunks
 from tuning.runners.progress import Progress
+from tuning.runners.session import RunnerSession
 from tuning.trial.fit import TrialSpec
 from tuning.trial.records import RunnerResult, TrialResult
 from tuning.trial.validation import REPEAT_CHUNK
@@ -209,16 +210,18 @@ def test_shared_fits_and_chunks_of_repeats_run_as_tasks_like_the_baseline(
     groups = tuple(group_configs(configs, lambda c: size_key(spec, c)))
     assert len(groups) == 2
     progress = Progress("tasks", 4, "mse", "min", _quiet)
-    seq = run_sequential_groups(groups, housing_split, spec, tmp_path / "s", 1, progress)
-    tasks = run_tasks(units_of(configs, groups), housing_split, spec, tmp_path / "t", experiment, 2, progress)
+    seq = run_sequential_groups(RunnerSession(housing_split, spec, tmp_path / "s", 1, progress), groups)
+    session = RunnerSession(housing_split, spec, tmp_path / "t", 2, progress)
+    tasks = run_tasks(session, units_of(configs, groups), experiment=experiment)
     assert [t.metrics["mse"] for t in tasks.trials] == [t.metrics["mse"] for t in seq.trials]
     assert [t.config for t in tasks.trials] == configs and len({t.path for t in tasks.trials}) == 2
 
     chunked = replace(spec, repeats=4, chunk=2)
     configs = [{"n_estimators": 2, REPEAT_CHUNK: i} for i in (0, 1)] + [{"n_estimators": 4, REPEAT_CHUNK: 0}]
     configs.append({"n_estimators": 4, REPEAT_CHUNK: 1})
-    seq = run_sequential(configs, housing_split, chunked, tmp_path / "s2", 1, progress)
-    tasks = run_tasks(units_of(configs), housing_split, chunked, tmp_path / "t2", experiment, 2, progress)
+    seq = run_sequential(RunnerSession(housing_split, chunked, tmp_path / "s2", 1, progress), configs)
+    session = RunnerSession(housing_split, chunked, tmp_path / "t2", 2, progress)
+    tasks = run_tasks(session, units_of(configs), experiment=experiment)
     merged = [merge_chunks(r, 2).trials for r in (seq, tasks)]
     assert [t.metrics["mse_repeats"] for t in merged[1]] == [t.metrics["mse_repeats"] for t in merged[0]]
     assert [t.metrics["mse_std"] for t in merged[1]] == [t.metrics["mse_std"] for t in merged[0]]
@@ -233,7 +236,9 @@ def test_a_configuration_that_raises_fails_only_its_task(ray_session, housing_sp
     spec = TrialSpec.from_experiment(experiment)
     progress = Progress("tasks", 2, "mse", "min", _quiet)
     configs = [{"max_depth": 2, "n_estimators": 2}, {"max_depth": -1, "n_estimators": 2}]
-    result = run_tasks(units_of(configs), housing_split, spec, tmp_path, experiment, 2, progress)
+    result = run_tasks(
+        RunnerSession(housing_split, spec, tmp_path, 2, progress), units_of(configs), experiment=experiment
+    )
     ok, failed = result.trials
     assert ok.ok and failed.error.startswith("InvalidParameterError: The 'max_depth' parameter")
     rows = [json.loads(line) for line in (tmp_path / "tasks" / "trials.jsonl").read_text().splitlines()]

@@ -30,6 +30,7 @@ from tests.units import (
     session_of,
     tiny_split,
 )
+from tuning.runners.session import RunnerSession
 from tuning.trial.fit import TrialSpec, run_trial
 from tuning.trial.records import RunnerResult, TrialResult
 from tuning.trial.validation import REPEAT_CHUNK
@@ -111,15 +112,8 @@ def test_the_baseline_runs_each_configuration_and_records_errors_and_events(tmp_
     seen: list[tuple[int, str]] = []
     configs = [{"n_estimators": 1}, {"n_estimators": "x"}, {"n_estimators": 3}]
     progress = progress_of(3)
-    result = run_sequential(
-        configs,
-        tiny_split(),
-        TrialSpec(GROWER, {}),
-        tmp_path,
-        2.0,
-        progress,
-        on_trial=lambda i, t: seen.append((i, t.name)),
-    )
+    session = RunnerSession(tiny_split(), TrialSpec(GROWER, {}), tmp_path, 2.0, progress)
+    result = run_sequential(session, configs, on_trial=lambda i, t: seen.append((i, t.name)))
     assert (result.runner, result.cores, result.stopped) == ("sequential", 2.0, None)
     assert 0 < result.wall_s < 60
     assert [t.name for t in result.trials] == ["sequential_00000", "sequential_00001", "sequential_00002"]
@@ -151,7 +145,9 @@ def test_a_resumed_baseline_keeps_what_finished_and_runs_the_rest(tmp_path, grow
         TrialResult("sequential_00002", configs[2], error="E"),
     ]
     progress = progress_of(3)
-    result = run_sequential(configs, tiny_split(), TrialSpec(GROWER, {}), tmp_path, 1.0, progress, done)
+    result = run_sequential(
+        RunnerSession(tiny_split(), TrialSpec(GROWER, {}), tmp_path, 1.0, progress), configs, done=done
+    )
     assert result.trials[0] is done[0] and result.trials[2] is done[2]
     assert result.trials[1].ok and result.trials[1].name == "sequential_00001"
     assert [e[1] for e in grower_log if e[0] == "fit"] == [2]
@@ -163,15 +159,13 @@ def test_a_stop_rule_is_asked_between_trials(tmp_path):
 
     configs = [{"n_estimators": n} for n in (1, 2, 3, 4)]
     rule = StopRule("mse", "min", trials=2)
-    result = run_sequential(
-        configs, tiny_split(), TrialSpec(GROWER, {}), tmp_path, 1.0, progress_of(4), rule=rule
-    )
+    session = RunnerSession(tiny_split(), TrialSpec(GROWER, {}), tmp_path, 1.0, progress_of(4))
+    result = run_sequential(session, configs, rule=rule)
     assert len(result.trials) == 2 and result.stopped == "trial cap 2 reached" and rule.finished == 2
     failing = StopRule("mse", "min", plateau=1)
     configs = [{"n_estimators": "x"}, {"n_estimators": "y"}, {"n_estimators": 3}]
-    out = run_sequential(
-        configs, tiny_split(), TrialSpec(GROWER, {}), tmp_path / "f", 1.0, progress_of(3), rule=failing
-    )
+    session = RunnerSession(tiny_split(), TrialSpec(GROWER, {}), tmp_path / "f", 1.0, progress_of(3))
+    out = run_sequential(session, configs, rule=failing)
     assert len(out.trials) == 3 and failing.finished == 3 and failing.best is not None  # failures score None
 
 
@@ -200,7 +194,9 @@ def test_the_baseline_keeps_its_best_trials_model_in_memory_where_asked(tmp_path
     configs = [{"n_estimators": n} for n in (3, 1, "x", 2, 500)]  # 500: far off, the worst
 
     def run(folder: str, spec: TrialSpec, keep: BestScore | None) -> RunnerResult:
-        return run_sequential(configs, split, spec, tmp_path / folder, 1.0, progress_of(5), keep=keep)
+        return run_sequential(
+            RunnerSession(split, spec, tmp_path / folder, 1.0, progress_of(5)), configs, keep=keep
+        )
 
     result = run("kept", spec, BestScore("mse", "min"))
     best = result.best("mse", "min")
@@ -285,7 +281,7 @@ def test_shared_groups_write_one_row_per_configuration_in_plan_order(tmp_path):
     configs = [{"n_estimators": n, "min_samples_leaf": leaf} for leaf in (1, 2) for n in (3, 1)]
     groups = tuple(group_configs(configs, "n_estimators"))
     split, progress = tiny_split(), progress_of(4)
-    result = run_sequential_groups(groups, split, forest_spec(), tmp_path, 3.0, progress)
+    result = run_sequential_groups(RunnerSession(split, forest_spec(), tmp_path, 3.0, progress), groups)
     assert [t.name for t in result.trials] == [f"sequential_{i:05d}" for i in range(4)]
     assert [t.config for t in result.trials] == configs and result.cores == 3.0 and result.stopped is None
     assert [t.path for t in result.trials] == [
@@ -329,9 +325,8 @@ def test_a_shared_group_that_fails_fails_each_of_its_rows_and_a_finished_one_is_
     ]
     (tmp_path / "sequential").mkdir()  # a resumed run's folder is there already
     rule = StopRule("mse", "min", trials=10)
-    result = run_sequential_groups(
-        groups, tiny_split(), forest_spec(), tmp_path, 1.0, progress_of(4), done, rule
-    )
+    session = RunnerSession(tiny_split(), forest_spec(), tmp_path, 1.0, progress_of(4))
+    result = run_sequential_groups(session, groups, done=done, rule=rule)
     assert result.trials[:2] == done and rule.finished == 2
     assert [t.error is not None and t.error.startswith("InvalidParameterError: ") for t in result.trials] == [
         False,
@@ -340,9 +335,8 @@ def test_a_shared_group_that_fails_fails_each_of_its_rows_and_a_finished_one_is_
         True,
     ]
     capped = StopRule("mse", "min", trials=2)
-    out = run_sequential_groups(
-        groups, tiny_split(), forest_spec(), tmp_path / "c", 1.0, progress_of(4), None, capped
-    )
+    session = RunnerSession(tiny_split(), forest_spec(), tmp_path / "c", 1.0, progress_of(4))
+    out = run_sequential_groups(session, groups, done=None, rule=capped)
     assert len(out.trials) == 2 and out.stopped == "trial cap 2 reached"
     assert capped.best == min(t.metrics["mse"] for t in out.trials)  # each row's score fed the rule
 
@@ -377,23 +371,17 @@ def fake_tune(monkeypatch):
     """`run_tune` and `continue_tune` replaced: each call's arguments, and Tune's result made of them."""
     from tuning.runners import dispatch
 
-    calls: list[tuple[str, tuple, dict]] = []
+    calls: list[tuple[str, RunnerSession, dict]] = []
 
     def run(name):
-        def fake(experiment, split, spec, run_dir, cores, progress, *args, **kwargs):
-            calls.append(
-                (name, (experiment, spec, run_dir, cores, progress, *args), {"split": split, **kwargs})
-            )
-            configs = (
-                kwargs.get("configs")
-                or (args[0] if args else None)
-                or [{"n_estimators": 1}, {"n_estimators": 2}]
-            )
+        def fake(session, **kwargs):
+            calls.append((name, session, kwargs))
+            configs = kwargs.get("configs") or [{"n_estimators": 1}, {"n_estimators": 2}]
             trials = [
                 TrialResult(f"tune_{i}", dict(c), {**TUNE_METRICS, "started_at": float(-i)})
                 for i, c in enumerate(configs)
             ]
-            return RunnerResult("tune", trials, 1.0, cores)
+            return RunnerResult("tune", trials, 1.0, session.cores)
 
         return fake
 
@@ -415,6 +403,18 @@ def test_the_session_gives_each_runner_its_progress_and_trackers(tmp_path):
         True,
     )
     assert session.on_trial() == trackers.log_sequential and session_of(tmp_path, plan).on_trial() is None
+    runner = session.runner("tasks", 2.0, 3)  # one runner's part: the run's rows, trial and folder
+    assert runner.split is session.split and (runner.spec, runner.run_dir, runner.cores) == (
+        plan.spec,
+        tmp_path,
+        2.0,
+    )
+    assert (runner.progress.runner, runner.progress.parallelism, runner.progress.per_trial) == (
+        "tasks",
+        3,
+        True,
+    )
+    assert session.runner("sequential", 1.0).progress.parallelism == 1
     chunked = replace(plan, spec=replace(plan.spec, chunk=2))
     assert session_of(tmp_path, chunked).progress("tune").show_best is False
     adaptive = grower_plan(tmp_path, "tune", search={"algorithm": "optuna", "num_samples": 2})
@@ -426,8 +426,8 @@ def test_the_session_gives_each_runner_its_progress_and_trackers(tmp_path):
 def test_a_verbose_session_prints_a_line_per_trial_on_a_terminal(tmp_path, monkeypatch):
     import sys
 
-    from tuning.runners.dispatch import Session
     from tuning.runners.progress import say
+    from tuning.runners.session import Session
 
     monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
     plan = grower_plan(tmp_path, "both")
@@ -474,12 +474,14 @@ def test_both_runners_run_the_baseline_first_then_tune_with_the_plans_settings(t
     session = session_of(tmp_path, plan, lines, trackers=FakeTrackers())
     results = run_runners(session)
     assert list(results) == ["sequential", "tune"]
-    ((name, args, kwargs),) = fake_tune
-    assert name == "run_tune" and args[:4] == (plan.experiment, plan.spec, tmp_path, plan.tune_cores)
-    assert args[4].runner == "tune" and args[4].parallelism == plan.slots == 2
+    ((name, runner, kwargs),) = fake_tune
+    ran = (kwargs.pop("experiment"), runner.spec, runner.run_dir, runner.cores)
+    assert name == "run_tune" and ran == (plan.experiment, plan.spec, tmp_path, plan.tune_cores)
+    assert runner.progress.runner == "tune" and runner.progress.parallelism == plan.slots == 2
+    assert runner.split is session.split
     *trackers, watch = kwargs.pop("callbacks")  # the trackers' callbacks, then the storage watch
     assert trackers == ["callback"] and type(watch).__name__ == "StorageWatch"
-    assert kwargs == {"split": session.split, "resume": False, "groups": (), "configs": None, "rule": None}
+    assert kwargs == {"resume": False, "groups": (), "configs": None, "rule": None}
     assert "Ray Tune: 2 trials at a time on 4 CPUs, 0 GPUs" in lines
     tune_only = run_runners(session_of(tmp_path / "t", grower_plan(tmp_path, "tune")))
     assert list(tune_only) == ["tune"] and [type(c).__name__ for c in fake_tune[-1][2]["callbacks"]] == [
@@ -500,7 +502,8 @@ def test_tune_runs_a_plans_chunks_as_listed_trials_and_merges_them(tmp_path, fak
 
 
 def test_an_interrupted_baseline_keeps_its_trials_and_tune_does_not_start(tmp_path, fake_tune):
-    from tuning.runners.dispatch import Session, run_runners
+    from tuning.runners.dispatch import run_runners
+    from tuning.runners.session import Session
 
     def interrupt(line):
         raise KeyboardInterrupt
@@ -583,10 +586,11 @@ def test_a_stopped_run_resumed_continues_tune_with_a_new_budget(tmp_path, fake_t
     write_summary(tmp_path, {"stopped": {"reason": "trial cap 1 reached"}})
     session = session_of(tmp_path, plan, resume=True)
     run_runners(session)
-    name, args, kwargs = fake_tune[-1]
-    assert name == "continue_tune" and args[5] == list(plan.configs) and args[6].trials == 1
-    assert args[:4] == (plan.experiment, plan.spec, tmp_path, plan.tune_cores) and args[4].runner == "tune"
-    assert kwargs["split"] is session.split  # the rows the kept trials saw, for the new ones
+    name, runner, kwargs = fake_tune[-1]
+    assert name == "continue_tune" and kwargs["configs"] == list(plan.configs) and kwargs["rule"].trials == 1
+    ran = (kwargs["experiment"], runner.spec, runner.run_dir, runner.cores)
+    assert ran == (plan.experiment, plan.spec, tmp_path, plan.tune_cores) and runner.progress.runner == "tune"
+    assert runner.split is session.split  # the rows the kept trials saw, for the new ones
     write_summary(tmp_path, {"stopped": None})
     run_runners(session_of(tmp_path, plan, resume=True))
     assert fake_tune[-1][0] == "run_tune" and fake_tune[-1][2]["resume"] is True

@@ -20,6 +20,7 @@ import pytest
 
 from tests.units import GROWER, experiment, progress_of, tiny_split
 from tuning.runners import tune as runner
+from tuning.runners.session import RunnerSession
 from tuning.stopping import StopRule
 from tuning.trial.fit import TrialSpec
 from tuning.trial.records import RunnerResult, TrialResult
@@ -251,7 +252,8 @@ def test_run_tune_hands_tune_the_space_settings_and_run_config(tmp_path, fake_tu
     run_dir = tmp_path / "results" / "small" / "run_1"
     split, spec = tiny_split(), TrialSpec(GROWER, {})
     FakeTuner.restorable = True  # not asked: no --resume
-    result = runner.run_tune(exp, split, spec, run_dir, 3.0, progress_of(2), callbacks=["cb"])
+    session = RunnerSession(split, spec, run_dir, 3.0, progress_of(2))
+    result = runner.run_tune(session, experiment=exp, callbacks=["cb"])
     (tuner,) = FakeTuner.made
     assert tuner.fitted == 1 and tuner.trainable == ("trainable", exp, split, spec, ())
     assert not hasattr(tuner, "restored")
@@ -278,7 +280,9 @@ def test_run_tune_of_shared_groups_runs_one_trial_per_group(tmp_path, fake_tuner
     exp = experiment(tmp_path, space={"n_estimators": [1, 2]})
     split, spec = tiny_split(), TrialSpec(GROWER, {})
     groups = (Group("n_estimators", ({"n_estimators": 1}, {"n_estimators": 2}), (0, 1)),)
-    runner.run_tune(exp, split, spec, tmp_path / "g", 1.0, progress_of(2), groups=groups)
+    runner.run_tune(
+        RunnerSession(split, spec, tmp_path / "g", 1.0, progress_of(2)), experiment=exp, groups=groups
+    )
     tuner = FakeTuner.made[-1]
     assert tuner.trainable == ("trainable", exp, split, spec, groups)
     assert tuner.param_space == {SHARED_KEY: {"grid_search": [[{"n_estimators": 1}, {"n_estimators": 2}]]}}
@@ -288,9 +292,8 @@ def test_run_tune_under_a_stop_rule_gives_tune_its_time_budget_and_hooks(tmp_pat
     exp = experiment(tmp_path, space={"n_estimators": [1, 2]})
     rule = StopRule("mse", "min", time=0.05, trials=5)
     FakeTuner.fit_s = 0.1
-    result = runner.run_tune(
-        exp, tiny_split(), TrialSpec(GROWER, {}), tmp_path / "r", 1.0, progress_of(2), rule=rule
-    )
+    session = RunnerSession(tiny_split(), TrialSpec(GROWER, {}), tmp_path / "r", 1.0, progress_of(2))
+    result = runner.run_tune(session, experiment=exp, rule=rule)
     (tuner,) = FakeTuner.made
     assert tuner.tune_config.time_budget_s == 0.05
     assert type(tuner.run_config.stop).__name__ == "RuleStopper" and len(tuner.run_config.callbacks) == 2
@@ -301,15 +304,13 @@ def test_run_tune_under_a_stop_rule_gives_tune_its_time_budget_and_hooks(tmp_pat
     )
     FakeTuner.fit_s = 0.0
     quick = StopRule("mse", "min", time=60.0)
-    result = runner.run_tune(
-        exp, tiny_split(), TrialSpec(GROWER, {}), tmp_path / "q", 1.0, progress_of(2), rule=quick
-    )
+    session = RunnerSession(tiny_split(), TrialSpec(GROWER, {}), tmp_path / "q", 1.0, progress_of(2))
+    result = runner.run_tune(session, experiment=exp, rule=quick)
     assert result.stopped is None and quick.reason is None  # Tune's budget did not end it
     assert FakeTuner.made[-1].run_config.stop.stop_all() is False
     chunks = [{"n_estimators": 1, "repeat_chunk": 0}]
-    runner.run_tune(
-        exp, tiny_split(), TrialSpec(GROWER, {}), tmp_path / "c", 1.0, progress_of(1), configs=chunks
-    )
+    session = RunnerSession(tiny_split(), TrialSpec(GROWER, {}), tmp_path / "c", 1.0, progress_of(1))
+    runner.run_tune(session, experiment=exp, configs=chunks)
     assert FakeTuner.made[-1].tune_config.search_alg._points_to_evaluate == chunks
 
 
@@ -318,7 +319,8 @@ def test_run_tune_restores_an_interrupted_run(tmp_path, fake_tuner):
     split, spec = tiny_split(), TrialSpec(GROWER, {})
     FakeTuner.restorable = True
     progress = progress_of(2)
-    result = runner.run_tune(exp, split, spec, tmp_path, 2.0, progress, resume=True, callbacks=["cb"])
+    session = RunnerSession(split, spec, tmp_path, 2.0, progress)
+    result = runner.run_tune(session, experiment=exp, resume=True, callbacks=["cb"])
     tuner = FakeTuner.made[-1]
     path, kwargs = tuner.restored
     assert path == str(tmp_path.resolve()) == FakeTuner.asked and tuner.fitted == 1
@@ -334,7 +336,8 @@ def test_run_tune_restores_an_interrupted_run(tmp_path, fake_tuner):
     assert (result.runner, result.trials, result.cores) == ("tune", TRIALS, 2.0)
     assert 0 <= result.wall_s < 60
     FakeTuner.restorable = False
-    runner.run_tune(exp, tiny_split(), TrialSpec(GROWER, {}), tmp_path, 2.0, progress_of(2), resume=True)
+    fresh = RunnerSession(tiny_split(), TrialSpec(GROWER, {}), tmp_path, 2.0, progress_of(2))
+    runner.run_tune(fresh, experiment=exp, resume=True)
     assert not hasattr(FakeTuner.made[-1], "restored")  # nothing to restore: a fresh Tuner
 
 
@@ -355,16 +358,19 @@ def test_a_restored_tuner_without_its_run_config_keeps_the_pickled_callbacks(
     monkeypatch.setattr(FakeTuner, "restore", classmethod(bare))
     FakeTuner.restorable = True
     exp = experiment(tmp_path, space={"n_estimators": [1, 2]})
-    runner.run_tune(exp, tiny_split(), TrialSpec(GROWER, {}), tmp_path, 2.0, progress_of(2), resume=True)
+    session = RunnerSession(tiny_split(), TrialSpec(GROWER, {}), tmp_path, 2.0, progress_of(2))
+    runner.run_tune(session, experiment=exp, resume=True)
     assert FakeTuner.made[-1].config.callbacks == ["pickled"] and FakeTuner.made[-1].fitted == 1
 
 
 def test_a_stopped_run_continues_as_a_new_experiment_of_what_never_finished(tmp_path, monkeypatch):
     calls, read = [], []
 
-    def later(experiment, split, spec, run_dir, cores, progress, configs=None, rule=None):
-        calls.append((experiment, split, spec, run_dir, configs, rule, progress.done))
-        return RunnerResult("tune", [], 1.5, cores, stopped="again")
+    def later(session, *, experiment, configs=None, rule=None):
+        calls.append(
+            (experiment, session.split, session.spec, session.run_dir, configs, rule, session.progress.done)
+        )
+        return RunnerResult("tune", [], 1.5, session.cores, stopped="again")
 
     monkeypatch.setattr(runner, "run_tune", later)
     monkeypatch.setattr(runner, "read_tune", lambda run_dir: read.append(run_dir) or list(TRIALS))
@@ -373,7 +379,8 @@ def test_a_stopped_run_continues_as_a_new_experiment_of_what_never_finished(tmp_
     rule = StopRule("mse", "min", trials=1)
     progress = progress_of(3)
     exp, split, spec = experiment(tmp_path), tiny_split(), TrialSpec(GROWER, {})
-    result = runner.continue_tune(exp, split, spec, tmp_path, 2.0, progress, configs, rule)
+    session = RunnerSession(split, spec, tmp_path, 2.0, progress)
+    result = runner.continue_tune(session, experiment=exp, configs=configs, rule=rule)
     assert calls == [(exp, split, spec, tmp_path / "continued_2", configs[1:], rule, 1)]
     assert (result.trials, result.wall_s, result.stopped, result.cores) == (TRIALS, 1.5, "again", 2.0)
     assert read == [tmp_path, tmp_path]

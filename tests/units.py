@@ -103,7 +103,7 @@ def grower_plan(tmp_path, runner: str, sizes=(1, 2), **changes):
 
 
 def session_of(tmp_path, plan, lines=None, **kwargs):
-    from tuning.runners.dispatch import Session
+    from tuning.runners.session import Session
 
     echo = (lines if lines is not None else []).append
     return Session(plan, tiny_split(), tmp_path, echo, **kwargs)

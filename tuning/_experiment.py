@@ -38,7 +38,8 @@ from tuning.run_files import (
     write_started,
 )
 from tuning.runner_names import SEQUENTIAL
-from tuning.runners.dispatch import Session, run_runners, settle_stopped, unfinished
+from tuning.runners.dispatch import run_runners, settle_stopped, unfinished
+from tuning.runners.session import Session
 from tuning.runners.tracking import Trackers, open_trackers
 from tuning.storage import STORAGE_ERRNOS, location, publish
 from tuning.trial.data import Split, load_split, split_frame

@@ -39,6 +39,7 @@ from tuning.estimators.models import CANDIDATE_KEY, Prototype
 from tuning.runner_names import SEQUENTIAL, TUNE
 from tuning.runners.progress import Progress
 from tuning.runners.sequential import run_sequential
+from tuning.runners.session import RunnerSession
 from tuning.trial.data import Split
 from tuning.trial.fit import TrialSpec
 from tuning.trial.records import RunnerResult, TrialResult
@@ -172,7 +173,7 @@ class SearchCV(MetaEstimatorMixin, BaseEstimator):
             run_dir = Path(folder) / "search"
             if self.runner == SEQUENTIAL:
                 progress = Progress(SEQUENTIAL, len(configs), metric, "max", echo, 1, configs, live=False)
-                result = run_sequential(configs, rows, spec, run_dir, 1, progress)
+                result = run_sequential(RunnerSession(rows, spec, run_dir, 1, progress), configs)
             else:
                 result = self._run_tune(configs, rows, spec, run_dir, metric, echo)
         by_index = {t.config[CANDIDATE_KEY]: t for t in result.trials}
@@ -192,7 +193,8 @@ class SearchCV(MetaEstimatorMixin, BaseEstimator):
         cluster = connect()
         slots = max(1, math.floor(cluster.cpus / self.num_cpus))
         progress = Progress(TUNE, len(configs), metric, "max", echo, slots, configs, live=False)
-        return run_listed(configs, rows, spec, run_dir, progress, {"cpu": self.num_cpus})
+        session = RunnerSession(rows, spec, run_dir, slots, progress)
+        return run_listed(session, configs, resources={"cpu": self.num_cpus})
 
     def _keep_best(self, X, y, refit_metric: str) -> None:
         """``best_index_``, ``best_score_``, ``best_params_`` and the refitted ``best_estimator_``."""

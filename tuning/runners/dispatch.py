@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 from tuning.estimators.space import config_key
@@ -24,48 +23,13 @@ from tuning.planning.search import proposed
 from tuning.run_files import read_summary
 from tuning.runner_names import BOTH, SEQUENTIAL, TASKS, TUNE
 from tuning.runners.chunks import merge_chunks
-from tuning.runners.progress import Progress
 from tuning.runners.sequential import read_sequential, run_sequential, run_sequential_groups
+from tuning.runners.session import Session
 from tuning.runners.tasks import read_tasks, run_tasks, units_of
-from tuning.runners.tracking import Trackers
 from tuning.runners.tune import continue_tune, read_tune, run_tune, storage_watch
 from tuning.stopping import StopRule
-from tuning.trial.data import Split
-from tuning.trial.records import RunnerResult, TrialResult
+from tuning.trial.records import RunnerResult
 from tuning.trial.validation import chunks
-
-
-@dataclass(frozen=True)
-class Session:
-    """What every runner of one run shares: the plan, the rows, where and how it reports."""
-
-    plan: Plan
-    split: Split
-    run_dir: Path
-    echo: Callable[[str], None]
-    resume: bool = False
-    verbose: bool = False  # a line per trial on a terminal too
-    trackers: Trackers | None = None  # log both runners' trials (Tune's through its callbacks)
-    storage: list[str] = field(default_factory=list)  # why the storage stopped the run, if it did
-
-    def progress(self, runner: str, parallelism: int = 1) -> Progress:
-        experiment = self.plan.experiment
-        planned = list(self.plan.configs) or None  # an adaptive search proposes as it goes
-        return Progress(
-            runner,
-            self.plan.total,
-            experiment.metric,
-            experiment.mode,
-            self.echo,
-            parallelism,
-            planned,
-            verbose=self.verbose,
-            show_best=self.plan.spec.chunk is None,  # a chunk's score is not its configuration's
-        )
-
-    def on_trial(self) -> Callable[[int, TrialResult], None] | None:
-        """What the sequential runner calls after each trial: the trackers' log, if any."""
-        return self.trackers.log_sequential if self.trackers else None
 
 
 def run_runners(session: Session) -> dict[str, RunnerResult]:
@@ -130,25 +94,21 @@ def _unrun(plan: Plan, result: RunnerResult) -> tuple[list[dict[str, Any]], int]
 
 
 def _sequential(session: Session) -> RunnerResult:
-    plan, run_dir, split = session.plan, session.run_dir, session.split
+    plan, run_dir = session.plan, session.run_dir
     done = read_sequential(run_dir) if session.resume else None
-    progress = session.progress(SEQUENTIAL)
-    progress.done = sum(t.finished for t in done or [])
+    runner = session.runner(SEQUENTIAL, plan.sequential_cores)
+    runner.progress.done = sum(t.finished for t in done or [])
     start = time.perf_counter()
-    cores, rule = plan.sequential_cores, StopRule.from_experiment(plan.experiment)
+    rule, on_trial = StopRule.from_experiment(plan.experiment), session.on_trial()
     try:
-        on_trial = session.on_trial()
         if plan.groups:
-            groups = plan.groups
-            return run_sequential_groups(
-                groups, split, plan.spec, run_dir, cores, progress, done, rule, on_trial
-            )
+            return run_sequential_groups(runner, plan.groups, done=done, rule=rule, on_trial=on_trial)
         configs, keep = list(plan.configs), baseline_keep(plan)
-        return run_sequential(configs, split, plan.spec, run_dir, cores, progress, done, on_trial, rule, keep)
+        return run_sequential(runner, configs, done=done, on_trial=on_trial, rule=rule, keep=keep)
     except KeyboardInterrupt:  # finished trials are in trials.jsonl already
-        progress.close()
+        runner.progress.close()
         trials = read_sequential(run_dir)
-        return RunnerResult(SEQUENTIAL, trials, time.perf_counter() - start, cores)
+        return RunnerResult(SEQUENTIAL, trials, time.perf_counter() - start, runner.cores)
 
 
 def _tasks(session: Session) -> RunnerResult:
@@ -157,26 +117,16 @@ def _tasks(session: Session) -> RunnerResult:
     cluster = plan.cluster
     session.echo(f"Ray Core tasks: {plan.slots} at a time on {cluster.cpus:g} CPUs, {cluster.gpus:g} GPUs")
     done = read_tasks(run_dir) if session.resume else None
-    progress = session.progress(TASKS, plan.slots)
-    progress.done = sum(t.finished for t in done or [])
+    runner = session.runner(TASKS, plan.tune_cores, plan.slots)
+    runner.progress.done = sum(t.finished for t in done or [])
     start = time.perf_counter()
     on_trial = partial(session.trackers.log_sequential, runner=TASKS) if session.trackers else None
     units = units_of(list(plan.configs), plan.groups)
     try:
-        return run_tasks(
-            units,
-            session.split,
-            plan.spec,
-            run_dir,
-            plan.experiment,
-            plan.tune_cores,
-            progress,
-            done,
-            on_trial,
-        )
+        return run_tasks(runner, units, experiment=plan.experiment, done=done, on_trial=on_trial)
     except KeyboardInterrupt:  # finished trials are in tasks/trials.jsonl already; the rest cancelled
-        progress.close()
-        return RunnerResult(TASKS, read_tasks(run_dir), time.perf_counter() - start, plan.tune_cores)
+        runner.progress.close()
+        return RunnerResult(TASKS, read_tasks(run_dir), time.perf_counter() - start, runner.cores)
 
 
 def baseline_keep(plan: Plan) -> BestScore | None:
@@ -189,10 +139,10 @@ def baseline_keep(plan: Plan) -> BestScore | None:
 
 
 def _tune(session: Session) -> RunnerResult:
-    plan, run_dir, split = session.plan, session.run_dir, session.split
+    plan, run_dir = session.plan, session.run_dir
     cluster = plan.cluster
     session.echo(f"Ray Tune: {plan.slots} trials at a time on {cluster.cpus:g} CPUs, {cluster.gpus:g} GPUs")
-    progress = session.progress(TUNE, plan.slots)
+    runner = session.runner(TUNE, plan.tune_cores, plan.slots)
     # chunks of repeats, a choice's trials (`tuning.runners.listed`): exactly the plan's configurations
     chosen = plan.spec.chunk is not None or plan.spec.choice is not None
     listed = list(plan.configs) if chosen and plan.configs else None
@@ -202,18 +152,13 @@ def _tune(session: Session) -> RunnerResult:
         *(session.trackers.tune_callbacks(shared=bool(plan.groups)) if session.trackers else []),
         storage_watch(run_dir, session.storage),
     ]
-    cores = plan.tune_cores
     try:
         if session.resume and (read_summary(run_dir) or {}).get("stopped"):  # a new budget (`tuning.run`)
             configs = list(plan.configs)
-            return continue_tune(plan.experiment, split, plan.spec, run_dir, cores, progress, configs, rule)
+            return continue_tune(runner, experiment=plan.experiment, configs=configs, rule=rule)
         return run_tune(
-            plan.experiment,
-            split,
-            plan.spec,
-            run_dir,
-            cores,
-            progress,
+            runner,
+            experiment=plan.experiment,
             resume=session.resume,
             groups=plan.groups,
             configs=listed,
@@ -222,22 +167,14 @@ def _tune(session: Session) -> RunnerResult:
         )
     except KeyboardInterrupt:  # before Tune's handler, or a second Ctrl-C: its last save
         saved = read_tune(run_dir) if any(run_dir.glob("experiment_state-*.json")) else []
-        return RunnerResult(TUNE, saved, time.perf_counter() - start, cores)
+        return RunnerResult(TUNE, saved, time.perf_counter() - start, runner.cores)
 
 
 def _replay(session: Session, tune: RunnerResult) -> RunnerResult:
     """The baseline of an adaptive search: Tune's configurations again, one after another."""
-    plan = session.plan
-    progress = session.progress(SEQUENTIAL)
-    return run_sequential(
-        proposed(replace(tune, trials=[t for t in tune.trials if t.finished])),
-        session.split,
-        plan.spec,
-        session.run_dir,
-        plan.sequential_cores,
-        progress,
-        on_trial=session.on_trial(),
-    )
+    configs = proposed(replace(tune, trials=[t for t in tune.trials if t.finished]))
+    runner = session.runner(SEQUENTIAL, session.plan.sequential_cores)
+    return run_sequential(runner, configs, on_trial=session.on_trial())
 
 
 @contextmanager

@@ -15,11 +15,10 @@ from tuning.metrics import BestScore
 from tuning.run_files import SEQUENTIAL_FILE
 from tuning.runner_names import SEQUENTIAL
 from tuning.runners.events import write_trial_events
-from tuning.runners.progress import Progress
+from tuning.runners.session import RunnerSession
 from tuning.stopping import StopRule
 from tuning.storage import is_uri, join, read_text
-from tuning.trial.data import Split
-from tuning.trial.fit import TrialSpec, run_trial
+from tuning.trial.fit import run_trial
 from tuning.trial.records import RunnerResult, TrialResult
 from tuning.trial.shared_fits import Group, run_group
 
@@ -27,12 +26,9 @@ RESULTS_FILE = SEQUENTIAL_FILE
 
 
 def run_sequential(
+    session: RunnerSession,
     configs: list[dict[str, Any]],
-    split: Split,
-    spec: TrialSpec,
-    run_dir: Path,
-    cores: float,
-    progress: Progress,
+    *,
     done: list[TrialResult] | None = None,
     on_trial: Callable[[int, TrialResult], None] | None = None,
     rule: StopRule | None = None,
@@ -47,6 +43,7 @@ def run_sequential(
     ``keep`` (a run that refits): the result's ``kept`` holds the fitted model of the trial that
     improved on it last, the best that ran (`TrialSpec.one_fit` trials only), so it is not refitted.
     """
+    split, spec, run_dir, progress = session.split, session.spec, session.run_dir, session.progress
     out = run_dir / SEQUENTIAL
     out.mkdir(parents=True, exist_ok=True)
     trials: list[TrialResult] = []
@@ -82,16 +79,13 @@ def run_sequential(
             if rule:
                 rule.add(trial.metrics.get(rule.metric) if trial.ok else None)
     wall = time.perf_counter() - start
-    return RunnerResult(SEQUENTIAL, trials, wall, cores, stopped=rule and rule.reason, kept=kept)
+    return RunnerResult(SEQUENTIAL, trials, wall, session.cores, stopped=rule and rule.reason, kept=kept)
 
 
 def run_sequential_groups(
+    session: RunnerSession,
     groups: tuple[Group, ...],
-    split: Split,
-    spec: TrialSpec,
-    run_dir: Path,
-    cores: float,
-    progress: Progress,
+    *,
     done: list[TrialResult] | None = None,
     rule: StopRule | None = None,
     on_trial: Callable[[int, TrialResult], None] | None = None,
@@ -105,6 +99,7 @@ def run_sequential_groups(
     groups (each configuration of a group counts as a finished trial); ``on_trial(index,
     trial)`` is called for each configuration of a group that ran (the trackers log it).
     """
+    split, spec, run_dir, progress = session.split, session.spec, session.run_dir, session.progress
     out = run_dir / SEQUENTIAL
     out.mkdir(parents=True, exist_ok=True)
     finished = {config_key(t.config): t for t in done or [] if t.finished}
@@ -142,7 +137,7 @@ def run_sequential_groups(
             log.flush()
     ordered = [rows[i] for i in sorted(rows)]
     wall = time.perf_counter() - start
-    return RunnerResult(SEQUENTIAL, ordered, wall, cores, stopped=rule and rule.reason)
+    return RunnerResult(SEQUENTIAL, ordered, wall, session.cores, stopped=rule and rule.reason)
 
 
 def group_events(

@@ -28,8 +28,8 @@ from tuning.config import Experiment
 from tuning.estimators.space import config_key
 from tuning.runner_names import TASKS
 from tuning.runners.events import write_trial_events
-from tuning.runners.progress import Progress
 from tuning.runners.sequential import group_events, read_trials, trial_row
+from tuning.runners.session import RunnerSession
 from tuning.runners.tune import _where
 from tuning.trial.data import Split
 from tuning.trial.fit import TrialSpec, run_trial
@@ -75,13 +75,10 @@ def units_of(configs: list[dict[str, Any]], groups: tuple[Group, ...] = ()) -> l
 
 
 def run_tasks(
+    session: RunnerSession,
     units: list[Unit],
-    split: Split,
-    spec: TrialSpec,
-    run_dir: Path,
+    *,
     experiment: Experiment,
-    cores: float,
-    progress: Progress,
     done: list[TrialResult] | None = None,
     on_trial: Callable[[int, TrialResult], None] | None = None,
 ) -> RunnerResult:
@@ -90,7 +87,9 @@ def run_tasks(
 
     ``on_trial(index, trial)`` is called for each row that ran (the trackers log it). A
     Ctrl-C cancels the tasks still running and is raised again: the rows written are kept.
+    ``experiment``: what each task reserves and how often a lost worker's task is retried.
     """
+    split, spec, run_dir, progress = session.split, session.spec, session.run_dir, session.progress
     out = run_dir / FOLDER
     out.mkdir(parents=True, exist_ok=True)
     finished = {config_key(t.config): t for t in done or [] if t.finished}
@@ -112,7 +111,7 @@ def run_tasks(
                     on_trial(index, trial)
             log.flush()
     wall = time.perf_counter() - start
-    return RunnerResult(FOLDER, [rows[i] for i in sorted(rows)], wall, cores)
+    return RunnerResult(FOLDER, [rows[i] for i in sorted(rows)], wall, session.cores)
 
 
 def _results(

@@ -27,8 +27,9 @@ from tuning.run_files import write_atomic
 from tuning.runner_names import TUNE
 from tuning.runners.events import write_trial_events
 from tuning.runners.moved import old_paths
-from tuning.runners.progress import Progress, tune_callback
+from tuning.runners.progress import tune_callback
 from tuning.runners.sequential import config_events_path
+from tuning.runners.session import RunnerSession
 from tuning.stopping import StopRule
 from tuning.storage import is_uri, join, names, read_text, remote, storage_problem, tune_storage_path
 from tuning.trial.data import Split
@@ -217,19 +218,16 @@ def _prepare_the_process() -> None:
 
 
 def run_tune(
+    session: RunnerSession,
+    *,
     experiment: Experiment,
-    split: Split,
-    spec: TrialSpec,
-    run_dir: Path,
-    cores: float,
-    progress: Progress,
     resume: bool = False,
     groups: tuple[Group, ...] = (),
     configs: list[dict] | None = None,
     callbacks: list | None = None,
     rule: StopRule | None = None,
 ) -> RunnerResult:
-    """Run every configuration as a Tune trial; the run directory is Tune's experiment.
+    """Run every configuration of ``experiment`` as a Tune trial; the run directory is Tune's experiment.
 
     ``rule`` (``search.stop``): Tune's ``time_budget_s`` and a stopper end the search early
     (`stop_hooks`); the result says why in ``stopped``.
@@ -245,8 +243,9 @@ def run_tune(
     from ray import tune
 
     _prepare_the_process()
+    split, spec, run_dir, progress = session.split, session.spec, session.run_dir, session.progress
     if resume and tune.Tuner.can_restore(str(run_dir.resolve())):
-        return _restore(experiment, split, spec, run_dir, cores, progress, groups, callbacks)
+        return _restore(session, experiment, groups, callbacks)
     space, settings = tune_config(experiment, groups, configs, run_dir)
     stopper, feeder = stop_hooks(rule) if rule else (None, None)
     events = [shared_events()] if groups else []
@@ -271,7 +270,7 @@ def run_tune(
     if rule and rule.time and rule.reason is None and wall >= rule.time:
         rule.timed_out()  # Tune's own time_budget_s ended it
     trials = read_tune(remote(run_dir) or run_dir)
-    return RunnerResult(TUNE, trials, wall, cores, stopped=rule and rule.reason)
+    return RunnerResult(TUNE, trials, wall, session.cores, stopped=rule and rule.reason)
 
 
 def shared_events():
@@ -373,17 +372,15 @@ def restore_whole_state(run_dir: Path) -> None:
 
 
 def _restore(
+    session: RunnerSession,
     experiment: Experiment,
-    split: Split,
-    spec: TrialSpec,
-    run_dir: Path,
-    cores: float,
-    progress: Progress,
     groups: tuple[Group, ...],
     callbacks: list | None = None,
 ) -> RunnerResult:
     """`Tuner.restore` of an interrupted run: finished and errored trials kept, the others run."""
     from ray import tune
+
+    run_dir, progress = session.run_dir, session.progress
 
     restore_whole_state(run_dir)
     progress.done = sum(t.finished for t in read_tune(run_dir))
@@ -391,7 +388,7 @@ def _restore(
         with old_paths():  # a run written before the packages names the flat modules
             tuner = tune.Tuner.restore(
                 str(run_dir.resolve()),
-                trainable=trainable(experiment, split, spec, groups),
+                trainable=trainable(experiment, session.split, session.spec, groups),
                 resume_unfinished=True,
                 resume_errored=False,  # a configuration that raised would raise again
                 restart_errored=False,
@@ -405,7 +402,7 @@ def _restore(
         run_config().callbacks = [tune_callback(progress), *(callbacks or [])]
     start = time.perf_counter()
     tuner.fit()
-    return RunnerResult(TUNE, read_tune(run_dir), time.perf_counter() - start, cores)
+    return RunnerResult(TUNE, read_tune(run_dir), time.perf_counter() - start, session.cores)
 
 
 def listed(configs: list[dict], experiment: Experiment):
@@ -429,14 +426,7 @@ def listed_search(configs: list[dict], seed: int, cap: int | None = None):
     return space, variant_generator(seed, list(configs), cap), len(configs)
 
 
-def run_listed(
-    configs: list[dict],
-    split: Split,
-    spec: TrialSpec,
-    run_dir: Path,
-    progress: Progress,
-    resources: dict[str, float],
-) -> RunnerResult:
+def run_listed(session: RunnerSession, configs: list[dict], *, resources: dict[str, float]) -> RunnerResult:
     """Ray Tune on exactly ``configs``, in order, outside an experiment (`tuning.searchcv.SearchCV`):
     the same trainable (`trial`) and Tune settings as `run_tune`'s listed trials, ranked by
     ``progress.metric`` in ``progress.mode``; ``resources`` per trial (``{"cpu": 1}``)."""
@@ -444,6 +434,7 @@ def run_listed(
 
     from tuning.runners.lost import handle_lost_workers  # imports Ray
 
+    split, spec, run_dir, progress = session.split, session.spec, session.run_dir, session.progress
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     _quiet_analysis()
     handle_lost_workers()
@@ -469,7 +460,7 @@ def run_listed(
     )
     start = time.perf_counter()
     tuner.fit()
-    return RunnerResult(TUNE, read_tune(run_dir), time.perf_counter() - start, progress.parallelism)
+    return RunnerResult(TUNE, read_tune(run_dir), time.perf_counter() - start, session.cores)
 
 
 def damaged(where: str, what: str, exc: BaseException) -> ExperimentError:
@@ -543,25 +534,18 @@ def read_tune(run_dir: Path | str) -> list[TrialResult]:
 
 
 def continue_tune(
-    experiment: Experiment,
-    split: Split,
-    spec: TrialSpec,
-    run_dir: Path,
-    cores: float,
-    progress: Progress,
-    configs: list[dict],
-    rule: StopRule | None,
+    session: RunnerSession, *, experiment: Experiment, configs: list[dict], rule: StopRule | None
 ) -> RunnerResult:
     """Continue a run a ``search.stop`` rule ended: the configurations no trial finished, in
     order, as a new Tune experiment ``continued_<n>`` inside the run directory (Tune cannot
     restore a search it was told to finish), under the new ``rule``."""
+    run_dir = session.run_dir
     earlier = {config_key(t.config) for t in read_tune(run_dir) if t.finished}
     todo = [c for c in configs if config_key(c) not in earlier]
-    progress.done = len(configs) - len(todo)
+    session.progress.done = len(configs) - len(todo)
     number = 1 + len(list(run_dir.glob(f"{CONTINUED}*")))
-    later = run_tune(
-        experiment, split, spec, run_dir / f"{CONTINUED}{number}", cores, progress, configs=todo, rule=rule
-    )
+    later_session = replace(session, run_dir=run_dir / f"{CONTINUED}{number}")
+    later = run_tune(later_session, experiment=experiment, configs=todo, rule=rule)
     return replace(later, trials=read_tune(run_dir))
 
 
