@@ -17,6 +17,7 @@ import pandas as pd
 
 from tuning.estimators.space import config_key
 from tuning.reports.best_model import MODEL_FILE
+from tuning.summary_types import Summary
 from tuning.values import params_text, score_text
 
 TRIAL_COLUMNS = ("duration_s", "status", "error", "retries", "name")
@@ -48,7 +49,7 @@ class Result:
     """
 
     run_dir: Path
-    summary: dict[str, Any]
+    summary: Summary
     best_model: Any = None
     trials: pd.DataFrame = field(default_factory=pd.DataFrame)
     compare: pd.DataFrame | None = None
@@ -136,7 +137,7 @@ def trials_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(flat)
 
 
-def compare_frame(summary: dict[str, Any]) -> pd.DataFrame | None:
+def compare_frame(summary: Summary) -> pd.DataFrame | None:
     """The runners side by side, one row per configuration (None unless both ran)."""
     runs = summary.get("trials") or {}
     other = "tune" if "tune" in runs else "tasks"  # beside the baseline: Tune, else the tasks runner
@@ -161,7 +162,7 @@ def compare_frame(summary: dict[str, Any]) -> pd.DataFrame | None:
     return pd.DataFrame(rows)
 
 
-def result_of(run_dir: Path, summary: dict[str, Any], model: Any = None) -> Result:
+def result_of(run_dir: Path, summary: Summary, model: Any = None) -> Result:
     """The `Result` of a summary; the best model is ``model`` or read from the run directory."""
     if model is None and (Path(run_dir) / MODEL_FILE).is_file():
         model = joblib.load(Path(run_dir) / MODEL_FILE)

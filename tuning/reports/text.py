@@ -16,6 +16,7 @@ from tuning.reports.html.importance import most_important_line
 from tuning.reports.selection import selection_lines
 from tuning.reports.summary import PARALLEL, main_result, recorded_metrics
 from tuning.stopping import stopped_text
+from tuning.summary_types import Summary
 from tuning.trial.fit import MODEL_KEY
 from tuning.trial.records import RunnerResult, TrialResult
 from tuning.values import evaluation_line, fmt, mean_std, params_text, score_text
@@ -234,7 +235,7 @@ def _speed_lines(t: dict[str, Any], results: dict[str, RunnerResult]) -> list[st
     return lines
 
 
-def render(summary: dict[str, Any], results: dict[str, RunnerResult], show_all: bool = False) -> str:
+def render(summary: Summary, results: dict[str, RunnerResult], show_all: bool = False) -> str:
     """The report printed at the end of a run and by ``python -m tuning.inspect``.
 
     The table shows the best `SHOWN_ROWS` configurations unless ``show_all``; a run with

@@ -32,6 +32,7 @@ from tuning.reports.selection import selection_lines
 from tuning.reports.summary import recorded_metrics
 from tuning.run_files import REPORT_FILE, read_summary, write_atomic
 from tuning.stopping import stopped_text
+from tuning.summary_types import Summary
 from tuning.values import evaluation_line, fmt, mean_std, params_text, score_text
 
 if TYPE_CHECKING:
@@ -47,7 +48,7 @@ _CSS = (
 )
 
 
-def render_html(summary: dict[str, Any]) -> str:
+def render_html(summary: Summary) -> str:
     """The whole report as one HTML string (no outside references)."""
     data = report_data(summary)
     e = html.escape
@@ -158,7 +159,7 @@ def _speed_rows(t: dict[str, Any]) -> list[tuple[str, Any, str]]:
     return rows
 
 
-def _timings_html(summary: dict[str, Any]) -> str:
+def _timings_html(summary: Summary) -> str:
     """The run's timings and trial counts as a two-column table."""
     t = summary.get("timings") or {}
     rows = [
@@ -183,7 +184,7 @@ def _timings_html(summary: dict[str, Any]) -> str:
     return f'<table class="facts">{cells}</table>'
 
 
-def _selection_html(summary: dict[str, Any]) -> str:
+def _selection_html(summary: Summary) -> str:
     """What was selected on which rows, the ties and the best's interval (`tuning.reports.selection`)."""
     lines = selection_lines(summary)
     cells = "".join(
@@ -219,7 +220,7 @@ def _classes_html(best_model: dict[str, Any]) -> str:
     )
 
 
-def _table_html(summary: dict[str, Any]) -> str:
+def _table_html(summary: Summary) -> str:
     """One row per configuration (Tune's trials, else the baseline's), best first, errors
     last, with each runner's time for it."""
     metric, sign = summary["metric"], sort_sign(summary["mode"])
@@ -258,7 +259,7 @@ def _table_html(summary: dict[str, Any]) -> str:
     return f'<table class="trials"><thead>{header}</thead><tbody>{"".join(body)}</tbody></table>'
 
 
-def write_report(run_dir: Path, summary: dict[str, Any] | None = None) -> Path:
+def write_report(run_dir: Path, summary: Summary | None = None) -> Path:
     """Write ``report.html`` in the run directory (atomically) and return its path."""
     run_dir = Path(run_dir)
     summary = summary if summary is not None else read_summary(run_dir)

@@ -23,6 +23,7 @@ from ray.air.integrations.mlflow import MLflowLoggerCallback
 from tuning.config import Experiment
 from tuning.errors import ExperimentError
 from tuning.runners.tracking.base import Guarded, environment
+from tuning.summary_types import Summary
 
 KEY = "tracking.mlflow"
 CHECK_TIMEOUT_S = 5  # how long the tracking server may take to answer before the run stops
@@ -95,7 +96,7 @@ class MlflowTracker:
         callback.runner = runner
         return callback
 
-    def finish(self, summary: dict[str, Any], run_dir: Path, example: Any) -> None:
+    def finish(self, summary: Summary, run_dir: Path, example: Any) -> None:
         """Log the fixed parameters, the best configuration, its scores and model in the
         experiment's run (`close` ends it, once summary.json is written)."""
         import mlflow  # optional: tuning[mlflow]
@@ -108,7 +109,7 @@ class MlflowTracker:
         finally:
             mlflow.set_tracking_uri(self.callers_uri)
 
-    def close(self, summary: dict[str, Any], run_dir: Path) -> str | None:
+    def close(self, summary: Summary, run_dir: Path) -> str | None:
         """Keep summary.json and report.html in the experiment's run and end it; the line that
         names the run (a tracking server's page of it, else its id)."""
         from mlflow import MlflowClient
@@ -129,7 +130,7 @@ class MlflowTracker:
         where = f"{self.uri.rstrip('/')}/#/experiments/{self.experiment_id}/runs/{self.parent}"
         return f"MLflow run:    {where if self.uri.startswith(('http://', 'https://')) else self.parent}"
 
-    def _finish(self, summary: dict[str, Any], example: Any) -> None:
+    def _finish(self, summary: Summary, example: Any) -> None:
         import mlflow  # optional: tuning[mlflow]
 
         client = mlflow.MlflowClient(tracking_uri=self.uri)
