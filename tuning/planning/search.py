@@ -88,7 +88,7 @@ def search_alg(experiment: Experiment, run_dir: Path | None = None):
     if search.algorithm != "optuna":
         return variant_generator(experiment.seed, max_concurrent=cap)
     try:
-        import optuna
+        import optuna  # optional: tuning[optuna]
         from optuna.samplers import TPESampler
 
         from tuning.planning.study import UnrepeatedSearch  # imports Ray Tune's OptunaSearch

@@ -18,6 +18,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import joblib
 from ray.air.integrations.mlflow import MLflowLoggerCallback
 
 from tuning.config import Experiment
@@ -59,7 +60,7 @@ class MlflowTracker:
 
     def _check(self) -> str:
         """Reach the tracking store now, with no retries: bad input stops the run before any trial."""
-        from mlflow import MlflowClient
+        from mlflow import MlflowClient  # optional: tuning[mlflow]
 
         try:
             with environment(
@@ -79,7 +80,7 @@ class MlflowTracker:
 
     def start(self, run_dir: Path) -> None:
         import mlflow  # optional: tuning[mlflow]
-        from mlflow import MlflowClient
+        from mlflow import MlflowClient  # optional: tuning[mlflow]
 
         self.callers_uri = mlflow.get_tracking_uri()  # Ray's callbacks set theirs: `finish` restores it
 
@@ -112,7 +113,7 @@ class MlflowTracker:
     def close(self, summary: Summary, run_dir: Path) -> str | None:
         """Keep summary.json and report.html in the experiment's run and end it; the line that
         names the run (a tracking server's page of it, else its id)."""
-        from mlflow import MlflowClient
+        from mlflow import MlflowClient  # optional: tuning[mlflow]
 
         if self.parent is None:
             return None
@@ -148,7 +149,6 @@ class MlflowTracker:
 
     def _log_model(self, path: str, example: Any) -> None:
         """Log the refitted model in the experiment's run (`finish` restores the caller's tracking URI)."""
-        import joblib
         import mlflow  # optional: tuning[mlflow]
         import mlflow.sklearn
 
