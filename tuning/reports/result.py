@@ -17,7 +17,7 @@ import pandas as pd
 
 from tuning.estimators.space import config_key
 from tuning.reports.best_model import MODEL_FILE
-from tuning.summary_types import Summary
+from tuning.summary_types import Summary, TrialRow
 from tuning.values import params_text, score_text
 
 TRIAL_COLUMNS = ("duration_s", "status", "error", "retries", "name")
@@ -124,7 +124,7 @@ class Result:
         return head + table.head(10).to_html(index=False, float_format=lambda v: f"{v:.4g}")
 
 
-def trials_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+def trials_frame(rows: list[TrialRow]) -> pd.DataFrame:
     """One row per trial: its parameters, metrics, times and status (summary rows flattened)."""
     flat = [
         {

@@ -257,7 +257,7 @@ def selection_lines(summary: Summary) -> list[tuple[str, str]]:
     return lines
 
 
-def rule_text(record: dict[str, Any], metric: str) -> str:
+def rule_text(record: Selection, metric: str) -> str:
     """``one_se: the simplest within one standard error (0.0136) of the best mse; simplest: ...``."""
     within_ = "one standard error" if record["rule"] == "one_se" else f"tolerance {record['tolerance']:g}"
     order = ", ".join(f"{param} {way}" for param, way in (record["simplest"] or {}).items())

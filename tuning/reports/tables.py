@@ -7,11 +7,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from tuning.estimators.space import config_key
 from tuning.metrics import sort_sign
-from tuning.summary_types import TrialRow
+from tuning.summary_types import BestModel, TrialRow
 from tuning.values import fmt, mean_std, score_text
 
 
@@ -72,12 +71,12 @@ def trials_table(
     return Table(header, rows)
 
 
-def scored_rows(best_model: dict[str, Any]) -> str:
+def scored_rows(best_model: BestModel) -> str:
     """The rows the best model's tables are scored on: ``validation`` or ``test``."""
     return "validation" if best_model.get("scored_on") == "validation" else "test"
 
 
-def class_tables(best_model: dict[str, Any]) -> tuple[Table, Table] | None:
+def class_tables(best_model: BestModel) -> tuple[Table, Table] | None:
     """A classifier's confusion matrix and per-class scores (precision, recall, f1-score,
     support); None for a regressor's model."""
     if "confusion_matrix" not in best_model:

@@ -17,7 +17,7 @@ from tuning.reports.selection import selection_lines
 from tuning.reports.summary import PARALLEL, main_result, recorded_metrics, trial_record
 from tuning.reports.tables import class_tables, scored_rows, trials_table
 from tuning.stopping import stopped_text
-from tuning.summary_types import Summary
+from tuning.summary_types import BestModel, Summary, Timings
 from tuning.trial.records import RunnerResult, TrialResult
 from tuning.values import evaluation_line, mean_std, params_text, score_text
 
@@ -112,7 +112,7 @@ def _splits(metrics: dict[str, Any], metric: str) -> str:
     return f" over {len(repeats)} splits, the mean" if repeats else ""
 
 
-def class_lines(best_model: dict[str, Any]) -> list[str]:
+def class_lines(best_model: BestModel) -> list[str]:
     """A classifier's confusion matrix and per-class scores on the test rows (none for a regressor)."""
     tables = class_tables(best_model)
     if tables is None:
@@ -179,7 +179,7 @@ def _beats(result: RunnerResult, seq: RunnerResult) -> bool:
     return 0 < result.wall_s < seq.wall_s
 
 
-def _speed_lines(t: dict[str, Any], results: dict[str, RunnerResult]) -> list[str]:
+def _speed_lines(t: Timings, results: dict[str, RunnerResult]) -> list[str]:
     """Each parallel runner's speedup over the baseline and efficiency, side by side, and why
     the baseline won where it did."""
     ran = [name for name in PARALLEL if t.get(f"{name}_efficiency") is not None]

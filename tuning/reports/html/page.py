@@ -31,7 +31,7 @@ from tuning.reports.summary import recorded_metrics
 from tuning.reports.tables import class_tables, scored_rows, trials_table
 from tuning.run_files import REPORT_FILE, read_summary, write_atomic
 from tuning.stopping import stopped_text
-from tuning.summary_types import Summary
+from tuning.summary_types import BestModel, Summary, Timings
 from tuning.values import evaluation_line, params_text, score_text
 
 if TYPE_CHECKING:
@@ -94,7 +94,7 @@ def render_html(summary: Summary) -> str:
     return "\n".join(parts) + "\n"
 
 
-def _small_trials_note(t: dict[str, Any]) -> list[str]:
+def _small_trials_note(t: Timings) -> list[str]:
     """Where the baseline beat Tune (or the tasks runner): that the trials are too small for it,
     and the tasks runner if it beat the baseline."""
     speedup = t.get("speedup")
@@ -144,7 +144,7 @@ def _figures_html(data: dict[str, Any], metric: str, mode: str) -> list[str]:
     return [figure_html(*drawn) for drawn in report_figures(data, metric, mode)]
 
 
-def _speed_rows(t: dict[str, Any]) -> list[tuple[str, Any, str]]:
+def _speed_rows(t: Timings) -> list[tuple[str, Any, str]]:
     """Speedup, efficiency and cores: Tune's (or the tasks runner's), or each one's when both ran."""
     both = all(t.get(f"{name}_efficiency") is not None for name in ("tasks", "tune"))
     named = [(f"{RUNNER_LABELS[n]}: ", f"{n}_") for n in ("tasks", "tune")] if both else [("", "")]
@@ -192,7 +192,7 @@ def _selection_html(summary: Summary) -> str:
     return f'<table class="facts selection">{cells}</table>' if lines else ""
 
 
-def _classes_html(best_model: dict[str, Any]) -> str:
+def _classes_html(best_model: BestModel) -> str:
     """A classifier's confusion matrix and per-class scores on the test rows ('' for a regressor)."""
     tables = class_tables(best_model)
     if tables is None:
