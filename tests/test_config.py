@@ -396,3 +396,49 @@ def test_layout_table_names_every_module():
         named.update(p if "/" in p else f"{folder}/{p}" for p in paths)
     modules = {str(p.relative_to(ROOT)) for p in (ROOT / "tuning").rglob("*.py") if p.name != "__init__.py"}
     assert named == modules
+
+
+def function_local_imports(tree: ast.Module) -> Iterator[tuple[ast.Import | ast.ImportFrom, ast.stmt | None]]:
+    """Each import inside a function (nested blocks too), with the statement before it in its block."""
+    seen: set[int] = set()
+    for function in ast.walk(tree):
+        if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        for node in ast.walk(function):
+            for block in ("body", "orelse", "finalbody"):
+                statements = getattr(node, block, None)
+                if not isinstance(statements, list):
+                    continue
+                for before, statement in zip([None, *statements], statements, strict=False):
+                    if isinstance(statement, (ast.Import, ast.ImportFrom)) and id(statement) not in seen:
+                        seen.add(id(statement))
+                        yield statement, before
+
+
+def unexplained_imports(source: str) -> tuple[int, list[int]]:
+    """How many function-local imports ``source`` has, and the lines of those with no reason: a
+    comment on the import's lines or the line above, or a run of imports headed by one with it."""
+    lines, explained, silent, total = source.splitlines(), set(), [], 0
+    for node, before in function_local_imports(ast.parse(source)):
+        total += 1
+        own = any("#" in line for line in lines[node.lineno - 1 : node.end_lineno])
+        above = node.lineno > 1 and lines[node.lineno - 2].lstrip().startswith("#")
+        grouped = id(before) in explained and before.end_lineno == node.lineno - 1
+        if own or above or grouped:
+            explained.add(id(node))
+        else:
+            silent.append(node.lineno)
+    return total, silent
+
+
+def test_every_function_local_import_says_why():
+    """An import inside a function says why it is not at the top of its module (Ray on first use,
+    an optional extra, import cost, a circle): an import that needn't be local moves up."""
+    sample = "def f():\n    import a  # heavy\n    import b\n\n    import c\n    # a circle\n    import d\n"
+    assert unexplained_imports(sample) == (4, [5])
+    total, silent = 0, []
+    for path in sorted((ROOT / "tuning").rglob("*.py")):
+        count, lines = unexplained_imports(path.read_text())
+        total += count
+        silent += [f"{path.relative_to(ROOT)}:{line}" for line in lines]
+    assert total > 50 and not silent, silent

@@ -42,6 +42,7 @@ from tuning.runners.dispatch import run_runners, settle_stopped, unfinished
 from tuning.runners.session import Session
 from tuning.runners.tracking import Trackers, open_trackers
 from tuning.storage import STORAGE_ERRNOS, location, publish
+from tuning.summary_types import Summary, Validation
 from tuning.trial.data import Split, load_split, split_frame
 from tuning.trial.records import RunnerResult
 
@@ -62,7 +63,7 @@ def run_experiment(
     rows: Any = None,
     process_started: float | None = None,
     release_ray: bool = False,
-) -> dict[str, Any]:
+) -> Summary:
     """Run an experiment and write its run directory; return the summary.
 
     Everything that can be rejected (results folder, cluster, data) is checked before the
@@ -160,7 +161,7 @@ def check_before_start(experiment: Experiment, runner: str | None, resume: Path 
 def keep_best(
     session: Session,
     results: dict[str, RunnerResult],
-    summary: dict[str, Any],
+    summary: Summary,
     phases: Phases,
     ray_not_needed: Callable[[], None] = lambda: None,
 ) -> None:
@@ -181,7 +182,7 @@ def keep_best(
         ray_not_needed()
 
 
-def load_rows(plan: Plan, rows: Any, resume: Path | None) -> tuple[Plan, Split, dict[str, Any] | None]:
+def load_rows(plan: Plan, rows: Any, resume: Path | None) -> tuple[Plan, Split, Validation | None]:
     """The split of the experiment's rows (or of ``rows`` in memory), checked against its
     metrics, and the plan with its repeats grouped into trials (a resumed run keeps its chunks)."""
     settings, classifier = plan.experiment, plan.spec.classifier
@@ -222,7 +223,7 @@ def check_scorable(experiment: Experiment, split: Split, classifier: bool) -> No
 
 
 def open_run_dir(
-    plan: Plan, split: Split, echo: Echo, resume: Path | None, validation: dict[str, Any] | None = None
+    plan: Plan, split: Split, echo: Echo, resume: Path | None, validation: Validation | None = None
 ) -> tuple[Path, dict[str, Any]]:
     """A new run directory with the resolved experiment and what started it (`write_started`:
     the split and ``validation``, how its repeats are grouped), or the one being resumed.
@@ -260,7 +261,7 @@ def summarise(
     *,
     resumed: bool,
     echo: Echo,
-) -> dict[str, Any]:
+) -> Summary:
     """Compare the runners and build the summary: complete, incomplete or interrupted.
 
     A runner that a ``search.stop`` rule ended (`settle_stopped`) is not interrupted; the
@@ -303,7 +304,7 @@ def parity(results: dict[str, RunnerResult], experiment: Experiment) -> list[str
 
 def write_and_report(
     run_dir: Path,
-    summary: dict[str, Any],
+    summary: Summary,
     results: dict[str, RunnerResult],
     echo: Echo,
     show_all: bool = False,
@@ -326,7 +327,7 @@ def write_and_report(
         )
 
 
-def _html_report(run_dir: Path, summary: dict[str, Any], echo: Echo) -> None:
+def _html_report(run_dir: Path, summary: Summary, echo: Echo) -> None:
     """Write report.html; the results are saved already, so a plotting failure only warns."""
     try:
         echo(f"HTML report:   {write_report(run_dir, summary)}")

@@ -25,6 +25,7 @@ from tuning.phases import process_start
 from tuning.planning.dry_run import dry_run
 from tuning.run_files import EXPERIMENT_FILE, check_started, read_experiment, read_summary
 from tuning.stopping import stopped_text
+from tuning.summary_types import Summary
 
 EXIT_OK, EXIT_INCOMPLETE, EXIT_INTERRUPTED = 0, 1, 130
 __all__ = ["main", "parse_args"]
@@ -192,7 +193,7 @@ def resumable(
     return experiment, saved["runner"]
 
 
-def _check_resumable(summary: dict | None, saved: dict, budget: list[str], where: str) -> None:
+def _check_resumable(summary: Summary | None, saved: dict, budget: list[str], where: str) -> None:
     """An interrupted run resumes as it was; a run a ``search.stop`` rule ended continues only
     with a new budget (``--set search.stop.time=10m``); any other finished run is refused."""
     stopped = (summary or {}).get("stopped")

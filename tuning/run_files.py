@@ -18,6 +18,7 @@ import yaml
 
 from tuning.errors import ExperimentError
 from tuning.storage import RESERVE_BYTES, is_uri, join, new_remote_run_dir, read_text
+from tuning.summary_types import Summary
 
 EXPERIMENT_FILE = "experiment.yaml"
 ENVIRONMENT_FILE = "environment.json"  # package versions and git commit, written at the start
@@ -216,7 +217,7 @@ def environment() -> dict[str, str]:
     return found
 
 
-def read_summary(run_dir: Path | str) -> dict[str, Any] | None:
+def read_summary(run_dir: Path | str) -> Summary | None:
     """A run directory's summary (local or a URI); None before the run wrote one."""
     text = read_text(run_dir, SUMMARY_FILE)
     if text is None:

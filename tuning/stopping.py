@@ -15,6 +15,7 @@ from time import monotonic
 from typing import Any
 
 from tuning.metrics import better
+from tuning.summary_types import Stopped
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -117,7 +118,7 @@ class StopRule:
         return self.reason
 
 
-def stopped_text(stopped: dict[str, Any]) -> str:
+def stopped_text(stopped: Stopped) -> str:
     """``time budget 20m reached after 143 trials; 57 configurations never ran`` (a summary's ``stopped``)."""
     count = stopped.get("unrun_count", len(stopped.get("unrun") or []))
     return f"{stopped['reason']}; {count} configuration{'s' if count != 1 else ''} never ran"

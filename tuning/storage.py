@@ -18,6 +18,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import pyarrow.fs
+
 from tuning.errors import ExperimentError, redacted
 
 _STAGED: dict[Path, str] = {}  # local staging folder -> the run directory's URI
@@ -56,15 +58,11 @@ def parent(uri: str) -> str:
 
 def filesystem(uri: str):
     """pyarrow's filesystem and path for a URI."""
-    import pyarrow.fs
-
     return pyarrow.fs.FileSystem.from_uri(uri)
 
 
 def new_remote_run_dir(storage_uri: str, name: str, stamp: str) -> Path:
     """Claim ``<storage_uri>/<name>/<stamp>`` and return the local folder staging it."""
-    import pyarrow.fs
-
     try:
         fs, base = filesystem(join(storage_uri, name))
         for attempt in range(1000):
@@ -120,8 +118,6 @@ def publish(run_dir: Path) -> None:
     uri = remote(run_dir)
     if uri is None:
         return
-    import pyarrow.fs
-
     fs, path = filesystem(uri)
     pyarrow.fs.copy_files(str(run_dir), path, destination_filesystem=fs)
 
@@ -131,8 +127,6 @@ def read_text(run_dir: Path | str, relative: str) -> str | None:
     if not is_uri(run_dir):
         path = Path(run_dir) / relative
         return _decoded(path.read_bytes(), str(path)) if path.is_file() else None
-    import pyarrow.fs
-
     fs, path = filesystem(str(run_dir))
     target = f"{path.rstrip('/')}/{relative}"
     if fs.get_file_info(target).type != pyarrow.fs.FileType.File:
@@ -157,8 +151,6 @@ def names(run_dir: Path | str) -> list[str]:
     """The entries of a run directory, local or remote (empty if it does not exist)."""
     if not is_uri(run_dir):
         return [p.name for p in Path(run_dir).iterdir()] if Path(run_dir).is_dir() else []
-    import pyarrow.fs
-
     fs, path = filesystem(str(run_dir))
     infos = fs.get_file_info(pyarrow.fs.FileSelector(path, allow_not_found=True))
     return [info.base_name for info in infos]

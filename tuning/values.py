@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from tuning.summary_types import Evaluation
+
 
 def is_number(value: Any) -> bool:
     """A finite int or float (``True`` and ``False`` are not numbers here)."""
@@ -33,7 +35,7 @@ def mean_std(metrics: dict[str, Any], name: str) -> str:
     return score_text(metrics[name])
 
 
-def evaluation_line(evaluation: dict[str, Any], metric: str) -> str:
+def evaluation_line(evaluation: Evaluation, metric: str) -> str:
     """``LinearRegression, Monte Carlo CV over 100 splits: r2 0.6012 ± 0.0123 (mse ..., ...)``."""
     means, stds = evaluation["metrics"], evaluation["std"]
     others = ", ".join(f"{m} {score_text(means[m])} ± {score_text(stds[m])}" for m in means if m != metric)

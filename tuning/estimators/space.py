@@ -10,6 +10,8 @@ import json
 import math
 from typing import Any
 
+import numpy as np
+
 from tuning.estimators.models import CHOICE_KEY, choice_config, choice_key
 
 MAX_TRIALS = 10_000  # the most trials a plan may hold: counted before any is expanded
@@ -67,8 +69,6 @@ def distinct_sample(space: dict[str, dict[str, Any]], num_samples: int, seed: in
     As scikit-learn's ``ParameterSampler`` does when every parameter is a list: no
     configuration is run twice. Seeded with numpy's ``default_rng(seed)``.
     """
-    import numpy as np
-
     names = list(space)
     values = [next(iter(space[name].values())) for name in names]
     total = math.prod(len(v) for v in values)
@@ -85,7 +85,7 @@ def distinct_sample(space: dict[str, dict[str, Any]], num_samples: int, seed: in
 
 def to_tune(space: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """Tune's ``param_space`` for a validated space (see `tuning.config`)."""
-    from ray import tune
+    from ray import tune  # Ray on first use: `import tuning` stays Ray-free
 
     makers = {
         "grid": tune.grid_search,
@@ -106,7 +106,7 @@ def variant_generator(
     ``max_concurrent``: the cap on trials at once; Tune ignores ``TuneConfig.max_concurrent_trials``
     when it is given a generator instance, so the generator must carry it.
     """
-    from ray.tune.search import BasicVariantGenerator
+    from ray.tune.search import BasicVariantGenerator  # Ray on first use: `import tuning` stays Ray-free
 
     return BasicVariantGenerator(
         random_state=seed, points_to_evaluate=points, max_concurrent=max_concurrent or 0
@@ -121,6 +121,7 @@ def expand(
     ``algorithm`` ``random`` samples grid lists too (``num_samples`` draws in all); an
     adaptive algorithm (``optuna``) cannot be expanded in advance.
     """
+    # Ray on first use: `import tuning` stays Ray-free
     from ray.tune.search.sample import _BackwardsCompatibleNumpyRng
     from ray.tune.search.variant_generator import generate_variants
 

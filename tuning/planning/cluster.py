@@ -73,6 +73,7 @@ def _use_token_if_available(address: str) -> None:
     if address == "auto" or os.environ.get("RAY_AUTH_MODE") is not None:
         return
     try:
+        # a private Ray API, on first use: another Ray may lack it
         from ray._private.authentication.authentication_token_setup import (
             maybe_enable_token_auth_if_token_available,
         )
@@ -105,7 +106,7 @@ def connect(
     local Ray this starts. ``wait_s``: how long `check_fits` may wait for a node of a
     joined cluster that can hold a trial (an autoscaling cluster's workers still starting).
     """
-    import ray
+    import ray  # Ray on first use: a plan and a local --dry-run never load it
 
     started = joined = False
     if not ray.is_initialized():
@@ -153,7 +154,7 @@ class RayRelease:
 
     def start(self) -> None:
         if self.wanted and self.thread is None:
-            import ray
+            import ray  # Ray on first use: a plan and a local --dry-run never load it
 
             gc.collect()
             gc.disable()
@@ -168,7 +169,7 @@ class RayRelease:
 
 def snapshot(started_here: bool = False) -> Cluster:
     """The connected cluster's live nodes, now."""
-    import ray
+    import ray  # Ray on first use: a plan and a local --dry-run never load it
 
     nodes = [n for n in ray.nodes() if n.get("Alive")]
     node_cpus = tuple(float(n["Resources"].get("CPU", 0)) for n in nodes)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from tuning.config import DataConfig, Experiment
-from tuning.planning.cluster import local_cluster, resolve_address
+from tuning.planning.cluster import connect, local_cluster, resolve_address
 from tuning.planning.estimate import budget_line
 from tuning.planning.plan import Plan, make_plan
 from tuning.trial.data import choose_reader
@@ -33,8 +33,6 @@ def dry_run(
     if resolve_address(experiment.address) is None:
         return describe(make_plan(experiment, runner, local_cluster(num_cpus, num_gpus)))
     import ray  # heavy: only to ask a running cluster what it has
-
-    from tuning.planning.cluster import connect
 
     joined = not ray.is_initialized()
     cluster = connect(experiment.address)

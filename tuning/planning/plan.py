@@ -21,6 +21,7 @@ from tuning.estimators.space import expand, expand_choice
 from tuning.planning.cluster import THIS_MACHINE, Cluster, check_fits, local_cluster
 from tuning.planning.search import adaptive, check_runner, for_choice, search_space
 from tuning.runner_names import RUNNERS, SEQUENTIAL, TASKS, TUNE
+from tuning.summary_types import Validation
 from tuning.trial.data import Split
 from tuning.trial.fit import TrialSpec, run_trial
 from tuning.trial.shared_fits import Group, fitted_sizes, group_configs, size_key
@@ -186,7 +187,7 @@ def share_plan(experiment: Experiment, configs: list[dict[str, Any]]) -> tuple[t
     return tuple(groups), saving
 
 
-def group_repeats(plan: Plan, split: Split, chunk: int | None = None) -> tuple[Plan, dict[str, Any] | None]:
+def group_repeats(plan: Plan, split: Split, chunk: int | None = None) -> tuple[Plan, Validation | None]:
     """The plan with each configuration's repeats grouped into trials, and how (None: no repeats).
 
     A tiny fit must not pay a whole Tune trial (~50 ms) per repeat: one repeat of the first
@@ -197,7 +198,7 @@ def group_repeats(plan: Plan, split: Split, chunk: int | None = None) -> tuple[P
     spec, repeats = plan.spec, plan.spec.repeats
     if not repeats:
         return plan, None
-    record: dict[str, Any] = {"repeats": repeats, "cv": spec.cv, "test_size": spec.test_size, "rows": "all"}
+    record: Validation = {"repeats": repeats, "cv": spec.cv, "test_size": spec.test_size, "rows": "all"}
     if plan.adaptive:
         return plan, {**record, "chunk": repeats, "trials_per_configuration": 1}
     first_s = None
@@ -222,7 +223,7 @@ def _time_one_repeat(config: dict[str, Any], split: Split, spec: TrialSpec) -> f
     return min(times)
 
 
-def grouping_line(record: dict[str, Any]) -> str:
+def grouping_line(record: Validation) -> str:
     """``Repeats: 100 per configuration in 2 trials of 50 (one repeat took 8 ms; >= 0.5 s a trial)``."""
     trials, chunk = record["trials_per_configuration"], record["chunk"]
     line = (

@@ -22,6 +22,7 @@ from tuning.estimators.space import (
     variant_generator,
 )
 from tuning.runner_names import RUNNERS, SEQUENTIAL, TASKS, TUNE
+from tuning.summary_types import Search
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -88,7 +89,7 @@ def search_alg(experiment: Experiment, run_dir: Path | None = None):
     if search.algorithm != "optuna":
         return variant_generator(experiment.seed, max_concurrent=cap)
     try:
-        import optuna
+        import optuna  # optional: tuning[optuna]
         from optuna.samplers import TPESampler
 
         from tuning.planning.study import UnrepeatedSearch  # imports Ray Tune's OptunaSearch
@@ -215,10 +216,10 @@ def comparable(
     return replace(seq, trials=[t for t in seq.trials if config_key(t.config) in kept]), tune
 
 
-def search_record(results: dict[str, RunnerResult], experiment: Experiment) -> dict[str, Any]:
+def search_record(results: dict[str, RunnerResult], experiment: Experiment) -> Search:
     """The search's settings and, under a budget, how many trials stopped early."""
     search = experiment.search
-    record: dict[str, Any] = {"algorithm": search.algorithm, "num_samples": search.num_samples}
+    record: Search = {"algorithm": search.algorithm, "num_samples": search.num_samples}
     if search.budget is not None:
         record["scheduler"] = search.scheduler
         record["budget"] = {"param": search.budget.param, "steps": list(search.budget.steps)}
@@ -229,7 +230,7 @@ def search_record(results: dict[str, RunnerResult], experiment: Experiment) -> d
     return record
 
 
-def stopping_line(record: dict[str, Any], total: int) -> str | None:
+def stopping_line(record: Search, total: int) -> str | None:
     """``Early stopping: asha stopped 9 of 12 Tune trials (35 of 72 steps run)``, or None."""
     if not record.get("scheduler") or "tune_stopped_early" not in record:
         return None

@@ -26,6 +26,7 @@ from tuning.reports.summary import main_result
 from tuning.run_files import MODEL_FILE, create_new, write_json
 from tuning.runner_names import TUNE
 from tuning.storage import is_uri
+from tuning.summary_types import BestModel
 from tuning.trial.data import Split
 from tuning.trial.fit import TrialSpec, build_estimator, final_estimator, trial_threads
 from tuning.trial.records import RunnerResult, TrialResult
@@ -172,7 +173,7 @@ def test_scores(model, split: Split, spec: TrialSpec) -> tuple[dict[str, float],
 
 def refit_best(
     experiment, results, split: Split, spec: TrialSpec, run_dir: Path, echo, selected: str | None = None
-) -> dict[str, Any]:
+) -> BestModel:
     """Refit the selected trial of the run (``selected``, `tuning.reports.selection`; None: the best),
     Tune's if it ran; a failure is reported, not raised."""
     runner = main_result(results).runner

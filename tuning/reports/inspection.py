@@ -13,6 +13,7 @@ import argparse
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import cast
 
 import pandas as pd
 
@@ -28,6 +29,7 @@ from tuning.runners.sequential import read_sequential
 from tuning.runners.tasks import read_tasks
 from tuning.runners.tune import read_tune
 from tuning.storage import is_uri, names
+from tuning.summary_types import Summary, Timings, Validation
 from tuning.trial.records import RunnerResult
 
 
@@ -41,22 +43,27 @@ def inspect_run(run_dir: Path | str, show_all: bool = False) -> str:
     if not results:
         raise ExperimentError("has no trials yet", where=str(run_dir))
     metric, mode = experiment["metric"], experiment["mode"]
-    shown = {
-        "experiment": experiment["name"],
-        "metric": metric,
-        "mode": mode,
-        "metrics": summary.get("metrics") or experiment.get("metrics"),
-        "best_model": summary.get("best_model"),
-        "run_dir": str(run_dir),
-        "best": None
-        if summary.get("evaluation")
-        else summary.get("best") or best_record(results, metric, mode),
-        "evaluation": summary.get("evaluation"),
-        "counts": summary.get("counts") or counts([t for r in results.values() for t in r.trials]),
-        "timings": summary.get("timings") or {},
-        "stopped": summary.get("stopped"),
-        "trials": summary.get("trials"),  # the rows the importances are computed from
-    }
+    # the keys the text report reads, from summary.json where the run wrote it, else rebuilt
+    # from the trials on disk (a run cut short): a partial `Summary`
+    shown = cast(
+        Summary,
+        {
+            "experiment": experiment["name"],
+            "metric": metric,
+            "mode": mode,
+            "metrics": summary.get("metrics") or experiment.get("metrics"),
+            "best_model": summary.get("best_model"),
+            "run_dir": str(run_dir),
+            "best": None
+            if summary.get("evaluation")
+            else summary.get("best") or best_record(results, metric, mode),
+            "evaluation": summary.get("evaluation"),
+            "counts": summary.get("counts") or counts([t for r in results.values() for t in r.trials]),
+            "timings": summary.get("timings") or {},
+            "stopped": summary.get("stopped"),
+            "trials": summary.get("trials"),  # the rows the importances are computed from
+        },
+    )
     return render(shown, results, show_all)
 
 
@@ -74,7 +81,7 @@ def trials_table(run_dir: Path | str, kind: str) -> str:
 
 
 def read_results(
-    run_dir: Path | str, timings: dict, validation: dict | None = None
+    run_dir: Path | str, timings: Timings, validation: Validation | None = None
 ) -> dict[str, RunnerResult]:
     """Each runner's trials as the run directory holds them (none: the run has no trials yet),
     one per configuration (chunks of repeats merged, as ``validation`` of summary.json says)."""

@@ -18,6 +18,7 @@ import pandas as pd
 from tuning.estimators.space import config_key
 from tuning.reports.best_model import MODEL_FILE
 from tuning.runner_names import SEQUENTIAL, SHOWN_FIRST, TASKS, TUNE
+from tuning.summary_types import Summary, TrialRow
 from tuning.values import params_text, score_text
 
 TRIAL_COLUMNS = ("duration_s", "status", "error", "retries", "name")
@@ -49,7 +50,7 @@ class Result:
     """
 
     run_dir: Path
-    summary: dict[str, Any]
+    summary: Summary
     best_model: Any = None
     trials: pd.DataFrame = field(default_factory=pd.DataFrame)
     compare: pd.DataFrame | None = None
@@ -124,7 +125,7 @@ class Result:
         return head + table.head(10).to_html(index=False, float_format=lambda v: f"{v:.4g}")
 
 
-def trials_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+def trials_frame(rows: list[TrialRow]) -> pd.DataFrame:
     """One row per trial: its parameters, metrics, times and status (summary rows flattened)."""
     flat = [
         {
@@ -137,7 +138,7 @@ def trials_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(flat)
 
 
-def compare_frame(summary: dict[str, Any]) -> pd.DataFrame | None:
+def compare_frame(summary: Summary) -> pd.DataFrame | None:
     """The runners side by side, one row per configuration (None unless both ran)."""
     runs = summary.get("trials") or {}
     other = TUNE if TUNE in runs else TASKS  # beside the baseline: Tune, else the tasks runner
@@ -162,7 +163,7 @@ def compare_frame(summary: dict[str, Any]) -> pd.DataFrame | None:
     return pd.DataFrame(rows)
 
 
-def result_of(run_dir: Path, summary: dict[str, Any], model: Any = None) -> Result:
+def result_of(run_dir: Path, summary: Summary, model: Any = None) -> Result:
     """The `Result` of a summary; the best model is ``model`` or read from the run directory."""
     if model is None and (Path(run_dir) / MODEL_FILE).is_file():
         model = joblib.load(Path(run_dir) / MODEL_FILE)

@@ -27,6 +27,7 @@ from scipy import stats
 
 from tuning.metrics import sort_sign
 from tuning.runner_names import SEQUENTIAL, TUNE
+from tuning.summary_types import BestRecord, Selection, Summary
 from tuning.trial.records import RunnerResult, TrialResult
 from tuning.values import is_number, params_text, score_text
 
@@ -133,9 +134,7 @@ def within(
     return close, distance
 
 
-def choose(
-    trials: list[TrialResult], rule: Rule, metric: str, mode: str, ratio: float
-) -> dict[str, Any] | None:
+def choose(trials: list[TrialResult], rule: Rule, metric: str, mode: str, ratio: float) -> Selection | None:
     """The selection record of a run's trials: the rule, the best by score, the selected one,
     the tie set (with per-split scores), the best's interval and the smallest tied model."""
     done = [t for t in trials if t.ok and metric in t.metrics]
@@ -167,11 +166,11 @@ def choose(
     }
 
 
-def _entry(trial: TrialResult, metric: str) -> dict[str, Any]:
+def _entry(trial: TrialResult, metric: str) -> BestRecord:
     return {"trial": trial.name, "config": trial.config, metric: trial.metrics[metric]}
 
 
-def _smallest(tied: list[TrialResult], metric: str) -> dict[str, Any] | None:
+def _smallest(tied: list[TrialResult], metric: str) -> BestRecord | None:
     """The tied trial whose fitted model is smallest in bytes (None: no ties or no sizes)."""
     sized = [t for t in tied if "model_bytes" in t.metrics]
     if not sized:
@@ -182,7 +181,7 @@ def _smallest(tied: list[TrialResult], metric: str) -> dict[str, Any] | None:
 
 def selection_record(
     experiment: Experiment, spec: TrialSpec, results: dict[str, RunnerResult]
-) -> dict[str, Any] | None:
+) -> Selection | None:
     """The run's selection (`choose`) from Tune's trials if it ran, else the baseline's; with
     both, ``agree`` says whether the baseline's own trials select the same configuration."""
     if experiment.evaluation:
@@ -228,7 +227,7 @@ def size_text(size: int) -> str:
     return f"{size} B"
 
 
-def selection_lines(summary: dict[str, Any]) -> list[tuple[str, str]]:
+def selection_lines(summary: Summary) -> list[tuple[str, str]]:
     """What the reports say about the selection: ``(label, text)`` pairs, terminal and HTML alike."""
     record, metric = summary.get("selection"), summary["metric"]
     if not record:
@@ -259,7 +258,7 @@ def selection_lines(summary: dict[str, Any]) -> list[tuple[str, str]]:
     return lines
 
 
-def rule_text(record: dict[str, Any], metric: str) -> str:
+def rule_text(record: Selection, metric: str) -> str:
     """``one_se: the simplest within one standard error (0.0136) of the best mse; simplest: ...``."""
     within_ = "one standard error" if record["rule"] == "one_se" else f"tolerance {record['tolerance']:g}"
     order = ", ".join(f"{param} {way}" for param, way in (record["simplest"] or {}).items())

@@ -1,7 +1,8 @@
-"""``summary.json``: the one writer and reader of a run's summary and its per-trial rows.
+"""``summary.json``: the one writer of a run's summary and its per-trial rows.
 
-The run writes it; `tuning.reports.text` renders it; ``tuning.inspect`` and the HTML report read
-it back. Its rows (`trial_record`) are what the tables, plots and future API show.
+The run writes it (its shape: `tuning.summary_types.Summary`); `tuning.reports.text` renders it;
+``tuning.inspect`` and the HTML report read it back (`tuning.run_files.read_summary`). Its rows
+(`trial_record`) are what the tables, plots and future API show.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from tuning.reports.selection import selection_record
 from tuning.run_files import SUMMARY_FILE, environment, write_json
 from tuning.runner_names import PARALLEL, SEQUENTIAL, SHOWN_FIRST
 from tuning.storage import location
+from tuning.summary_types import BestRecord, Counts, Estimator, Evaluation, Search, Summary, Timings, TrialRow
 from tuning.trial.data import Split
 from tuning.trial.fit import MODEL_KEY, TrialSpec
 from tuning.trial.records import RunnerResult, TrialResult
@@ -38,8 +40,8 @@ def build_summary(
     resumed: bool,
     mismatched: list[str],
     fixed_costs: dict[str, float | None],
-    search: dict[str, Any],
-) -> dict[str, Any]:
+    search: Search,
+) -> Summary:
     """The summary of a run that ended with ``status`` (complete, incomplete or interrupted)."""
     experiment, cluster = plan.experiment, plan.cluster
     shown = main_result(results)
@@ -79,9 +81,9 @@ def build_summary(
     }
 
 
-def estimator_record(spec: TrialSpec) -> dict[str, Any]:
+def estimator_record(spec: TrialSpec) -> Estimator:
     """The estimator: its class and fixed parameters; a pipeline's steps; a choice's branches."""
-    record: dict[str, Any] = {"class": spec.estimator, "fixed_params": spec.params}
+    record: Estimator = {"class": spec.estimator, "fixed_params": spec.params}
     if spec.pipeline:
         record["steps"] = _steps(spec.model)
     if spec.choice:
@@ -96,7 +98,7 @@ def _steps(model: Model) -> list[dict[str, Any]]:
     return [{"name": s.name, "class": s.path, "params": s.params} for s in model.steps]
 
 
-def counts(trials: list[TrialResult], total: int | None = None) -> dict[str, int]:
+def counts(trials: list[TrialResult], total: int | None = None) -> Counts:
     """How many trials there are, ended well, errored, and were retried."""
     return {
         "trials": len(trials) if total is None else total,
@@ -113,7 +115,7 @@ def main_result(results: dict[str, RunnerResult]) -> RunnerResult:
 
 def timings(
     results: dict[str, RunnerResult], ray_start_s: float | None, data_load_s: float | None
-) -> dict[str, Any]:
+) -> Timings:
     """Each runner's trial-phase wall time, the fixed costs, speedup and parallel efficiency.
 
     Efficiency is the ideal of all cores busy over the measured wall time:
@@ -122,7 +124,7 @@ def timings(
     and ``ideal_s`` are Tune's if it ran, else the tasks runner's; when both ran, each one's
     are also ``<runner>_speedup``, ``<runner>_efficiency``, ``<runner>_cores``, ``<runner>_ideal_s``.
     """
-    out: dict[str, Any] = {"ray_start_s": ray_start_s, "data_load_s": data_load_s}
+    out: Timings = {"ray_start_s": ray_start_s, "data_load_s": data_load_s}
     for name, result in results.items():
         out[f"{name}_s"] = result.wall_s
         if result.tracking_s:
@@ -150,13 +152,13 @@ def _parallel(result: RunnerResult, seq: RunnerResult | None) -> dict[str, Any]:
     return out
 
 
-def recorded_metrics(summary: dict[str, Any]) -> list[str]:
+def recorded_metrics(summary: Summary) -> list[str]:
     """The metrics each trial of a run recorded (a summary written before they were listed:
     the four regression metrics)."""
     return list(summary.get("metrics") or SHORT_NAMES)
 
 
-def trial_record(trial: TrialResult, metrics: Sequence[str] = SHORT_NAMES) -> dict[str, Any]:
+def trial_record(trial: TrialResult, metrics: Sequence[str] = SHORT_NAMES) -> TrialRow:
     """One trial as summary.json keeps it: its ``metrics``, their spread over k folds (``_std``)..."""
     keys = (*metrics, *(f"{m}_std" for m in metrics), *(f"{m}_repeats" for m in metrics), *EXTRA_METRICS)
     return {
@@ -180,7 +182,7 @@ def trial_record(trial: TrialResult, metrics: Sequence[str] = SHORT_NAMES) -> di
     }
 
 
-def best_record(results: dict[str, RunnerResult], metric: str, mode: str) -> dict[str, Any] | None:
+def best_record(results: dict[str, RunnerResult], metric: str, mode: str) -> BestRecord | None:
     """The best trial (Tune's if it ran, else the tasks runner's): its runner, name, configuration, score."""
     for name in SHOWN_FIRST:
         if name in results and (best := results[name].best(metric, mode)):
@@ -188,7 +190,7 @@ def best_record(results: dict[str, RunnerResult], metric: str, mode: str) -> dic
     return None
 
 
-def evaluation_record(plan: Plan, shown: RunnerResult) -> dict[str, Any] | None:
+def evaluation_record(plan: Plan, shown: RunnerResult) -> Evaluation | None:
     """A run with no space: the estimator, the number of splits and each metric's mean and std."""
     trial = next((t for t in shown.trials if t.ok), None)
     if trial is None:
@@ -212,5 +214,5 @@ def evaluation_strategy(repeats: int | None, cv: int | None) -> str:
     return f"{cv}-fold CV" if cv else "one hold-out split"
 
 
-def write_summary(run_dir: Path, summary: dict[str, Any]) -> None:
+def write_summary(run_dir: Path, summary: Summary) -> None:
     write_json(run_dir / SUMMARY_FILE, summary)

@@ -10,16 +10,17 @@ from typing import Any
 
 from tuning.estimators.models import CHOICE_KEY
 from tuning.estimators.space import config_key
-from tuning.metrics import METRICS, SHORT_NAMES, sort_sign
+from tuning.metrics import METRICS, SHORT_NAMES
 from tuning.reports.html.data import models_shown
 from tuning.reports.html.importance import most_important_line
 from tuning.reports.selection import selection_lines
-from tuning.reports.summary import main_result, recorded_metrics
+from tuning.reports.summary import main_result, recorded_metrics, trial_record
+from tuning.reports.tables import class_tables, scored_rows, trials_table
 from tuning.runner_names import IN_ORDER, PARALLEL, SEQUENTIAL, TASKS, TUNE
 from tuning.stopping import stopped_text
-from tuning.trial.fit import MODEL_KEY
+from tuning.summary_types import BestModel, Summary, Timings
 from tuning.trial.records import RunnerResult, TrialResult
-from tuning.values import evaluation_line, fmt, mean_std, params_text, score_text
+from tuning.values import evaluation_line, mean_std, params_text, score_text
 
 
 def recorded_values(metrics: dict[str, Any]) -> dict[str, Any]:
@@ -87,40 +88,23 @@ def trial_table(
     A metric with a spread over splits reads ``0.5310 ± 0.0412`` (mean ± std).
     """
     main = main_result(results)
-    others = {name: {config_key(t.config): t for t in r.trials} for name, r in results.items()}
+    kept = list(dict.fromkeys([metric, *metrics]))  # what the rows keep of each trial's metrics
+    rows = {name: [trial_record(t, kept) for t in r.trials] for name, r in results.items()}
     params = sorted({k for t in main.trials for k in t.config}, key=lambda p: (p != CHOICE_KEY, p))
-    sign = sort_sign(mode)
-
-    def order(trial: TrialResult):
-        return (not trial.ok, sign * trial.metrics.get(metric, 0.0))
-
-    model = ["model"] if models else []
-    header = ["trial", *model, *params, *metrics, *(f"{name} s" for name in results)]
-    rows = [header]
-    ranked = sorted(main.trials, key=order)
-    for trial in ranked[:shown]:
-        key = config_key(trial.config)
-        cells = [trial.name, *([trial.metrics.get(MODEL_KEY, "")] if models else [])]
-        cells += [fmt(trial.config[p]) if p in trial.config else "" for p in params]
-        if trial.ok:
-            cells += [
-                (mean_std(trial.metrics, m) if m == metric else score_text(trial.metrics[m]))
-                if m in trial.metrics
-                else ""
-                for m in metrics
-            ]
-        else:
-            error = f"ERROR: {trial.error}" if trial.error is not None else "not finished (interrupted)"
-            cells += [error[:60], *[""] * (len(metrics) - 1)]
-        for name in results:
-            other = others[name].get(key)
-            cells.append(f"{other.duration_s:.2f}" if other and other.ok else "-")
-        rows.append(cells)
-    widths = [max(len(str(r[i])) for r in rows) for i in range(len(header))]
+    listed = [trial_record(t, kept) for t in main.trials]
+    table = trials_table(listed, rows, metric, mode, metrics, params, models=models, error=_error_cell)
+    shown_rows = table.rows[:shown]
+    lines = [table.header, *shown_rows]
+    widths = [max(len(r[i]) for r in lines) for i in range(len(table.header))]
     text = "\n".join(
-        "  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in lines
     )
-    return text, len(ranked) - len(rows) + 1
+    return text, len(table.rows) - len(shown_rows)
+
+
+def _error_cell(error: str | None) -> str:
+    """An errored trial's first metric cell: its error, cut to 60 characters, or that it never finished."""
+    return (f"ERROR: {error}" if error is not None else "not finished (interrupted)")[:60]
 
 
 def _splits(metrics: dict[str, Any], metric: str) -> str:
@@ -129,27 +113,14 @@ def _splits(metrics: dict[str, Any], metric: str) -> str:
     return f" over {len(repeats)} splits, the mean" if repeats else ""
 
 
-def class_lines(best_model: dict[str, Any]) -> list[str]:
+def class_lines(best_model: BestModel) -> list[str]:
     """A classifier's confusion matrix and per-class scores on the test rows (none for a regressor)."""
-    if "confusion_matrix" not in best_model:
+    tables = class_tables(best_model)
+    if tables is None:
         return []
-    names = [str(c) for c in best_model["classes"]]
-    matrix = [["true \\ predicted", *names]] + [
-        [name, *map(str, counts)] for name, counts in zip(names, best_model["confusion_matrix"], strict=True)
-    ]
-    scores = [["class", "precision", "recall", "f1-score", "support"]] + [
-        [
-            name,
-            *(score_text(best_model["per_class"][name][k]) for k in ("precision", "recall", "f1-score")),
-            f"{best_model['per_class'][name]['support']:g}",
-        ]
-        for name in names
-    ]
-    rows = "validation" if best_model.get("scored_on") == "validation" else "test"
     return [
-        f"Best model on the {rows} rows:",
-        *(f"  {line}" for line in _aligned(matrix)),
-        *(f"  {line}" for line in _aligned(scores)),
+        f"Best model on the {scored_rows(best_model)} rows:",
+        *(f"  {line}" for table in tables for line in _aligned([table.header, *table.rows])),
     ]
 
 
@@ -209,7 +180,7 @@ def _beats(result: RunnerResult, seq: RunnerResult) -> bool:
     return 0 < result.wall_s < seq.wall_s
 
 
-def _speed_lines(t: dict[str, Any], results: dict[str, RunnerResult]) -> list[str]:
+def _speed_lines(t: Timings, results: dict[str, RunnerResult]) -> list[str]:
     """Each parallel runner's speedup over the baseline and efficiency, side by side, and why
     the baseline won where it did."""
     ran = [name for name in PARALLEL if t.get(f"{name}_efficiency") is not None]
@@ -235,7 +206,7 @@ def _speed_lines(t: dict[str, Any], results: dict[str, RunnerResult]) -> list[st
     return lines
 
 
-def render(summary: dict[str, Any], results: dict[str, RunnerResult], show_all: bool = False) -> str:
+def render(summary: Summary, results: dict[str, RunnerResult], show_all: bool = False) -> str:
     """The report printed at the end of a run and by ``python -m tuning.inspect``.
 
     The table shows the best `SHOWN_ROWS` configurations unless ``show_all``; a run with

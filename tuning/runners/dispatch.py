@@ -28,6 +28,7 @@ from tuning.runners.session import Session
 from tuning.runners.tasks import read_tasks, run_tasks, units_of
 from tuning.runners.tune import continue_tune, read_tune, run_tune, storage_watch
 from tuning.stopping import StopRule
+from tuning.summary_types import Stopped
 from tuning.trial.records import RunnerResult
 from tuning.trial.validation import chunks
 
@@ -59,7 +60,7 @@ def unfinished(results: dict[str, RunnerResult], total: int) -> bool:
 
 def settle_stopped(
     plan: Plan, results: dict[str, RunnerResult]
-) -> tuple[dict[str, RunnerResult], dict[str, Any] | None]:
+) -> tuple[dict[str, RunnerResult], Stopped | None]:
     """The results without the trials a ``search.stop`` rule left unrun, and the stop's record.
 
     A stopped search is complete: its unrun trials are neither errors nor interrupted. The
@@ -77,7 +78,7 @@ def settle_stopped(
         return kept, None  # no rule stopped a runner before its last trial
     name = TUNE if TUNE in left else next(iter(left))
     unrun, count = left[name]
-    record = {
+    record: Stopped = {
         "reason": kept[name].stopped,
         "unrun": unrun,
         "unrun_count": count,

@@ -71,6 +71,7 @@ def keep_starting_actors() -> None:
     that start ended it each time: the run went on one trial at a time. A pending trial whose
     own actor has its resources keeps that actor; the cached one goes to the next trial.
     """
+    # Tune's private internals when patched: `tasks` imports this module without Tune
     from ray.tune.execution.tune_controller import TuneController
 
     reuse = TuneController._maybe_reuse_cached_actor
@@ -102,6 +103,7 @@ def fail_trials_killed_for_memory() -> None:
     keep it RUNNING, an unfinished trial that every ``--resume`` runs again. It is marked here.
     Installed once per process.
     """
+    # Tune's private internals when patched: `tasks` imports this module without Tune
     from ray.air.execution._internal.actor_manager import RayActorManager
     from ray.tune.execution.tune_controller import TuneController
 

@@ -324,7 +324,7 @@ def tune_callback(progress: Progress):
     Called on every step of Tune's loop, it also redraws the live status line. Tune's own
     console output is off (see `tuning.runners.tune.run_tune`).
     """
-    from ray.tune import Callback
+    from ray.tune import Callback  # Ray Tune on first use: the baseline and SearchCV show progress without it
 
     class _TuneProgress(Callback):
         def __init__(self):

@@ -157,6 +157,7 @@ def _outcome(task: Any) -> Outcome:
     import ray  # heavy: see `_results`
     from ray.exceptions import OutOfMemoryError, RayError
 
+    # imports Ray: `tuning.inspect` reads the tasks' rows without it
     from tuning.runners.lost import memory_line
 
     try:

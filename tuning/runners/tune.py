@@ -71,7 +71,7 @@ def trial(config: dict, split: Split, spec: TrialSpec, keep: KeepFit | None = No
     ``keep``: the result carries a checkpoint of the fitted model (`FIT_FILE`) when it is the
     best so far of this process's trials of the run (`KeepFit`).
     """
-    from ray import tune
+    from ray import tune  # Ray on first use: `tuning.inspect` reads Tune's state without it
 
     sys.unraisablehook = quiet_exit_in_callbacks  # this actor process's; set once or again: the same
     where, fitted = _where(), []
@@ -96,7 +96,7 @@ def shared_trial(config: dict, split: Split, spec: TrialSpec, keep_fit: bool = F
     ``keep_fit``: the last result carries a checkpoint of the one fit (`FIT_FILE`), from
     which the best model is cut instead of refitted (`tuning.reports.best_model.kept_fit`).
     """
-    from ray import tune
+    from ray import tune  # Ray on first use: `tuning.inspect` reads Tune's state without it
 
     sys.unraisablehook = quiet_exit_in_callbacks
     configs = tuple(config[SHARED_KEY])
@@ -121,7 +121,7 @@ def _quiet_checkpoints() -> None:
 
 def _report_fit(model: Any, result: dict) -> None:
     """Report ``result`` with a checkpoint of ``model`` (`FIT_FILE`)."""
-    from ray import tune
+    from ray import tune  # Ray on first use: `tuning.inspect` reads Tune's state without it
 
     with tempfile.TemporaryDirectory(prefix="fit-") as folder:  # Tune copies it to the trial
         joblib.dump(model, Path(folder) / FIT_FILE)
@@ -130,7 +130,7 @@ def _report_fit(model: Any, result: dict) -> None:
 
 def _where() -> dict[str, str]:
     """Where a trial runs: its node and GPUs."""
-    import ray
+    import ray  # Ray on first use: `tuning.inspect` reads Tune's state without it
 
     return {
         "node_id": ray.get_runtime_context().get_node_id(),
@@ -154,7 +154,7 @@ def trainable(experiment: Experiment, split: Split, spec: TrialSpec, groups: tup
     """`trial` (`shared_trial` for shared fits) with the split in the object store and the resources.
 
     Each call keeps its own run's best fits (`keep_fit`: a new token; a restored run's too)."""
-    from ray import tune
+    from ray import tune  # Ray on first use: `tuning.inspect` reads Tune's state without it
 
     resources = {"cpu": experiment.resources.num_cpus, "gpu": experiment.resources.num_gpus}
     if groups:
@@ -173,7 +173,7 @@ def tune_config(
     """The ``param_space`` and `TuneConfig` of a run: one trial per configuration, per group,
     or per listed trial (``configs``: a configuration's chunks of repeats); ``run_dir`` labels
     an Optuna study."""
-    from ray import tune
+    from ray import tune  # Ray on first use: `tuning.inspect` reads Tune's state without it
 
     settings = dict(
         metric=experiment.metric,
@@ -240,7 +240,7 @@ def run_tune(
     A SIGINT stops Tune gracefully; the trials it left are then not `finished`.
     ``callbacks`` are more Tune callbacks (the trackers' loggers).
     """
-    from ray import tune
+    from ray import tune  # Ray on first use: `tuning.inspect` reads Tune's state without it
 
     _prepare_the_process()
     split, spec, run_dir, progress = session.split, session.spec, session.run_dir, session.progress
@@ -276,7 +276,7 @@ def run_tune(
 def shared_events():
     """Ray Tune's `Callback` that writes each configuration a shared fit's trial scores as its own
     TensorBoard HParams entry (``config_<k>`` in the trial's folder), as the sequential runner does."""
-    from ray.tune import Callback
+    from ray.tune import Callback  # Ray on first use: `tuning.inspect` reads Tune's state without it
 
     class SharedEvents(Callback):
         def on_trial_result(self, iteration, trials, trial, result, **info):
@@ -291,7 +291,7 @@ def shared_events():
 def stop_hooks(rule: StopRule) -> tuple[Any, Any]:
     """Ray Tune's `Stopper` and `Callback` for ``rule``: the callback feeds it each finished trial
     (each configuration of a shared fit), the stopper's ``stop_all`` asks it after every step."""
-    from ray.tune import Callback
+    from ray.tune import Callback  # Ray on first use: `tuning.inspect` reads Tune's state without it
     from ray.tune.stopper import Stopper
 
     class RuleStopper(Stopper):
@@ -323,7 +323,7 @@ def storage_watch(run_dir: Path, problems: list[str], every_s: float = 1.0):
     problem to ``problems`` and stops Tune as a Ctrl-C would (SIGUSR1, Tune's own graceful stop:
     its state is saved while it still fits). While the storage is fine, it keeps the last whole
     copy of Tune's experiment state (`keep_whole_state`)."""
-    from ray.tune import Callback
+    from ray.tune import Callback  # Ray on first use: `tuning.inspect` reads Tune's state without it
 
     class StorageWatch(Callback):
         checked = 0.0
@@ -378,7 +378,7 @@ def _restore(
     callbacks: list | None = None,
 ) -> RunnerResult:
     """`Tuner.restore` of an interrupted run: finished and errored trials kept, the others run."""
-    from ray import tune
+    from ray import tune  # Ray on first use: `tuning.inspect` reads Tune's state without it
 
     run_dir, progress = session.run_dir, session.progress
 
@@ -416,7 +416,7 @@ def listed(configs: list[dict], experiment: Experiment):
 
 def listed_search(configs: list[dict], seed: int, cap: int | None = None):
     """`listed` by its parts: the generator's ``seed`` and the cap on trials at once."""
-    from ray import tune
+    from ray import tune  # Ray on first use: `tuning.inspect` reads Tune's state without it
 
     values: dict[str, dict[str, object]] = {}
     for config in configs:
@@ -430,7 +430,7 @@ def run_listed(session: RunnerSession, configs: list[dict], *, resources: dict[s
     """Ray Tune on exactly ``configs``, in order, outside an experiment (`tuning.searchcv.SearchCV`):
     the same trainable (`trial`) and Tune settings as `run_tune`'s listed trials, ranked by
     ``progress.metric`` in ``progress.mode``; ``resources`` per trial (``{"cpu": 1}``)."""
-    from ray import tune
+    from ray import tune  # Ray on first use: `tuning.inspect` reads Tune's state without it
 
     from tuning.runners.lost import handle_lost_workers  # imports Ray
 
@@ -472,7 +472,7 @@ def damaged(where: str, what: str, exc: BaseException) -> ExperimentError:
 def silent_reporter():
     """A Tune progress reporter that reports nothing: `Progress` speaks. (In a notebook Tune's
     own displays an empty HTML output under the cell, even at verbose 0.)"""
-    from ray.tune import ProgressReporter
+    from ray.tune import ProgressReporter  # Ray on first use: `tuning.inspect` reads Tune's state without it
 
     class Silent(ProgressReporter):
         def should_report(self, trials, done=False) -> bool:

@@ -11,12 +11,13 @@ from tuning.reports.html.bins import param_lines
 from tuning.reports.html.importance import space_data
 from tuning.reports.html.timeline import timeline_data
 from tuning.runner_names import IN_ORDER, LABELS, TUNE
+from tuning.summary_types import Summary
 from tuning.values import is_number, params_text
 
 RUNNER_LABELS = LABELS  # the report's words for each runner (`tuning.runner_names`)
 
 
-def runners(summary: dict[str, Any]) -> list[str]:
+def runners(summary: Summary) -> list[str]:
     """Runners present in the summary, the baseline first (it is the reference)."""
     trials = summary.get("trials") or {}
     known = IN_ORDER
@@ -25,7 +26,7 @@ def runners(summary: dict[str, Any]) -> list[str]:
     ]
 
 
-def searched_params(summary: dict[str, Any]) -> list[str]:
+def searched_params(summary: Summary) -> list[str]:
     """The parameters that appear in the trials' configurations, in first-seen order (a
     choice's `estimator` first)."""
     seen: dict[str, None] = {}
@@ -35,13 +36,13 @@ def searched_params(summary: dict[str, Any]) -> list[str]:
     return sorted(seen, key=lambda p: p != CHOICE_KEY)
 
 
-def models_shown(summary: dict[str, Any]) -> bool:
+def models_shown(summary: Summary) -> bool:
     """Whether the tables name each trial's model: a pipeline's steps, or a choice's classes."""
     estimator = summary.get("estimator") or {}
     return bool(estimator.get("steps") or estimator.get("choice"))
 
 
-def report_data(summary: dict[str, Any]) -> dict[str, Any]:
+def report_data(summary: Summary) -> dict[str, Any]:
     """What the plots show, as plain data (embedded in the page; the tests read it).
 
     A parameter's points are the trials that have it (a choice's branch parameters: that branch's).
@@ -70,7 +71,7 @@ def report_data(summary: dict[str, Any]) -> dict[str, Any]:
 COSTS = ("model_bytes", "predict_s_per_1k")  # what a model costs (`tuning.trial.fit.model_costs`)
 
 
-def costs(summary: dict[str, Any]) -> list[dict[str, Any]]:
+def costs(summary: Summary) -> list[dict[str, Any]]:
     """Each configuration's score and costs (Tune's trials, else the baseline's), whether it is
     tied with the best or selected, and on which cost's Pareto front it lies; empty without costs."""
     names = runners(summary)
@@ -112,14 +113,14 @@ def pareto_front(points: list[tuple[float, float]]) -> list[bool]:
     ]
 
 
-def _scored(summary: dict[str, Any], name: str) -> list[dict[str, Any]]:
+def _scored(summary: Summary, name: str) -> list[dict[str, Any]]:
     metric = summary["metric"]
     return [
         t for t in summary["trials"][name] if t.get("status") == "ok" and metric in (t.get("metrics") or {})
     ]
 
 
-def spread(summary: dict[str, Any]) -> dict[str, dict[str, list[float | None]]]:
+def spread(summary: Summary) -> dict[str, dict[str, list[float | None]]]:
     """Each runner's std over the splits, point for point with ``params`` (error bars); empty without."""
     metric = summary["metric"]
     out: dict[str, dict[str, list[float | None]]] = {}
@@ -130,7 +131,7 @@ def spread(summary: dict[str, Any]) -> dict[str, dict[str, list[float | None]]]:
     return out
 
 
-def repeats(summary: dict[str, Any], most: int = 20) -> list[dict[str, Any]]:
+def repeats(summary: Summary, most: int = 20) -> list[dict[str, Any]]:
     """Every split's score of each configuration (a repeated run), best mean first, at most ``most``."""
     metric, sign = summary["metric"], sort_sign(summary["mode"])
     names = runners(summary)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from tuning.metrics import best_of
 from tuning.reports.html.data import RUNNER_LABELS
 from tuning.runner_names import IN_ORDER, PARALLEL, SEQUENTIAL, TASKS, TUNE
+from tuning.summary_types import Timings
 from tuning.values import fmt, is_number, score_text
 
 if TYPE_CHECKING:
@@ -154,7 +155,7 @@ def timings_figure(data: dict[str, Any]) -> Figure | None:
     return figure
 
 
-def _speed_title(t: dict[str, Any]) -> str:
+def _speed_title(t: Timings) -> str:
     """``speedup 1.71x, efficiency 85%``: Tune's (or the tasks runner's), or each one's when both ran."""
     both = all(t.get(f"{name}_efficiency") is not None for name in PARALLEL)
     parts = []

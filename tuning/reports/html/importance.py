@@ -14,12 +14,13 @@ import logging
 from typing import Any
 
 from tuning.runner_names import SHOWN_FIRST
+from tuning.summary_types import Summary
 from tuning.values import fmt, is_number
 
 NO_OPTUNA = "Parameter importances need Optuna, an optional extra: pip install 'tuning[optuna]'"
 
 
-def space_data(summary: dict[str, Any]) -> dict[str, Any] | None:
+def space_data(summary: Summary) -> dict[str, Any] | None:
     """The finished trials of the shown runner (Tune's if it ran) over the parameters that vary.
 
     ``{params, axes, scores, importances, note}``: ``axes[p]`` is each trial's value as a
@@ -77,7 +78,7 @@ def _varies(trials: list[dict[str, Any]], param: str) -> bool:
 
 
 def param_importances(
-    trials: list[dict[str, Any]], params: list[str], summary: dict[str, Any]
+    trials: list[dict[str, Any]], params: list[str], summary: Summary
 ) -> tuple[dict[str, float] | None, str | None]:
     """Optuna's importance of each parameter, most important first, or None and why not."""
     if importlib.util.find_spec("optuna") is None:
@@ -115,7 +116,7 @@ def _param_value(value: Any, distribution) -> Any:
     return _key(value) if type(distribution).__name__ == "CategoricalDistribution" else value
 
 
-def most_important_line(summary: dict[str, Any]) -> str | None:
+def most_important_line(summary: Summary) -> str | None:
     """``Importance:    max_depth matters most (71% of the variance of mse, Optuna fANOVA)``, or
     why importances are missing, or None (fewer than two parameters vary)."""
     data = space_data(summary)

@@ -14,8 +14,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tuning.errors import ExperimentError, run_command
-from tuning.estimators.space import config_key
-from tuning.metrics import sort_sign
 from tuning.reports.html.data import RUNNER_LABELS, models_shown, report_data, runners, searched_params
 from tuning.reports.html.figures import (
     cost_figure,
@@ -30,10 +28,12 @@ from tuning.reports.html.figures import (
 from tuning.reports.html.gantt import timeline_figure
 from tuning.reports.selection import selection_lines
 from tuning.reports.summary import recorded_metrics
+from tuning.reports.tables import class_tables, scored_rows, trials_table
 from tuning.run_files import REPORT_FILE, read_summary, write_atomic
 from tuning.runner_names import PARALLEL, TUNE
 from tuning.stopping import stopped_text
-from tuning.values import evaluation_line, fmt, mean_std, params_text, score_text
+from tuning.summary_types import BestModel, Summary, Timings
+from tuning.values import evaluation_line, params_text, score_text
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -48,7 +48,7 @@ _CSS = (
 )
 
 
-def render_html(summary: dict[str, Any]) -> str:
+def render_html(summary: Summary) -> str:
     """The whole report as one HTML string (no outside references)."""
     data = report_data(summary)
     e = html.escape
@@ -95,7 +95,7 @@ def render_html(summary: dict[str, Any]) -> str:
     return "\n".join(parts) + "\n"
 
 
-def _small_trials_note(t: dict[str, Any]) -> list[str]:
+def _small_trials_note(t: Timings) -> list[str]:
     """Where the baseline beat Tune (or the tasks runner): that the trials are too small for it,
     and the tasks runner if it beat the baseline."""
     speedup = t.get("speedup")
@@ -145,7 +145,7 @@ def _figures_html(data: dict[str, Any], metric: str, mode: str) -> list[str]:
     return [figure_html(*drawn) for drawn in report_figures(data, metric, mode)]
 
 
-def _speed_rows(t: dict[str, Any]) -> list[tuple[str, Any, str]]:
+def _speed_rows(t: Timings) -> list[tuple[str, Any, str]]:
     """Speedup, efficiency and cores: Tune's (or the tasks runner's), or each one's when both ran."""
     both = all(t.get(f"{name}_efficiency") is not None for name in PARALLEL)
     named = [(f"{RUNNER_LABELS[n]}: ", f"{n}_") for n in PARALLEL] if both else [("", "")]
@@ -159,7 +159,7 @@ def _speed_rows(t: dict[str, Any]) -> list[tuple[str, Any, str]]:
     return rows
 
 
-def _timings_html(summary: dict[str, Any]) -> str:
+def _timings_html(summary: Summary) -> str:
     """The run's timings and trial counts as a two-column table."""
     t = summary.get("timings") or {}
     rows = [
@@ -184,7 +184,7 @@ def _timings_html(summary: dict[str, Any]) -> str:
     return f'<table class="facts">{cells}</table>'
 
 
-def _selection_html(summary: dict[str, Any]) -> str:
+def _selection_html(summary: Summary) -> str:
     """What was selected on which rows, the ties and the best's interval (`tuning.reports.selection`)."""
     lines = selection_lines(summary)
     cells = "".join(
@@ -193,73 +193,52 @@ def _selection_html(summary: dict[str, Any]) -> str:
     return f'<table class="facts selection">{cells}</table>' if lines else ""
 
 
-def _classes_html(best_model: dict[str, Any]) -> str:
+def _classes_html(best_model: BestModel) -> str:
     """A classifier's confusion matrix and per-class scores on the test rows ('' for a regressor)."""
-    if "confusion_matrix" not in best_model:
+    tables = class_tables(best_model)
+    if tables is None:
         return ""
-    e = html.escape
-    rows = "validation" if best_model.get("scored_on") == "validation" else "test"
-    names = [str(c) for c in best_model["classes"]]
-    head = "".join(f"<th>{e(n)}</th>" for n in names)
-    matrix = "".join(
-        f"<tr><th>{e(name)}</th>" + "".join(f"<td>{n}</td>" for n in counts) + "</tr>"
-        for name, counts in zip(names, best_model["confusion_matrix"], strict=True)
-    )
-    keys = ("precision", "recall", "f1-score")
-    scores = "".join(
-        f"<tr><th>{e(name)}</th>"
-        + "".join(f"<td>{score_text(best_model['per_class'][name][k])}</td>" for k in keys)
-        + f"<td>{best_model['per_class'][name]['support']:g}</td></tr>"
-        for name in names
-    )
+    matrix, scores = (_rows_html(table.header, table.rows, "th") for table in tables)
     return (
-        f"<h2>Best model on the {rows} rows</h2>"
-        f'<table class="confusion"><tr><th>true \\ predicted</th>{head}</tr>{matrix}</table>'
-        '<table class="per-class"><tr><th>class</th><th>precision</th><th>recall</th><th>f1-score</th>'
-        f"<th>support</th></tr>{scores}</table>"
+        f"<h2>Best model on the {scored_rows(best_model)} rows</h2>"
+        f'<table class="confusion">{matrix}</table><table class="per-class">{scores}</table>'
     )
 
 
-def _table_html(summary: dict[str, Any]) -> str:
+def _rows_html(header: list[str], rows: list[list[str]], first: str = "td") -> str:
+    """A header row and the rows, each cell escaped; ``first``: the tag of each row's first cell."""
+    e = html.escape
+    cells = [
+        f"<tr><{first}>{e(row[0])}</{first}>" + "".join(f"<td>{e(c)}</td>" for c in row[1:]) + "</tr>"
+        for row in rows
+    ]
+    return "<tr>" + "".join(f"<th>{e(h)}</th>" for h in header) + "</tr>" + "".join(cells)
+
+
+def _table_html(summary: Summary) -> str:
     """One row per configuration (Tune's trials, else the baseline's), best first, errors
     last, with each runner's time for it."""
-    metric, sign = summary["metric"], sort_sign(summary["mode"])
     names = runners(summary)
-    listed = summary["trials"][TUNE] if TUNE in names else summary["trials"][names[0]]
-    times = {
-        name: {config_key(t["config"]): t.get("duration_s") for t in summary["trials"][name]}
-        for name in names
-    }
-    params = searched_params(summary)
-    metrics = recorded_metrics(summary)
-    model = ["model"] if models_shown(summary) else []
-    tied = (summary.get("selection") or {}).get("tied")
-    tie = ["tied with best"] if tied else []
-    head = ["trial", *model, *params, *metrics, *tie, *(f"{RUNNER_LABELS.get(n, n)} s" for n in names)]
-    rows = sorted(
-        listed, key=lambda t: (t.get("status") != "ok", sign * (t.get("metrics") or {}).get(metric, 0.0))
+    trials = summary["trials"]
+    table = trials_table(
+        trials[TUNE] if TUNE in names else trials[names[0]],
+        {RUNNER_LABELS.get(n, n): trials[n] for n in names},
+        summary["metric"],
+        summary["mode"],
+        recorded_metrics(summary),
+        searched_params(summary),
+        models=models_shown(summary),
+        error=lambda error: f"error: {error}",
+        tied=(summary.get("selection") or {}).get("tied"),
     )
-    e = html.escape
-    body = []
-    for t in rows:
-        m = t.get("metrics") or {}
-        key = config_key(t["config"])
-        cells = [t["name"], *([t.get("model") or ""] if model else [])]
-        cells += [fmt(t["config"][p]) if p in t["config"] else "" for p in params]
-        if t.get("status") == "ok":
-            cells += [
-                (mean_std(m, k) if k == metric else score_text(m[k])) if k in m else "" for k in metrics
-            ]
-        else:
-            cells += [f"error: {t.get('error')}", *[""] * (len(metrics) - 1)]
-        cells += ["yes" if t["name"] in tied else ""] if tied else []
-        cells += [f"{times[n][key]:.2f}" if times[n].get(key) is not None else "-" for n in names]
-        body.append("<tr>" + "".join(f"<td>{e(str(c))}</td>" for c in cells) + "</tr>")
-    header = "<tr>" + "".join(f"<th>{e(h)}</th>" for h in head) + "</tr>"
-    return f'<table class="trials"><thead>{header}</thead><tbody>{"".join(body)}</tbody></table>'
+    header = "".join(f"<th>{html.escape(h)}</th>" for h in table.header)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in table.rows
+    )
+    return f'<table class="trials"><thead><tr>{header}</tr></thead><tbody>{body}</tbody></table>'
 
 
-def write_report(run_dir: Path, summary: dict[str, Any] | None = None) -> Path:
+def write_report(run_dir: Path, summary: Summary | None = None) -> Path:
     """Write ``report.html`` in the run directory (atomically) and return its path."""
     run_dir = Path(run_dir)
     summary = summary if summary is not None else read_summary(run_dir)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from tuning.summary_types import Summary
+
 ORIGINS = {"process_start": "the process started", "run_start": "the run started"}
 
 
@@ -55,7 +57,7 @@ def assign_lanes(trials: list[dict[str, Any]]) -> tuple[list[int], list[str]]:
     return lanes, labels
 
 
-def origin(summary: dict[str, Any]) -> tuple[float | None, str]:
+def origin(summary: Summary) -> tuple[float | None, str]:
     """The timeline's zero (wall clock) and what it is; None: each runner's first trial."""
     timings = summary.get("timings") or {}
     for key, label in ORIGINS.items():
@@ -64,7 +66,7 @@ def origin(summary: dict[str, Any]) -> tuple[float | None, str]:
     return None, "the runner's first trial started"
 
 
-def timeline_data(summary: dict[str, Any], runners: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+def timeline_data(summary: Summary, runners: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
     """Each runner's lanes and bars, and the run's phases, in seconds since the origin."""
     zero, label = origin(summary)
     starts = [t["started_at"] for name in runners for t in summary["trials"][name] if _timed(t)]

@@ -16,6 +16,7 @@ from typing import Any
 from tuning.config import Experiment
 from tuning.runner_names import SEQUENTIAL, TASKS, TUNE
 from tuning.runners.tracking.base import SequentialLog, shared_callback
+from tuning.summary_types import Summary, Tracking
 from tuning.trial.records import TrialResult
 
 
@@ -65,7 +66,7 @@ class Trackers:
         for log in logs:
             log.log(index, trial)
 
-    def finish(self, summary: dict[str, Any], example: Any, echo: Callable[[str], None]) -> dict[str, Any]:
+    def finish(self, summary: Summary, example: Any, echo: Callable[[str], None]) -> Tracking:
         """Close the trials' logs, log the best model; the record of what was logged and what failed."""
         # Tune's are closed at its end, unless interrupted
         for log in [*self.sequential, *self.tasks, *self.shared]:
@@ -84,7 +85,7 @@ class Trackers:
             echo(f"WARNING: {line}")
         return {"trackers": [t.name for t in self.trackers], "failed": failed, "logged": logged}
 
-    def close(self, summary: dict[str, Any], echo: Callable[[str], None]) -> None:
+    def close(self, summary: Summary, echo: Callable[[str], None]) -> None:
         """After summary.json and report.html are written: each tracker keeps them and ends its
         run (MLflow's experiment run); the line naming the run, or what failed."""
         for tracker in self.trackers:
@@ -97,7 +98,7 @@ class Trackers:
                 echo(line)
 
 
-def unlogged(callbacks: list[Any], summary: dict[str, Any]) -> list[str]:
+def unlogged(callbacks: list[Any], summary: Summary) -> list[str]:
     """A line for each callback that logged fewer trials than its runner has rows, and no failure
     says why (e.g. an interrupted run's unfinished trials)."""
     lines = []

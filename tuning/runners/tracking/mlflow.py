@@ -18,11 +18,13 @@ import os
 from pathlib import Path
 from typing import Any
 
+import joblib
 from ray.air.integrations.mlflow import MLflowLoggerCallback
 
 from tuning.config import Experiment
 from tuning.errors import ExperimentError
 from tuning.runners.tracking.base import Guarded, environment
+from tuning.summary_types import Summary
 
 KEY = "tracking.mlflow"
 CHECK_TIMEOUT_S = 5  # how long the tracking server may take to answer before the run stops
@@ -58,7 +60,7 @@ class MlflowTracker:
 
     def _check(self) -> str:
         """Reach the tracking store now, with no retries: bad input stops the run before any trial."""
-        from mlflow import MlflowClient
+        from mlflow import MlflowClient  # optional: tuning[mlflow]
 
         try:
             with environment(
@@ -78,7 +80,7 @@ class MlflowTracker:
 
     def start(self, run_dir: Path) -> None:
         import mlflow  # optional: tuning[mlflow]
-        from mlflow import MlflowClient
+        from mlflow import MlflowClient  # optional: tuning[mlflow]
 
         self.callers_uri = mlflow.get_tracking_uri()  # Ray's callbacks set theirs: `finish` restores it
 
@@ -95,7 +97,7 @@ class MlflowTracker:
         callback.runner = runner
         return callback
 
-    def finish(self, summary: dict[str, Any], run_dir: Path, example: Any) -> None:
+    def finish(self, summary: Summary, run_dir: Path, example: Any) -> None:
         """Log the fixed parameters, the best configuration, its scores and model in the
         experiment's run (`close` ends it, once summary.json is written)."""
         import mlflow  # optional: tuning[mlflow]
@@ -108,10 +110,10 @@ class MlflowTracker:
         finally:
             mlflow.set_tracking_uri(self.callers_uri)
 
-    def close(self, summary: dict[str, Any], run_dir: Path) -> str | None:
+    def close(self, summary: Summary, run_dir: Path) -> str | None:
         """Keep summary.json and report.html in the experiment's run and end it; the line that
         names the run (a tracking server's page of it, else its id)."""
-        from mlflow import MlflowClient
+        from mlflow import MlflowClient  # optional: tuning[mlflow]
 
         if self.parent is None:
             return None
@@ -129,7 +131,7 @@ class MlflowTracker:
         where = f"{self.uri.rstrip('/')}/#/experiments/{self.experiment_id}/runs/{self.parent}"
         return f"MLflow run:    {where if self.uri.startswith(('http://', 'https://')) else self.parent}"
 
-    def _finish(self, summary: dict[str, Any], example: Any) -> None:
+    def _finish(self, summary: Summary, example: Any) -> None:
         import mlflow  # optional: tuning[mlflow]
 
         client = mlflow.MlflowClient(tracking_uri=self.uri)
@@ -147,7 +149,6 @@ class MlflowTracker:
 
     def _log_model(self, path: str, example: Any) -> None:
         """Log the refitted model in the experiment's run (`finish` restores the caller's tracking URI)."""
-        import joblib
         import mlflow  # optional: tuning[mlflow]
         import mlflow.sklearn
 

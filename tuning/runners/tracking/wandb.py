@@ -19,6 +19,7 @@ from ray.air.integrations.wandb import WandbLoggerCallback
 from tuning.config import Experiment
 from tuning.errors import ExperimentError
 from tuning.runners.tracking.base import Guarded, environment
+from tuning.summary_types import Summary
 
 KEY = "tracking.wandb"
 
@@ -72,10 +73,10 @@ class WandbTracker:
         callback.runner = runner
         return callback
 
-    def finish(self, summary: dict[str, Any], run_dir: Path, example: Any) -> None:
+    def finish(self, summary: Summary, run_dir: Path, example: Any) -> None:
         """Nothing more: each trial's run ends with its trial."""
 
-    def close(self, summary: dict[str, Any], run_dir: Path) -> str | None:
+    def close(self, summary: Summary, run_dir: Path) -> str | None:
         """Nothing: W&B has no run of the experiment's own."""
         return None
 
