@@ -34,7 +34,8 @@ def test_split_rows_is_train_test_split_with_the_seed(test_size, seed):
 
 
 def test_a_stratified_split_keeps_each_class_share():
-    parts = data.split_rows(X, LABELS, SplitConfig(test_size=0.2, cv=2), 201, stratify=True)
+    # 3 folds: 8, 16 and 8 training rows of the classes fill them (2, 4 and 2 test rows would not)
+    parts = data.split_rows(X, LABELS, SplitConfig(test_size=0.2, cv=3), 201, stratify=True)
     expected = train_test_split(X, LABELS, test_size=0.2, random_state=201, stratify=LABELS)
     for got, want in zip(parts, expected, strict=True):
         np.testing.assert_array_equal(got, want)
@@ -43,11 +44,11 @@ def test_a_stratified_split_keeps_each_class_share():
 
 @pytest.mark.parametrize("labels", [None, LABELS])
 def test_row_numbers_are_the_rows_split_rows_takes(labels):
-    split = SplitConfig(test_size=0.25)
+    split = SplitConfig(test_size=0.2)
     train, test = data.row_numbers(ROWS, labels, split, 201)
     rows = np.arange(ROWS)
     want = train_test_split(
-        rows, test_size=0.25, random_state=201, **({} if labels is None else {"stratify": labels})
+        rows, test_size=0.2, random_state=201, **({} if labels is None else {"stratify": labels})
     )
     np.testing.assert_array_equal(train, want[0])
     np.testing.assert_array_equal(test, want[1])
@@ -93,6 +94,12 @@ def test_every_fold_needs_a_training_row_of_each_class():
         "class 1 has 2",
     )
     data.check_folds(y_train, SplitConfig(cv=2))
+    # the least frequent class is named: 4, 2 and 1 rows
+    assert refusal(data.check_folds, np.array([0, 0, 0, 0, 1, 1, 2]), SplitConfig(cv=3))[1].endswith(
+        "class 2 has 1"
+    )
+    with pytest.raises(ExperimentError, match="class 2 has 2"):  # 4, 3 and 2 rows: the second has enough
+        data.check_folds(np.array([0, 0, 0, 0, 1, 1, 1, 2, 2]), SplitConfig(cv=3))
     data.check_folds(y_train, SplitConfig())  # no folds: nothing to fill
     labels = np.array([0] * 8 + [1] * 4)  # 3 training rows of class 1 after a 0.25 test split
     with pytest.raises(ExperimentError, match="at least 4 training rows of each class"):
@@ -134,19 +141,24 @@ def test_split_frame_splits_a_frame_as_the_tutorial_does():
     for got, expected in zip((split.X_train, split.X_test, split.y_train, split.y_test), want, strict=True):
         np.testing.assert_array_equal(got, expected)
     assert (split.features, split.target, split.raw, split.stratified) == (("a", "b"), "target", False, False)
+    assert split.categorical == ()
 
 
 def test_split_frame_stratifies_a_classifier_unless_told_not_to():
-    frame = pd.DataFrame({"a": X[:, 0], "label": LABELS})
+    words = np.array(["low", "mid", "high"])[LABELS]  # text labels: only a classifier's target can be text
+    frame = pd.DataFrame({"a": X[:, 0], "label": words})
     source = DataConfig(source="rows.csv", target="label")
     stratified = data.split_frame(frame, source, SplitConfig(test_size=0.2), 201, classifier=True)
     plain = data.split_frame(frame, source, SplitConfig(test_size=0.2, stratify=False), 201, classifier=True)
     assert stratified.stratified and not plain.stratified
     np.testing.assert_array_equal(
-        stratified.y_test, train_test_split(LABELS, test_size=0.2, random_state=201, stratify=LABELS)[1]
+        stratified.y_test, train_test_split(words, test_size=0.2, random_state=201, stratify=words)[1]
     )
-    np.testing.assert_array_equal(plain.y_test, train_test_split(LABELS, test_size=0.2, random_state=201)[1])
-    regression = data.split_frame(frame, source, SplitConfig(test_size=0.2), 201)
+    np.testing.assert_array_equal(plain.y_test, train_test_split(words, test_size=0.2, random_state=201)[1])
+    numbers = pd.DataFrame({"a": X[:, 0], "label": LABELS})
+    regression = data.split_frame(numbers, source, SplitConfig(test_size=0.2), 201)
     assert not regression.stratified  # only a classifier's split is stratified
+    with pytest.raises(ExperimentError, match=r"data\.target"):
+        data.split_frame(frame, source, SplitConfig(test_size=0.2), 201)  # a regressor's text target
     with pytest.raises(ExperimentError, match=r"split\.test_size must leave rows"):
         data.split_frame(frame.head(4), source, SplitConfig(test_size=0.2), 201, classifier=True)
