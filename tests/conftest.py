@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
-from hypothesis import settings
+from hypothesis import Phase, settings
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = ROOT.parent / "shared" / "scikit_learn_data"
@@ -18,7 +18,13 @@ if "SCIKIT_LEARN_DATA" not in os.environ and SHARED_DATA.is_dir():
 # so a red build is reproducible and never depends on the draw.
 settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
 settings.register_profile("dev", deadline=None)
-settings.load_profile("ci" if os.environ.get("CI") else "dev")
+# Under mutmut (it sets MUTANT_UNDER_TEST) a failing example is enough: no shrinking, which can
+# take minutes per mutant; the examples are CI's.
+settings.register_profile(
+    "mutation", parent=settings.get_profile("ci"), phases=[Phase.explicit, Phase.generate]
+)
+PROFILE = "mutation" if os.environ.get("MUTANT_UNDER_TEST") else "ci" if os.environ.get("CI") else "dev"
+settings.load_profile(PROFILE)
 
 
 @pytest.fixture(scope="session")

@@ -442,3 +442,22 @@ def test_every_function_local_import_says_why():
         total += count
         silent += [f"{path.relative_to(ROOT)}:{line}" for line in lines]
     assert total > 50 and not silent, silent
+
+
+@pytest.mark.parametrize(
+    ("metric", "mode", "right", "better"),
+    [
+        ("neg_mean_squared_error", "min", "max", "higher"),  # scikit-learn's neg_* scorers: greater is better
+        ("mse", "max", "min", "lower"),
+        ("r2", "min", "max", "higher"),
+    ],
+)
+def test_a_mode_against_the_metrics_direction_is_refused(tmp_path, metric, mode, right, better):
+    with pytest.raises(ExperimentError) as info:
+        validate(experiment_dict(tmp_path, metric=metric, mode=mode))
+    assert info.value.key == "mode"
+    assert str(info.value) == (
+        f"<experiment>: mode must be {right} for metric {metric} ({better} is better; or leave mode out); "
+        f"got {mode}"
+    )
+    assert validate(experiment_dict(tmp_path, metric=metric, mode=right)).mode == right

@@ -640,6 +640,14 @@ class Experiment(_Strict):
                 )
         if self.search.algorithm == "optuna" and self.runner == SEQUENTIAL:
             raise keyed("runner", ADAPTIVE_RUNNER.removeprefix("runner "))
+        self._fill_defaults()
+        self._check_stop()
+        self._check_select()
+        return self
+
+    def _fill_defaults(self) -> None:
+        """The metric (by the estimator's task), the recorded metrics, the mode (the metric's own
+        direction, after `_check_mode`) and the split's seed (the experiment's)."""
         task = task_of_class(self.final_class(next(iter(self.models().values()))))
         self.metric = self.metric or DEFAULT_METRIC[task]
         self.metrics = list(recorded(self.metric, self.metrics, task))
@@ -647,9 +655,6 @@ class Experiment(_Strict):
         self.mode = self.mode or mode_of(self.metric)
         if self.split.seed is None:
             self.split.seed = self.seed
-        self._check_stop()
-        self._check_select()
-        return self
 
     def _check_select(self) -> None:
         """A rule on per-split scores needs cv or repeats; simplicity orders searched parameters."""
