@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from tuning.errors import ExperimentError
+from tuning.runner_names import SEQUENTIAL
 from tuning.storage import RESERVE_BYTES, is_uri, join, new_remote_run_dir, read_text
 from tuning.summary_types import Summary
 
@@ -24,7 +25,8 @@ EXPERIMENT_FILE = "experiment.yaml"
 ENVIRONMENT_FILE = "environment.json"  # package versions and git commit, written at the start
 SUMMARY_FILE = "summary.json"  # the run's results: `tuning.reports.summary` writes it
 STARTED_FILE = "started.json"  # what started the run: --resume continues only the same experiment and rows
-SEQUENTIAL_FILE = "sequential/trials.jsonl"  # the baseline's trials, a row each (`tuning.runners.sequential`)
+TRIALS_FILE = "trials.jsonl"  # a runner's trials, a row each, in its folder (baseline, tasks)
+SEQUENTIAL_FILE = f"{SEQUENTIAL}/{TRIALS_FILE}"  # the baseline's (`tuning.runners.sequential`)
 MODEL_FILE = "best_model.joblib"  # the best configuration refitted (`tuning.reports.best_model`)
 REPORT_FILE = "report.html"  # the HTML report (`tuning.reports.html`)
 

@@ -12,7 +12,7 @@ from tensorboardX import SummaryWriter
 
 from tuning.estimators.space import config_key
 from tuning.metrics import BestScore
-from tuning.run_files import SEQUENTIAL_FILE
+from tuning.run_files import SEQUENTIAL_FILE, TRIALS_FILE
 from tuning.runner_names import SEQUENTIAL
 from tuning.runners.events import write_trial_events
 from tuning.runners.session import RunnerSession
@@ -174,7 +174,7 @@ def read_sequential(run_dir: Path | str) -> list[TrialResult]:
 
 def read_trials(run_dir: Path | str, folder: str) -> list[TrialResult]:
     """The trials a runner wrote in ``<folder>/trials.jsonl`` (`read_sequential`)."""
-    text = read_text(run_dir, f"{folder}/trials.jsonl")
+    text = read_text(run_dir, f"{folder}/{TRIALS_FILE}")
     if text is None:
         return []
     rows = []

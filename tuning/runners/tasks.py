@@ -26,6 +26,7 @@ from typing import Any
 
 from tuning.config import Experiment
 from tuning.estimators.space import config_key
+from tuning.run_files import TRIALS_FILE
 from tuning.runner_names import TASKS
 from tuning.runners.events import write_trial_events
 from tuning.runners.sequential import group_events, read_trials, trial_row
@@ -101,7 +102,7 @@ def run_tasks(
     }
     todo = [u for u in units if not all(i in rows for i in u.indices)]
     start = time.perf_counter()
-    with open(run_dir / FOLDER / "trials.jsonl", "a") as log:
+    with open(run_dir / FOLDER / TRIALS_FILE, "a") as log:
         for unit, outcome in _results(todo, split, spec, experiment):
             for index, trial in zip(unit.indices, _trials(unit, outcome, out, spec), strict=True):
                 log.write(json.dumps(trial_row(trial)) + "\n")

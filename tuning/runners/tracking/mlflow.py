@@ -23,6 +23,7 @@ from ray.air.integrations.mlflow import MLflowLoggerCallback
 
 from tuning.config import Experiment
 from tuning.errors import ExperimentError
+from tuning.run_files import REPORT_FILE, SUMMARY_FILE
 from tuning.runners.tracking.base import Guarded, environment
 from tuning.summary_types import Summary
 
@@ -30,7 +31,7 @@ KEY = "tracking.mlflow"
 CHECK_TIMEOUT_S = 5  # how long the tracking server may take to answer before the run stops
 FILE_STORE_FLAG = "MLFLOW_ALLOW_FILE_STORE"  # MLflow 3 opens a file: store only with it set to true
 QUIET = {"MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true"}  # no "View run ... at" line per run ended
-ARTIFACTS = ("summary.json", "report.html")  # the run's files the experiment's run keeps
+ARTIFACTS = (SUMMARY_FILE, REPORT_FILE)  # the run's files the experiment's run keeps
 STATUS = {"complete": "FINISHED", "interrupted": "KILLED"}  # the run's status as MLflow's (else FAILED)
 
 
