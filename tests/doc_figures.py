@@ -151,6 +151,7 @@ def _behind(table: str, row: str, than: str) -> str:
 
 ASHA = Measured("PYTHONPATH=$PWD python benchmarks/asha_vs_grid.py --repeats 3", "2026-11-23")
 SUITE = Measured("python -m pytest (the whole suite, 2 cores, CI: `issues ci`)", "2026-12-03")
+SUITE_HERE = Measured("python -m pytest (.ci/run's main part on a fresh clone, 2 idle cores)", "2026-12-03")
 STARTUP = Measured(
     "python -m benchmarks.startup --rounds 3 (BENCHMARKS.md, where a Tune run's trial phase goes)",
     "2026-11-23",
@@ -158,6 +159,10 @@ STARTUP = Measured(
 MUTATION = Measured("mutmut run --max-children 2 (docs/testing.md)", "2026-11-30")
 MUTATION_27 = Measured(
     "mutmut run --max-children 1, stopping.py, then validation.py (docs/testing.md)", "2026-12-03"
+)
+MUTATION_27_EVENING = Measured(
+    "mutmut run --max-children 1, metrics.py, then the split and the schema's defaults (docs/testing.md)",
+    "2026-12-03",
 )
 
 FIGURES: list[Figure] = [
@@ -279,6 +284,8 @@ FIGURES: list[Figure] = [
     # docs/testing.md (contributing): the suite's own figures
     Figure("docs/testing.md", "1.5%", Code(_tutorial_tolerance, "tests/test_trial.py's tolerance")),
     Figure("docs/testing.md", "35 min", SUITE),
+    Figure("docs/testing.md", "30 min", SUITE_HERE),
+    Figure("docs/testing.md", "13 s", SUITE_HERE),
     Figure("docs/testing.md", "3 s", SUITE),
     Figure(
         "docs/testing.md", "6 s", Measured("python -m pytest -p no:xdist tests/test_units_*.py", "2026-11-30")
@@ -288,5 +295,7 @@ FIGURES: list[Figure] = [
     Figure("docs/testing.md", "4 min", MUTATION),
     Figure("docs/testing.md", "3.8 min", MUTATION_27),
     Figure("docs/testing.md", "34 min", MUTATION_27),
+    Figure("docs/testing.md", "3.6 min", MUTATION_27_EVENING),
+    Figure("docs/testing.md", "7.6 min", MUTATION_27_EVENING),
     Figure("docs/testing.md", "100%", Example("kill rates: computed from the mutation table (checked)")),
 ]
