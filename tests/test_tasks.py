@@ -268,3 +268,26 @@ def test_an_unknown_runner_is_refused_before_ray_starts(tmp_path):
         ExperimentError, match=r"runner must be one of tune, sequential, tasks, both, all; got 'x'"
     ):
         check_runner(validate(experiment_dict(tmp_path)), "x")
+
+
+def test_an_interrupt_cancels_only_the_tasks_still_running(monkeypatch):
+    """A finished task is not cancelled: Ray 2.60's driver can abort when a cancellation races a
+    completing task's reply (seen as ``Tried to complete task that was not pending`` in
+    test_interrupted_tasks_run_resumes_only_unfinished_trials under load)."""
+    import ray
+
+    from tuning.runners import tasks
+
+    waited, cancelled = [], []
+
+    def wait(refs, num_returns, timeout):
+        waited.append((list(refs), num_returns, timeout))
+        return refs[:1], refs[1:]  # the first has finished
+
+    monkeypatch.setattr(ray, "wait", wait)
+    monkeypatch.setattr(ray, "cancel", lambda ref, **options: cancelled.append((ref, options)))
+    tasks._cancel(["done", "running", "queued"])
+    assert waited == [(["done", "running", "queued"], 3, 0)]
+    assert cancelled == [("running", {}), ("queued", {})]
+    tasks._cancel([])  # nothing pending: Ray is not asked
+    assert len(waited) == 1 and len(cancelled) == 2

@@ -146,9 +146,21 @@ def _results(
             (ready,), _ = ray.wait(list(pending), num_returns=1)
             yield pending.pop(ready), _outcome(ready)
     except BaseException:  # a Ctrl-C (or an error) leaves no task running
-        for task in pending:
-            ray.cancel(task, force=True)
+        _cancel(list(pending))
         raise
+
+
+def _cancel(tasks: list[Any]) -> None:
+    """Cancel the tasks that have not finished. A finished one is left alone: Ray 2.60's driver
+    can abort when a cancellation races the reply of a task that is completing
+    (``Tried to complete task that was not pending``; ray-project/ray#54798 fixed its retry twin)."""
+    import ray  # heavy: see `_results`
+
+    if not tasks:
+        return
+    _, running = ray.wait(tasks, num_returns=len(tasks), timeout=0)
+    for task in running:
+        ray.cancel(task)  # a KeyboardInterrupt in the task; its worker ends with the run's Ray
 
 
 def _outcome(task: Any) -> Outcome:
