@@ -8,12 +8,14 @@ count exactly which configurations ran, where, and how often.
 
 from __future__ import annotations
 
+import fcntl
 import itertools
 import json
 import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -189,6 +191,15 @@ def test_a_killed_worker_is_retried_and_the_run_completes(tmp_path):
 # ----------------------------------------------------------------- 2b. a trial killed for memory
 
 
+@pytest.fixture
+def memory_to_itself():
+    """The memory tests one at a time, across the xdist workers: each sets Ray's threshold from
+    the machine's use at its start, and another one's 4 GB would move it."""
+    with open(Path(tempfile.gettempdir()) / "tuning-tests-memory.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 def scarce_memory(headroom_gb: float = 2.5) -> dict[str, str]:
     """Ray's memory monitor settings for a run: kill a worker once the machine uses
     ``headroom_gb`` more than it does now (checked every 100 ms); no real shortage needed."""
@@ -201,7 +212,9 @@ def scarce_memory(headroom_gb: float = 2.5) -> dict[str, str]:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("runner", ["tune", "tasks"])
-def test_a_trial_killed_for_memory_is_an_errored_trial_and_the_run_completes(tmp_path, runner):
+def test_a_trial_killed_for_memory_is_an_errored_trial_and_the_run_completes(
+    tmp_path, runner, memory_to_itself
+):
     """Configuration 2 allocates up to 4 GB, past a threshold 2.5 GB above the machine's use:
     Ray's memory monitor kills its worker, once and again on its one retry. That trial errors
     with one line saying so; the others finish; the summary and report are written; Tune's
@@ -242,7 +255,7 @@ def test_a_trial_killed_for_memory_is_an_errored_trial_and_the_run_completes(tmp
 
 
 @pytest.mark.slow
-def test_the_baseline_runs_outside_rays_memory_monitor(tmp_path):
+def test_the_baseline_runs_outside_rays_memory_monitor(tmp_path, memory_to_itself):
     """The sequential baseline fits in the `tuning` process, which Ray's monitor does not
     kill: the configuration that allocates past the lowered threshold finishes like the others."""
     greedy = {"greedy": 2, "mb": 4000}
